@@ -1,0 +1,15 @@
+/**
+ * `GET /profiles/{id}/authorize-url`: the seed's "Copy Authorization URL" (API.md "Authorization").
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { Broker } from '../lib/broker.js';
+import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { json, pathParameter, respond } from '../lib/http.js';
+import type { Log } from '../lib/logger.js';
+
+export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+  return (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> =>
+    respond(logger, async () => json(200, await broker().createAuthorizationUrl(pathParameter(event, 'id'))));
+}
+
+export const handler = createHandler(brokerFromEnvironment);

@@ -1,0 +1,39 @@
+/**
+ * `GET /callback`: public; the authorization server redirects the browser here (API.md). Always an HTML
+ * page, never JSON; the page never shows a token, code or secret and escapes everything it shows.
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { CallbackError, type Broker } from '../lib/broker.js';
+import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { BrokerError } from '../lib/errors.js';
+import { htmlPage, queryParameters } from '../lib/http.js';
+import { errorFields, type Log } from '../lib/logger.js';
+
+export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+    try {
+      const { profileId } = await broker().completeAuthorization(queryParameters(event));
+      return htmlPage(200, {
+        ok: true,
+        title: `Profile "${profileId}" is authorized`,
+        message: 'The broker now holds a token for this profile and keeps it fresh. You can close this window.',
+      });
+    } catch (error) {
+      if (error instanceof CallbackError) {
+        logger.info('callback refused', { reason: error.reason });
+        return htmlPage(error.status, { ok: false, title: 'Authorization failed', message: error.message });
+      }
+      if (error instanceof BrokerError && error.status < 500) {
+        return htmlPage(error.status, { ok: false, title: 'Authorization failed', message: error.message });
+      }
+      logger.error('callback failed', errorFields(error));
+      return htmlPage(500, {
+        ok: false,
+        title: 'Authorization failed',
+        message: 'The broker could not complete the authorization; the error was logged. Start again from the profile\'s authorization URL.',
+      });
+    }
+  };
+}
+
+export const handler = createHandler(brokerFromEnvironment);

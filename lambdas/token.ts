@@ -1,0 +1,18 @@
+/**
+ * `GET /profiles/{id}/token[?minValiditySeconds=N]`: the consumers' route (API.md "Tokens").
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, type Broker } from '../lib/broker.js';
+import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { json, minValiditySeconds, pathParameter, respond } from '../lib/http.js';
+import type { Log } from '../lib/logger.js';
+
+export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+  return (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> =>
+    respond(logger, async () => {
+      const minValidity = minValiditySeconds(event, DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS);
+      return json(200, await broker().getToken(pathParameter(event, 'id'), minValidity));
+    });
+}
+
+export const handler = createHandler(brokerFromEnvironment);

@@ -1,0 +1,435 @@
+/**
+ * The broker's use cases (DESIGN.md "Shape"): profiles, authorization, tokens. Independent of Lambda:
+ * the handlers in `lambdas/` and local mode call these with a store, a vault and a clock.
+ */
+import type * as oauth from 'oauth4webapi';
+import {
+  BrokerError,
+  authorizationRequired,
+  conflict,
+  invalidRequest,
+  notFound,
+  temporarilyUnavailable,
+} from './errors.js';
+import type { Log } from './logger.js';
+import { errorFields } from './logger.js';
+import {
+  AuthorizationResponseProblem,
+  DiscoveryCache,
+  OAuthFailure,
+  buildAuthorizationRequest,
+  classifyOAuthError,
+  exchangeAuthorizationCode,
+  resolveAuthorizationServer,
+  validateAuthorizationResponse,
+  type Fetch,
+} from './oauth.js';
+import { ConditionFailedError, type Clock, type ProfileStore, type SecretVault, type TokenSet } from './ports.js';
+import {
+  assertProfileId,
+  initialStatus,
+  parseProfileInput,
+  toView,
+  tokensSurviveChange,
+  type ProfileConfig,
+  type ProfileRecord,
+  type ProfileStatus,
+  type ProfileView,
+} from './profile.js';
+import { nextRefreshAt, refreshPolicy, type RefreshPolicy } from './schedule.js';
+
+/** API.md: a pending authorization is valid 10 minutes. */
+export const AUTHORIZATION_TTL_SECONDS = 600;
+export const DEFAULT_MIN_VALIDITY_SECONDS = 60;
+export const MAX_MIN_VALIDITY_SECONDS = 3600;
+
+export interface BrokerDependencies {
+  store: ProfileStore;
+  vault: SecretVault;
+  clock: Clock;
+  logger: Log;
+  /** The public `GET /callback` URL registered at the authorization servers. */
+  callbackUrl: string;
+  fetch?: Fetch;
+  /** Timeout of each request to an authorization server. */
+  oauthTimeoutMs?: number;
+  refresh?: Partial<RefreshPolicy>;
+}
+
+/** What the token endpoint returns (API.md "GET /profiles/{id}/token"). */
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_at: string;
+  expires_in: number;
+  scope: string;
+}
+
+/** The part of a token set the per-instance cache keeps: no refresh token. */
+interface CachedToken {
+  accessToken: string;
+  tokenType: string;
+  expiresAt: number;
+  scope: string;
+  version: string;
+}
+
+/** A callback that cannot complete: shown to the person on an HTML error page. */
+export class CallbackError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly status: number = 400,
+  ) {
+    super(message);
+    this.name = 'CallbackError';
+  }
+}
+
+export class Broker {
+  readonly #deps: BrokerDependencies;
+  readonly #policy: RefreshPolicy;
+  readonly #discovery = new DiscoveryCache();
+  /** Per-instance token cache: a warm token request makes no AWS call (DESIGN.md "Scale and cost"). */
+  readonly #tokens = new Map<string, CachedToken>();
+
+  constructor(deps: BrokerDependencies) {
+    this.#deps = deps;
+    this.#policy = refreshPolicy(deps.refresh);
+  }
+
+  get callbackUrl(): string {
+    return this.#deps.callbackUrl;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Profiles
+  // -------------------------------------------------------------------------------------------------
+
+  /** `PUT /profiles/{id}`: validates everything before anything is written. */
+  async putProfile(id: string | undefined, body: string | null | undefined): Promise<{ created: boolean; view: ProfileView }> {
+    const profileId = assertProfileId(id);
+    const { config, clientSecret } = parseProfileInput(body);
+    const { store, vault, logger } = this.#deps;
+    const existing = await store.getProfile(profileId);
+    const hasClientSecret = config.clientAuthMethod !== 'none' && (clientSecret !== undefined || existing?.hasClientSecret === true);
+    if (config.clientAuthMethod !== 'none' && !hasClientSecret) {
+      throw invalidRequest(
+        `clientSecret is required: the profile uses ${config.clientAuthMethod} and no client secret is stored yet.`,
+        'client_secret_required',
+      );
+    }
+    const now = this.#now();
+    const keepTokens = existing !== undefined && tokensSurviveChange(existing.config, config);
+    const record: ProfileRecord = {
+      id: profileId,
+      config,
+      hasClientSecret,
+      status: keepTokens ? existing.status : initialStatus(),
+      tokenVersion: keepTokens ? existing.tokenVersion : null,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      revision: (existing?.revision ?? 0) + 1,
+    };
+    if (clientSecret !== undefined) await vault.putClientSecret(profileId, clientSecret);
+    try {
+      await store.putProfile(record, existing ? existing.revision : null);
+    } catch (error) {
+      if (error instanceof ConditionFailedError) {
+        throw conflict(`Profile "${profileId}" was changed by another request at the same time; read it again and retry.`, 'concurrent_update');
+      }
+      throw error;
+    }
+    if (!keepTokens) this.#tokens.delete(profileId);
+    logger.info('profile saved', {
+      profileId,
+      created: existing === undefined,
+      tokensDiscarded: existing !== undefined && !keepTokens && existing.tokenVersion !== null,
+      clientSecretChanged: clientSecret !== undefined,
+    });
+    return { created: existing === undefined, view: toView(record, this.callbackUrl) };
+  }
+
+  /** `GET /profiles/{id}`. */
+  async getProfile(id: string | undefined): Promise<ProfileView> {
+    return toView(await this.#requireProfile(assertProfileId(id)), this.callbackUrl);
+  }
+
+  /** `GET /profiles`. */
+  async listProfiles(): Promise<ProfileView[]> {
+    const records = await this.#deps.store.listProfiles();
+    return records.map((record) => toView(record, this.callbackUrl));
+  }
+
+  /** `DELETE /profiles/{id}`: pending authorizations and secrets go first, the profile last, so a retry can finish. */
+  async deleteProfile(id: string | undefined): Promise<void> {
+    const profileId = assertProfileId(id);
+    const { store, vault, logger } = this.#deps;
+    await this.#requireProfile(profileId);
+    const pending = await store.deletePendingAuthorizations(profileId);
+    await vault.deleteProfileSecrets(profileId);
+    await store.deleteProfile(profileId);
+    this.#tokens.delete(profileId);
+    logger.info('profile deleted', { profileId, pendingAuthorizationsDeleted: pending });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Authorization code flow
+  // -------------------------------------------------------------------------------------------------
+
+  /** `GET /profiles/{id}/authorize-url`: starts a pending authorization (fresh state and PKCE verifier). */
+  async createAuthorizationUrl(id: string | undefined): Promise<{ authorizationUrl: string; callbackUrl: string; expiresAt: string }> {
+    const profileId = assertProfileId(id);
+    const record = await this.#requireProfile(profileId);
+    if (record.config.grantType !== 'authorization_code') {
+      throw conflict(
+        `Profile "${profileId}" uses the client_credentials grant: it needs no authorization by a person; fetch its token directly.`,
+        'not_authorization_code',
+      );
+    }
+    const as = await this.#authorizationServer(record.config);
+    const request = await buildAuthorizationRequest(as, record.config, this.callbackUrl).catch((error: unknown) => {
+      throw this.#configurationError(error);
+    });
+    const now = this.#deps.clock();
+    const expiresAt = new Date(now + AUTHORIZATION_TTL_SECONDS * 1000).toISOString();
+    await this.#deps.store.putPendingAuthorization({
+      state: request.state,
+      profileId,
+      codeVerifier: request.codeVerifier,
+      redirectUri: this.callbackUrl,
+      createdAt: new Date(now).toISOString(),
+      expiresAt,
+    });
+    this.#deps.logger.info('authorization started', { profileId, expiresAt, pkce: request.codeVerifier !== null });
+    return { authorizationUrl: request.url.href, callbackUrl: this.callbackUrl, expiresAt };
+  }
+
+  /**
+   * `GET /callback`: validates the authorization response, consumes the pending authorization (a
+   * conditional delete, so each state works once even when two callbacks race), exchanges the code and
+   * stores the tokens. Nothing stored changes unless the response is valid.
+   */
+  async completeAuthorization(parameters: URLSearchParams): Promise<{ profileId: string }> {
+    const { store, vault, logger, clock } = this.#deps;
+    const state = parameters.get('state');
+    if (!state) {
+      throw new CallbackError('missing_state', 'The callback has no "state" parameter, so it cannot be matched to an authorization. Start again from the profile\'s authorization URL.');
+    }
+    const pending = await store.getPendingAuthorization(state);
+    if (!pending) {
+      throw new CallbackError('unknown_state', 'This authorization is unknown or was already completed. Start again from the profile\'s authorization URL.');
+    }
+    if (Date.parse(pending.expiresAt) <= clock()) {
+      throw new CallbackError('state_expired', `This authorization expired (authorization URLs are valid ${AUTHORIZATION_TTL_SECONDS / 60} minutes). Start again from the profile's authorization URL.`);
+    }
+    const profileId = pending.profileId;
+    const record = await store.getProfile(profileId);
+    if (!record) {
+      throw new CallbackError('profile_deleted', `Profile "${profileId}" was deleted after this authorization started.`);
+    }
+    const as = await this.#authorizationServer(record.config).catch((error: unknown) => {
+      throw new CallbackError('discovery_failed', error instanceof BrokerError ? error.message : 'The authorization server could not be reached.', 503);
+    });
+    let callbackParameters: URLSearchParams;
+    try {
+      callbackParameters = validateAuthorizationResponse(as, record.config, parameters, state);
+    } catch (error) {
+      if (error instanceof AuthorizationResponseProblem) {
+        logger.warn('authorization response refused', { profileId, reason: error.reason, oauthError: error.oauthError });
+        throw new CallbackError(error.reason, describeProblem(error));
+      }
+      throw error;
+    }
+    if (!(await store.consumePendingAuthorization(state))) {
+      throw new CallbackError('state_reused', 'This authorization was already completed by another request. Start again from the profile\'s authorization URL if the profile is not ready.');
+    }
+    const clientSecret = await this.#clientSecret(record);
+    let tokens: TokenSet;
+    try {
+      tokens = await exchangeAuthorizationCode(as, record.config, callbackParameters, pending.redirectUri, pending.codeVerifier, {
+        ...this.#oauthOptions(),
+        now: clock(),
+        clientSecret,
+      });
+    } catch (error) {
+      const failure = classifyOAuthError(error);
+      logger.warn('code exchange failed', { profileId, reason: failure.code, kind: failure.kind, httpStatus: failure.httpStatus });
+      throw new CallbackError('exchange_refused', `The authorization server did not issue tokens: ${failure.message}`);
+    }
+    await this.#storeNewTokens(record, tokens, { authorized: true });
+    logger.info('profile authorized', { profileId, hasRefreshToken: tokens.refreshToken !== null, accessTokenExpiresAt: tokens.expiresAt });
+    return { profileId };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Tokens
+  // -------------------------------------------------------------------------------------------------
+
+  /**
+   * `GET /profiles/{id}/token`: answers from the per-instance cache while the cached token stays valid for
+   * `minValiditySeconds`; otherwise reads the profile (one DynamoDB read) and, when its token version is
+   * not the cached one, the token set (one Secrets Manager read).
+   */
+  async getToken(id: string | undefined, minValiditySeconds: number = DEFAULT_MIN_VALIDITY_SECONDS): Promise<TokenResponse> {
+    const profileId = assertProfileId(id);
+    const now = this.#deps.clock();
+    const cached = this.#tokens.get(profileId);
+    if (cached && satisfies(cached, now, minValiditySeconds)) return tokenResponse(cached, now);
+
+    const record = await this.#requireProfile(profileId);
+    if (record.tokenVersion === null) throw this.#noGrant(record);
+    const held = cached && cached.version === record.tokenVersion ? cached : await this.#loadToken(record);
+    if (satisfies(held, now, minValiditySeconds)) return tokenResponse(held, now);
+
+    this.#deps.logger.info('token does not satisfy minValiditySeconds', {
+      profileId,
+      minValiditySeconds,
+      secondsLeft: Math.floor((held.expiresAt - now) / 1000),
+    });
+    throw temporarilyUnavailable(
+      `Profile "${profileId}" holds no token valid for ${minValiditySeconds} more seconds yet; retry shortly.`,
+      retryAfterFor(record.status, now),
+      'token_not_fresh',
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Internals
+  // -------------------------------------------------------------------------------------------------
+
+  async #requireProfile(profileId: string): Promise<ProfileRecord> {
+    const record = await this.#deps.store.getProfile(profileId);
+    if (!record) throw notFound(`Profile "${profileId}" does not exist.`);
+    return record;
+  }
+
+  async #loadToken(record: ProfileRecord): Promise<CachedToken> {
+    const tokens = await this.#deps.vault.getTokenSet(record.id, record.tokenVersion ?? undefined);
+    if (!tokens) {
+      this.#deps.logger.error('token set missing from the vault', { profileId: record.id });
+      throw authorizationRequired(`Profile "${record.id}" has lost its tokens; authorize it again.`, 'token_set_missing');
+    }
+    return this.#cache(record, tokens, record.tokenVersion!);
+  }
+
+  #cache(record: ProfileRecord, tokens: TokenSet, version: string): CachedToken {
+    const entry: CachedToken = {
+      accessToken: tokens.accessToken,
+      tokenType: tokens.tokenType,
+      expiresAt: Date.parse(tokens.expiresAt),
+      scope: tokens.scope ?? record.config.scope ?? '',
+      version,
+    };
+    this.#tokens.set(record.id, entry);
+    return entry;
+  }
+
+  #noGrant(record: ProfileRecord): BrokerError {
+    if (record.config.grantType === 'client_credentials') {
+      return temporarilyUnavailable(`Profile "${record.id}" has not obtained a token yet; retry shortly.`, 5, 'no_token_yet');
+    }
+    return authorizationRequired(
+      `Profile "${record.id}" holds no grant: open its authorization URL (GET /profiles/${record.id}/authorize-url) in a browser and consent.`,
+      'no_grant',
+    );
+  }
+
+  /** Writes a new token set to the vault first, then points the profile at that version. */
+  async #storeNewTokens(record: ProfileRecord, tokens: TokenSet, options: { authorized: boolean }): Promise<ProfileRecord> {
+    const { store, vault } = this.#deps;
+    const version = await vault.putTokenSet(record.id, tokens);
+    const nowIso = this.#now();
+    const status = this.#readyStatus(record, tokens, nowIso, options.authorized);
+    const updated = await store.updateStatus(record.id, { status, tokenVersion: version }, { now: nowIso });
+    this.#cache(updated, tokens, version);
+    return updated;
+  }
+
+  #readyStatus(record: ProfileRecord, tokens: TokenSet, nowIso: string, authorized: boolean): ProfileStatus {
+    const obtainedAt = Date.parse(tokens.obtainedAt);
+    const expiresAt = Date.parse(tokens.expiresAt);
+    const canRefresh = tokens.refreshToken !== null || record.config.grantType === 'client_credentials';
+    const missingRefreshToken = record.config.grantType === 'authorization_code' && tokens.refreshToken === null;
+    return {
+      state: 'ready',
+      accessTokenExpiresAt: tokens.expiresAt,
+      hasRefreshToken: tokens.refreshToken !== null,
+      lastRefreshAt: authorized ? record.status.lastRefreshAt : nowIso,
+      lastAuthorizedAt: authorized ? nowIso : record.status.lastAuthorizedAt,
+      lastError: missingRefreshToken
+        ? {
+            code: 'no_refresh_token',
+            message:
+              'The authorization server issued no refresh token, so the token cannot be renewed without a person. Add "offline_access" to the profile\'s scope (some servers also need prompt=consent in authorizationParams) and authorize again.',
+            at: nowIso,
+          }
+        : null,
+      consecutiveFailures: 0,
+      nextRefreshAt: canRefresh ? new Date(nextRefreshAt(obtainedAt, expiresAt, this.#policy)).toISOString() : null,
+    };
+  }
+
+  async #clientSecret(record: ProfileRecord): Promise<string | undefined> {
+    if (record.config.clientAuthMethod === 'none') return undefined;
+    return this.#deps.vault.getClientSecret(record.id);
+  }
+
+  async #authorizationServer(config: ProfileConfig): Promise<oauth.AuthorizationServer> {
+    try {
+      return await resolveAuthorizationServer(config, { ...this.#oauthOptions(), cache: this.#discovery, now: this.#deps.clock() });
+    } catch (error) {
+      this.#deps.logger.warn('authorization server discovery failed', { issuer: config.issuer, ...errorFields(error) });
+      throw temporarilyUnavailable(
+        `The issuer's metadata could not be read from ${config.issuer ?? 'the issuer'}; check the issuer URL or retry shortly.`,
+        30,
+        'discovery_failed',
+      );
+    }
+  }
+
+  #configurationError(error: unknown): BrokerError {
+    if (error instanceof OAuthFailure) return conflict(error.message, error.code);
+    throw error;
+  }
+
+  #oauthOptions() {
+    return {
+      ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
+      ...(this.#deps.oauthTimeoutMs ? { timeoutMs: this.#deps.oauthTimeoutMs } : {}),
+    };
+  }
+
+  #now(): string {
+    return new Date(this.#deps.clock()).toISOString();
+  }
+}
+
+function satisfies(token: CachedToken, now: number, minValiditySeconds: number): boolean {
+  return token.expiresAt - now >= minValiditySeconds * 1000;
+}
+
+function tokenResponse(token: CachedToken, now: number): TokenResponse {
+  return {
+    access_token: token.accessToken,
+    token_type: token.tokenType,
+    expires_at: new Date(token.expiresAt).toISOString(),
+    expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)),
+    scope: token.scope,
+  };
+}
+
+function retryAfterFor(status: ProfileStatus, now: number): number {
+  const next = status.nextRefreshAt ? Date.parse(status.nextRefreshAt) : NaN;
+  const seconds = Number.isNaN(next) ? 30 : Math.ceil((next - now) / 1000);
+  return Math.min(300, Math.max(1, seconds));
+}
+
+function describeProblem(problem: AuthorizationResponseProblem): string {
+  if (problem.reason === 'access_denied' || problem.reason === 'server_error') {
+    return problem.description ? `${problem.message} The server said: ${problem.description}` : problem.message;
+  }
+  return `${problem.message} Start again from the profile's authorization URL.`;
+}
+
+export { invalidRequest };

@@ -1,0 +1,112 @@
+/**
+ * The composition root: builds the broker once per container from environment variables (DESIGN.md,
+ * "lambdas/ are thin"). Everything it reads is listed in `readSettings`.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Broker } from './broker.js';
+import { DynamoDbProfileStore } from './adapters/dynamodb-profile-store.js';
+import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
+import { createLogger, type Log } from './logger.js';
+import { systemClock, type Clock } from './ports.js';
+import type { RefreshPolicy } from './schedule.js';
+
+export interface BrokerSettings {
+  tableName: string;
+  secretPrefix: string;
+  kmsKeyId: string | undefined;
+  callbackUrl: string;
+  eventBusName: string;
+  refresh: Partial<RefreshPolicy>;
+}
+
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/**
+ * Reads the broker's settings:
+ * - `BROKER_TABLE_NAME` (required): the DynamoDB table;
+ * - `BROKER_CALLBACK_URL` (required): the public `GET /callback` URL;
+ * - `BROKER_SECRET_PREFIX` (default `oauth-broker`): secrets are `<prefix>/<profileId>/…`;
+ * - `BROKER_KMS_KEY_ID`: the customer-managed key for new secrets;
+ * - `BROKER_EVENT_BUS_NAME` (default `default`);
+ * - `BROKER_REFRESH_INTERVAL_SECONDS`, `BROKER_REFRESH_MARGIN_SECONDS`, `BROKER_KEEP_ALIVE_SECONDS`.
+ */
+export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettings {
+  const missing = ['BROKER_TABLE_NAME', 'BROKER_CALLBACK_URL'].filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new ConfigurationError(`Missing environment variable${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`);
+  }
+  return {
+    tableName: env.BROKER_TABLE_NAME!,
+    callbackUrl: parseUrl('BROKER_CALLBACK_URL', env.BROKER_CALLBACK_URL!),
+    secretPrefix: (env.BROKER_SECRET_PREFIX ?? 'oauth-broker').replace(/\/+$/, ''),
+    kmsKeyId: env.BROKER_KMS_KEY_ID || undefined,
+    eventBusName: env.BROKER_EVENT_BUS_NAME || 'default',
+    refresh: {
+      ...optionalSeconds(env, 'BROKER_REFRESH_INTERVAL_SECONDS', 'intervalSeconds'),
+      ...optionalSeconds(env, 'BROKER_REFRESH_MARGIN_SECONDS', 'marginSeconds'),
+      ...optionalSeconds(env, 'BROKER_KEEP_ALIVE_SECONDS', 'keepAliveSeconds'),
+    },
+  };
+}
+
+function parseUrl(name: string, value: string): string {
+  try {
+    return new URL(value).href;
+  } catch {
+    throw new ConfigurationError(`${name} must be an absolute URL.`);
+  }
+}
+
+function optionalSeconds<K extends keyof RefreshPolicy>(env: NodeJS.ProcessEnv, name: string, key: K): Partial<RefreshPolicy> {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return {};
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigurationError(`${name} must be a positive whole number of seconds.`);
+  return { [key]: Number(raw) };
+}
+
+export interface BrokerOverrides {
+  dynamoDb?: DynamoDBDocumentClient;
+  secretsManager?: SecretsManagerClient;
+  logger?: Log;
+  clock?: Clock;
+  fetch?: typeof fetch;
+}
+
+export function createBroker(settings: BrokerSettings, overrides: BrokerOverrides = {}): Broker {
+  const dynamoDb =
+    overrides.dynamoDb ??
+    DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+  const secretsManager = overrides.secretsManager ?? new SecretsManagerClient({});
+  return new Broker({
+    store: new DynamoDbProfileStore({ tableName: settings.tableName, client: dynamoDb }),
+    vault: new SecretsManagerVault({
+      client: secretsManager,
+      prefix: settings.secretPrefix,
+      ...(settings.kmsKeyId ? { kmsKeyId: settings.kmsKeyId } : {}),
+    }),
+    clock: overrides.clock ?? systemClock,
+    logger: overrides.logger ?? sharedLogger(),
+    callbackUrl: settings.callbackUrl,
+    refresh: settings.refresh,
+    ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
+  });
+}
+
+let logger: Log | undefined;
+/** One logger per container. */
+export function sharedLogger(): Log {
+  return (logger ??= createLogger());
+}
+
+let broker: Broker | undefined;
+/** One broker per container, built on first use (so a cold start that fails is retried on the next event). */
+export function brokerFromEnvironment(): Broker {
+  return (broker ??= createBroker(readSettings()));
+}

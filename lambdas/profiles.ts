@@ -1,5 +1,5 @@
 /**
- * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (API.md "Profiles").
+ * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (API.md "Profiles") and `POST /profiles/{id}/refresh`.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Broker } from '../lib/broker.js';
@@ -20,6 +20,8 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
           const { created, view } = await broker().putProfile(id, bodyText(event));
           return json(created ? 201 : 200, view);
         }
+        case 'POST /profiles/{id}/refresh':
+          return json(200, await broker().refreshNow(id));
         case 'DELETE /profiles/{id}':
           await broker().deleteProfile(id);
           return noContent();

@@ -36,7 +36,9 @@ import {
   type ProfileStatus,
   type ProfileView,
 } from './profile.js';
-import { nextRefreshAt, refreshPolicy, type RefreshPolicy } from './schedule.js';
+import { refreshPolicy, type RefreshPolicy } from './schedule.js';
+import { Refresher, readyStatus, type RefreshOutcome, type RefreshResult } from './refresh.js';
+import { LoggedStatusEvents, type StatusEvents } from './events.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
 export const AUTHORIZATION_TTL_SECONDS = 600;
@@ -54,6 +56,21 @@ export interface BrokerDependencies {
   /** Timeout of each request to an authorization server. */
   oauthTimeoutMs?: number;
   refresh?: Partial<RefreshPolicy>;
+  /** Where status changes are signalled (EventBridge in the cloud); logged when absent. */
+  events?: StatusEvents;
+  /** Injected so that tests never wait on real time (lease waits, vault retries, jitter). */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Refresh lease duration and how long a token request waits for another instance's refresh. */
+  leaseMs?: number;
+  maxWaitMs?: number;
+}
+
+/** What one scheduled run did, counted by outcome. */
+export interface RefreshRunSummary {
+  due: number;
+  attempted: number;
+  outcomes: Partial<Record<RefreshOutcome | 'exception', number>>;
 }
 
 /** What the token endpoint returns (API.md "GET /profiles/{id}/token"). */
@@ -92,10 +109,26 @@ export class Broker {
   readonly #discovery = new DiscoveryCache();
   /** Per-instance token cache: a warm token request makes no AWS call (DESIGN.md "Scale and cost"). */
   readonly #tokens = new Map<string, CachedToken>();
+  readonly #refresher: Refresher;
 
   constructor(deps: BrokerDependencies) {
     this.#deps = deps;
     this.#policy = refreshPolicy(deps.refresh);
+    this.#refresher = new Refresher({
+      store: deps.store,
+      vault: deps.vault,
+      clock: deps.clock,
+      logger: deps.logger,
+      events: deps.events ?? new LoggedStatusEvents(deps.logger),
+      policy: this.#policy,
+      oauth: this.#oauthOptions(),
+      // Discovery failures reach the classifier as network errors: a passing failure, retried.
+      authorizationServer: (record) =>
+        resolveAuthorizationServer(record.config, { ...this.#oauthOptions(), cache: this.#discovery, now: deps.clock() }),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+      ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
+      ...(deps.maxWaitMs ? { maxWaitMs: deps.maxWaitMs } : {}),
+    });
   }
 
   get callbackUrl(): string {
@@ -130,6 +163,9 @@ export class Broker {
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
       revision: (existing?.revision ?? 0) + 1,
+      // A refresh in flight keeps its lease; a staged token set stays with the tokens it belongs to.
+      lease: existing?.lease ?? null,
+      stagedTokens: keepTokens ? existing.stagedTokens : null,
     };
     if (clientSecret !== undefined) await vault.putClientSecret(profileId, clientSecret);
     try {
@@ -278,19 +314,113 @@ export class Broker {
     if (cached && satisfies(cached, now, minValiditySeconds)) return tokenResponse(cached, now);
 
     const record = await this.#requireProfile(profileId);
-    if (record.tokenVersion === null) throw this.#noGrant(record);
-    const held = cached && cached.version === record.tokenVersion ? cached : await this.#loadToken(record);
-    if (satisfies(held, now, minValiditySeconds)) return tokenResponse(held, now);
+    if (record.status.state === 'authorization_required' || (record.tokenVersion === null && record.config.grantType === 'authorization_code')) {
+      this.#tokens.delete(profileId);
+      throw this.#noGrant(record);
+    }
+    if (record.tokenVersion !== null && !record.stagedTokens) {
+      const held = cached && cached.version === record.tokenVersion ? cached : await this.#loadToken(record);
+      if (satisfies(held, now, minValiditySeconds)) return tokenResponse(held, now);
+    }
+    // Refresh inline, under the lease; concurrent callers wait for the one refresh and share its result.
+    const result = await this.#refresher.refresh(profileId, { trigger: 'token_request', minValiditySeconds });
+    const fresh = this.#fromRefresh(result);
+    if (fresh && satisfies(fresh, this.#deps.clock(), minValiditySeconds)) return tokenResponse(fresh, this.#deps.clock());
+    throw this.#unavailable(profileId, result, minValiditySeconds);
+  }
 
-    this.#deps.logger.info('token does not satisfy minValiditySeconds', {
-      profileId,
-      minValiditySeconds,
-      secondsLeft: Math.floor((held.expiresAt - now) / 1000),
-    });
-    throw temporarilyUnavailable(
-      `Profile "${profileId}" holds no token valid for ${minValiditySeconds} more seconds yet; retry shortly.`,
-      retryAfterFor(record.status, now),
-      'token_not_fresh',
+  /** `POST /profiles/{id}/refresh`: refreshes now, whatever the schedule says; the view tells the outcome. */
+  async refreshNow(id: string | undefined): Promise<ProfileView> {
+    const profileId = assertProfileId(id);
+    const record = await this.#requireProfile(profileId);
+    if (record.config.grantType === 'authorization_code' && (record.tokenVersion === null || !record.status.hasRefreshToken)) {
+      throw authorizationRequired(
+        `Profile "${profileId}" holds no refresh token to refresh with: open its authorization URL (GET /profiles/${profileId}/authorize-url) and consent.`,
+        'no_refresh_token',
+      );
+    }
+    const result = await this.#refresher.refresh(profileId, { trigger: 'admin' });
+    this.#fromRefresh(result);
+    if (result.outcome === 'no_grant' || result.outcome === 'authorization_required') {
+      throw authorizationRequired(`Profile "${profileId}" needs a person to authorize it again: open its authorization URL and consent.`, result.outcome);
+    }
+    if (result.outcome === 'lease_busy') {
+      throw temporarilyUnavailable(`Profile "${profileId}" is being refreshed by another request; retry shortly.`, 2, 'lease_busy');
+    }
+    return toView(result.record ?? (await this.#requireProfile(profileId)), this.callbackUrl);
+  }
+
+  /**
+   * The scheduled job: refreshes the profiles that are due (from the sparse index, no table scan), with
+   * bounded concurrency and jitter. One profile's failure never fails the run; a duplicate or late run
+   * finds nothing due under the lease and does nothing.
+   */
+  async runScheduledRefresh(options: { concurrency?: number; jitterMs?: number; deadline?: number } = {}): Promise<RefreshRunSummary> {
+    const { store, clock, logger } = this.#deps;
+    const concurrency = Math.max(1, options.concurrency ?? 8);
+    const jitterMs = options.jitterMs ?? 1000;
+    const sleep = this.#deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const random = this.#deps.random ?? Math.random;
+    const due = await store.listDueProfiles(new Date(clock()).toISOString());
+    const summary: RefreshRunSummary = { due: due.length, attempted: 0, outcomes: {} };
+    const count = (key: RefreshOutcome | 'exception') => (summary.outcomes[key] = (summary.outcomes[key] ?? 0) + 1);
+    let next = 0;
+    const worker = async () => {
+      while (next < due.length) {
+        const record = due[next++]!;
+        if (options.deadline !== undefined && clock() >= options.deadline) return;
+        if (jitterMs > 0) await sleep(Math.floor(random() * jitterMs));
+        summary.attempted++;
+        try {
+          const result = await this.#refresher.refresh(record.id, { trigger: 'schedule' });
+          this.#fromRefresh(result);
+          count(result.outcome);
+        } catch (error) {
+          count('exception');
+          logger.error('scheduled refresh failed', { profileId: record.id, ...errorFields(error) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+    logger.info('scheduled refresh run', { ...summary });
+    return summary;
+  }
+
+  /** Keeps the cache in step with what a refresh produced; returns the token to serve, if any. */
+  #fromRefresh(result: RefreshResult): CachedToken | undefined {
+    if (!result.record) return undefined;
+    if (result.record.status.state === 'authorization_required') {
+      this.#tokens.delete(result.record.id);
+      return undefined;
+    }
+    if (result.tokens && result.record.tokenVersion && !result.record.stagedTokens) {
+      return this.#cache(result.record, result.tokens, result.record.tokenVersion);
+    }
+    // Staged (vault failing) or not yet committed: serve it, but do not cache it under a version.
+    if (result.tokens) {
+      return { accessToken: result.tokens.accessToken, tokenType: result.tokens.tokenType, expiresAt: Date.parse(result.tokens.expiresAt), scope: result.tokens.scope ?? result.record.config.scope ?? '', version: '' };
+    }
+    return undefined;
+  }
+
+  #unavailable(profileId: string, result: RefreshResult, minValiditySeconds: number): BrokerError {
+    const record = result.record;
+    if (!record) return notFound(`Profile "${profileId}" does not exist.`);
+    if (result.outcome === 'authorization_required' || result.outcome === 'no_grant' || record.status.state === 'authorization_required') {
+      return this.#noGrant(record);
+    }
+    if (record.status.state === 'error') {
+      return temporarilyUnavailable(
+        `Profile "${profileId}" cannot be refreshed: ${record.status.lastError?.message ?? 'the authorization server rejected the client.'} Fix the profile with PUT /profiles/${profileId}.`,
+        300,
+        'profile_error',
+      );
+    }
+    const why = record.status.lastError ? ` The last refresh failed: ${record.status.lastError.message}` : '';
+    return temporarilyUnavailable(
+      `Profile "${profileId}" holds no token valid for ${minValiditySeconds} more seconds right now.${why}`,
+      result.retryAfterSeconds ?? retryAfterFor(record.status, this.#deps.clock()),
+      result.outcome,
     );
   }
 
@@ -326,48 +456,35 @@ export class Broker {
   }
 
   #noGrant(record: ProfileRecord): BrokerError {
-    if (record.config.grantType === 'client_credentials') {
-      return temporarilyUnavailable(`Profile "${record.id}" has not obtained a token yet; retry shortly.`, 5, 'no_token_yet');
-    }
     return authorizationRequired(
       `Profile "${record.id}" holds no grant: open its authorization URL (GET /profiles/${record.id}/authorize-url) in a browser and consent.`,
       'no_grant',
     );
   }
 
-  /** Writes a new token set to the vault first, then points the profile at that version. */
+  /**
+   * Writes a new token set to the vault first, then points the profile at that version. A person's new
+   * authorization wins over a refresh in flight: the write breaks the lease, so that refresh cannot commit.
+   */
   async #storeNewTokens(record: ProfileRecord, tokens: TokenSet, options: { authorized: boolean }): Promise<ProfileRecord> {
-    const { store, vault } = this.#deps;
+    const { store, vault, clock } = this.#deps;
     const version = await vault.putTokenSet(record.id, tokens);
-    const nowIso = this.#now();
-    const status = this.#readyStatus(record, tokens, nowIso, options.authorized);
-    const updated = await store.updateStatus(record.id, { status, tokenVersion: version }, { now: nowIso });
+    const status = readyStatus(record, tokens, this.#policy, clock(), options.authorized);
+    const updated = await store.updateStatus(
+      record.id,
+      { status, tokenVersion: version, stagedTokens: null },
+      { now: this.#now(), breakLease: true },
+    );
+    if (record.status.state !== status.state) {
+      await (this.#deps.events ?? new LoggedStatusEvents(this.#deps.logger)).statusChanged({
+        profileId: record.id,
+        from: record.status.state,
+        to: status.state,
+        lastError: status.lastError,
+      });
+    }
     this.#cache(updated, tokens, version);
     return updated;
-  }
-
-  #readyStatus(record: ProfileRecord, tokens: TokenSet, nowIso: string, authorized: boolean): ProfileStatus {
-    const obtainedAt = Date.parse(tokens.obtainedAt);
-    const expiresAt = Date.parse(tokens.expiresAt);
-    const canRefresh = tokens.refreshToken !== null || record.config.grantType === 'client_credentials';
-    const missingRefreshToken = record.config.grantType === 'authorization_code' && tokens.refreshToken === null;
-    return {
-      state: 'ready',
-      accessTokenExpiresAt: tokens.expiresAt,
-      hasRefreshToken: tokens.refreshToken !== null,
-      lastRefreshAt: authorized ? record.status.lastRefreshAt : nowIso,
-      lastAuthorizedAt: authorized ? nowIso : record.status.lastAuthorizedAt,
-      lastError: missingRefreshToken
-        ? {
-            code: 'no_refresh_token',
-            message:
-              'The authorization server issued no refresh token, so the token cannot be renewed without a person. Add "offline_access" to the profile\'s scope (some servers also need prompt=consent in authorizationParams) and authorize again.',
-            at: nowIso,
-          }
-        : null,
-      consecutiveFailures: 0,
-      nextRefreshAt: canRefresh ? new Date(nextRefreshAt(obtainedAt, expiresAt, this.#policy)).toISOString() : null,
-    };
   }
 
   async #clientSecret(record: ProfileRecord): Promise<string | undefined> {

@@ -5,6 +5,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { EventBridgeStatusEvents, type StatusEvents } from './events.js';
 import { Broker } from './broker.js';
 import { DynamoDbProfileStore } from './adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
@@ -77,6 +79,11 @@ export interface BrokerOverrides {
   logger?: Log;
   clock?: Clock;
   fetch?: typeof fetch;
+  events?: StatusEvents;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  leaseMs?: number;
+  maxWaitMs?: number;
 }
 
 export function createBroker(settings: BrokerSettings, overrides: BrokerOverrides = {}): Broker {
@@ -84,6 +91,9 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
     overrides.dynamoDb ??
     DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
   const secretsManager = overrides.secretsManager ?? new SecretsManagerClient({});
+  const logger = overrides.logger ?? sharedLogger();
+  // The EventBridge client is made on first use only: the token path never signals on a warm request.
+  const events = overrides.events ?? new EventBridgeStatusEvents(lazy(() => new EventBridgeClient({})), settings.eventBusName, logger);
   return new Broker({
     store: new DynamoDbProfileStore({ tableName: settings.tableName, client: dynamoDb }),
     vault: new SecretsManagerVault({
@@ -92,10 +102,15 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
       ...(settings.kmsKeyId ? { kmsKeyId: settings.kmsKeyId } : {}),
     }),
     clock: overrides.clock ?? systemClock,
-    logger: overrides.logger ?? sharedLogger(),
+    logger,
+    events,
     callbackUrl: settings.callbackUrl,
     refresh: settings.refresh,
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
+    ...(overrides.sleep ? { sleep: overrides.sleep } : {}),
+    ...(overrides.random ? { random: overrides.random } : {}),
+    ...(overrides.leaseMs ? { leaseMs: overrides.leaseMs } : {}),
+    ...(overrides.maxWaitMs ? { maxWaitMs: overrides.maxWaitMs } : {}),
   });
 }
 
@@ -109,4 +124,9 @@ let broker: Broker | undefined;
 /** One broker per container, built on first use (so a cold start that fails is retried on the next event). */
 export function brokerFromEnvironment(): Broker {
   return (broker ??= createBroker(readSettings()));
+}
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }

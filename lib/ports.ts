@@ -43,6 +43,22 @@ export interface StatusUpdate {
   status: ProfileStatus;
   /** The vault version the new status describes; `undefined` keeps the current pointer. */
   tokenVersion?: string | null;
+  /** A sealed token set waiting to be written to the vault (`null` clears it; `undefined` keeps it). */
+  stagedTokens?: string | null;
+}
+
+export interface StatusUpdateOptions {
+  now: string;
+  /** Conditional on the revision read. */
+  expectedRevision?: number;
+  /**
+   * Conditional on this caller still holding an unexpired lease, so a holder whose lease expired cannot
+   * overwrite a newer result. The lease is released by the same write unless `keepLease`.
+   */
+  leaseOwner?: string;
+  keepLease?: boolean;
+  /** Removes any lease, so its holder's commit fails (a person's new authorization wins). */
+  breakLease?: boolean;
 }
 
 export interface ProfileStore {
@@ -59,7 +75,17 @@ export interface ProfileStore {
    * when given. Returns the record as written. Throws `ConditionFailedError` when the profile is gone or
    * changed.
    */
-  updateStatus(id: string, update: StatusUpdate, options: { now: string; expectedRevision?: number }): Promise<ProfileRecord>;
+  updateStatus(id: string, update: StatusUpdate, options: StatusUpdateOptions): Promise<ProfileRecord>;
+  /**
+   * Takes the profile's refresh lease (a conditional write: free, or expired at `now`) and returns the
+   * record as it is after taking it, so the holder re-checks the need on fresh data. `undefined` when
+   * another holder has it or the profile is gone.
+   */
+  acquireLease(id: string, owner: string, options: { now: number; durationMs: number }): Promise<ProfileRecord | undefined>;
+  /** Releases the lease if `owner` still holds it. */
+  releaseLease(id: string, owner: string): Promise<void>;
+  /** Profiles whose `status.nextRefreshAt` is at or before `dueAt`, earliest first, without a table scan. */
+  listDueProfiles(dueAt: string): Promise<ProfileRecord[]>;
   /** Returns whether a profile was deleted. */
   deleteProfile(id: string): Promise<boolean>;
 

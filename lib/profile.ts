@@ -182,6 +182,16 @@ export interface ProfileRecord {
   updatedAt: string;
   /** Incremented on every write; writes that read first are conditional on it. */
   revision: number;
+  /** The refresh lease (one refresh at a time per profile), when someone holds or held it. */
+  lease: Lease | null;
+  /** A token set obtained while the vault was failing, sealed; written to the vault on the next run. */
+  stagedTokens: string | null;
+}
+
+export interface Lease {
+  owner: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
 }
 
 export interface ProfileView extends ProfileConfig {

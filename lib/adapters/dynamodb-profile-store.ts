@@ -19,7 +19,13 @@ import {
   type PutCommandInput,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { ConditionFailedError, type PendingAuthorization, type ProfileStore, type StatusUpdate } from '../ports.js';
+import {
+  ConditionFailedError,
+  type PendingAuthorization,
+  type ProfileStore,
+  type StatusUpdate,
+  type StatusUpdateOptions,
+} from '../ports.js';
 import type { ProfileConfig, ProfileRecord, ProfileStatus } from '../profile.js';
 
 /**
@@ -202,7 +208,7 @@ export class DynamoDbProfileStore implements ProfileStore {
   async updateStatus(
     id: string,
     update: StatusUpdate,
-    options: { now: string; expectedRevision?: number },
+    options: StatusUpdateOptions,
   ): Promise<ProfileRecord> {
     const names: Record<string, string> = {
       '#pk': TABLE_SCHEMA.partitionKey,
@@ -227,10 +233,30 @@ export class DynamoDbProfileStore implements ProfileStore {
     } else {
       remove.push('#duePk', '#dueAt');
     }
+    if (update.stagedTokens !== undefined) {
+      names['#stagedTokens'] = 'stagedTokens';
+      if (update.stagedTokens === null) remove.push('#stagedTokens');
+      else {
+        values[':stagedTokens'] = update.stagedTokens;
+        set.push('#stagedTokens = :stagedTokens');
+      }
+    }
     let condition = 'attribute_exists(#pk)';
     if (options.expectedRevision !== undefined) {
       values[':expected'] = options.expectedRevision;
       condition += ' AND #revision = :expected';
+    }
+    if (options.leaseOwner !== undefined) {
+      names['#leaseOwner'] = 'leaseOwner';
+      names['#leaseExpiresAt'] = 'leaseExpiresAt';
+      values[':owner'] = options.leaseOwner;
+      values[':nowMs'] = Date.parse(options.now);
+      condition += ' AND #leaseOwner = :owner AND #leaseExpiresAt > :nowMs';
+      if (!options.keepLease) remove.push('#leaseOwner', '#leaseExpiresAt');
+    } else if (options.breakLease) {
+      names['#leaseOwner'] = 'leaseOwner';
+      names['#leaseExpiresAt'] = 'leaseExpiresAt';
+      remove.push('#leaseOwner', '#leaseExpiresAt');
     }
     try {
       const out = await this.client.send(
@@ -255,6 +281,53 @@ export class DynamoDbProfileStore implements ProfileStore {
         );
       }
       throw error;
+    }
+  }
+
+  /**
+   * Takes the lease when it is free or expired: one conditional UpdateItem, which also bumps `revision` so
+   * that a concurrent profile replacement cannot silently drop the lease. Returns the item as written.
+   */
+  async acquireLease(id: string, owner: string, options: { now: number; durationMs: number }): Promise<ProfileRecord | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: profileKey(id),
+          UpdateExpression: 'SET #leaseOwner = :owner, #leaseExpiresAt = :expiresAt, #revision = #revision + :one',
+          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
+          ExpressionAttributeNames: {
+            '#pk': TABLE_SCHEMA.partitionKey,
+            '#leaseOwner': 'leaseOwner',
+            '#leaseExpiresAt': 'leaseExpiresAt',
+            '#revision': 'revision',
+          },
+          ExpressionAttributeValues: { ':owner': owner, ':expiresAt': options.now + options.durationMs, ':now': options.now, ':one': 1 },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes ? toRecord(out.Attributes) : undefined;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: profileKey(id),
+          UpdateExpression: 'REMOVE #leaseOwner, #leaseExpiresAt SET #revision = #revision + :one',
+          ConditionExpression: '#leaseOwner = :owner',
+          ExpressionAttributeNames: { '#leaseOwner': 'leaseOwner', '#leaseExpiresAt': 'leaseExpiresAt', '#revision': 'revision' },
+          ExpressionAttributeValues: { ':owner': owner, ':one': 1 },
+        }),
+      );
+    } catch (error) {
+      // Someone took over after our lease expired: theirs now, nothing to release.
+      if (!isConditionalCheckFailed(error)) throw error;
     }
   }
 
@@ -411,6 +484,11 @@ function toItem(record: ProfileRecord): Item {
     item[TABLE_SCHEMA.indexes.due.partitionKey] = DUE_PARTITION;
     item[TABLE_SCHEMA.indexes.due.sortKey] = record.status.nextRefreshAt;
   }
+  if (record.lease) {
+    item['leaseOwner'] = record.lease.owner;
+    item['leaseExpiresAt'] = record.lease.expiresAt;
+  }
+  if (record.stagedTokens) item['stagedTokens'] = record.stagedTokens;
   return item;
 }
 
@@ -425,5 +503,10 @@ function toRecord(item: Item): ProfileRecord {
     createdAt: item['createdAt'] as string,
     updatedAt: item['updatedAt'] as string,
     revision: item['revision'] as number,
+    lease:
+      typeof item['leaseOwner'] === 'string'
+        ? { owner: item['leaseOwner'], expiresAt: item['leaseExpiresAt'] as number }
+        : null,
+    stagedTokens: (item['stagedTokens'] as string | undefined) ?? null,
   };
 }

@@ -69,6 +69,8 @@ function fullRecord(id: string, overrides: Partial<ProfileRecord> = {}): Profile
     createdAt: '2026-11-01T00:00:00.000Z',
     updatedAt: '2026-11-28T09:00:00.000Z',
     revision: 1,
+    lease: null,
+    stagedTokens: null,
     ...overrides,
   };
 }

@@ -1,0 +1,24 @@
+/**
+ * The scheduled refresh job (EventBridge schedule): refreshes the profiles that are due and returns a
+ * summary counted by outcome. At-least-once delivery is fine: a duplicate or late run finds nothing due.
+ */
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { Broker, RefreshRunSummary } from '../lib/broker.js';
+import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import type { Log } from '../lib/logger.js';
+
+/** Stop starting new refreshes this long before the function times out. */
+const SAFETY_MARGIN_MS = 15_000;
+
+export function createHandler(broker: () => Broker, logger: Log = sharedLogger(), now: () => number = Date.now) {
+  return async (_event: ScheduledEvent | Record<string, unknown>, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<RefreshRunSummary> => {
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const deadline = remaining !== undefined ? now() + remaining - SAFETY_MARGIN_MS : undefined;
+    const concurrency = Number(process.env.BROKER_REFRESH_CONCURRENCY ?? 8);
+    const summary = await broker().runScheduledRefresh({ concurrency, ...(deadline !== undefined ? { deadline } : {}) });
+    logger.debug('refresh run finished', { ...summary });
+    return summary;
+  };
+}
+
+export const handler = createHandler(brokerFromEnvironment);

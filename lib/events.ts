@@ -1,0 +1,64 @@
+/**
+ * Status-change signals (lifecycle issue, "Signals"): every change of a profile's `status.state`, recovery
+ * included, is put on EventBridge as source `oauth-broker`, detail-type `Profile Status Changed`.
+ */
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { Log } from './logger.js';
+import { errorFields } from './logger.js';
+import type { LastError, ProfileState } from './profile.js';
+
+export const EVENT_SOURCE = 'oauth-broker';
+export const STATUS_CHANGED_DETAIL_TYPE = 'Profile Status Changed';
+
+export interface StatusChange {
+  profileId: string;
+  from: ProfileState;
+  to: ProfileState;
+  lastError: LastError | null;
+}
+
+export interface StatusEvents {
+  /** Best effort: a failed signal is logged, never fails the refresh that caused it. */
+  statusChanged(change: StatusChange): Promise<void>;
+}
+
+export class EventBridgeStatusEvents implements StatusEvents {
+  constructor(
+    private readonly client: () => EventBridgeClient,
+    private readonly eventBusName: string,
+    private readonly logger: Log,
+  ) {}
+
+  async statusChanged(change: StatusChange): Promise<void> {
+    try {
+      const out = await this.client().send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              Source: EVENT_SOURCE,
+              DetailType: STATUS_CHANGED_DETAIL_TYPE,
+              EventBusName: this.eventBusName,
+              Detail: JSON.stringify(change),
+            },
+          ],
+        }),
+      );
+      if (out.FailedEntryCount) {
+        this.logger.warn('status event not accepted', { profileId: change.profileId, errorCode: out.Entries?.[0]?.ErrorCode });
+      }
+    } catch (error) {
+      this.logger.warn('status event failed', { profileId: change.profileId, ...errorFields(error) });
+    }
+  }
+}
+
+/** For local mode and tests: the change is logged (and kept, for assertions). */
+export class LoggedStatusEvents implements StatusEvents {
+  readonly changes: StatusChange[] = [];
+  constructor(private readonly logger?: Log) {}
+
+  async statusChanged(change: StatusChange): Promise<void> {
+    this.changes.push(change);
+    this.logger?.info('profile status changed', { ...change });
+  }
+}

@@ -14,8 +14,10 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
   return async (_event: ScheduledEvent | Record<string, unknown>, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<RefreshRunSummary> => {
     const remaining = context?.getRemainingTimeInMillis?.();
     const deadline = remaining !== undefined ? now() + remaining - SAFETY_MARGIN_MS : undefined;
-    const concurrency = Number(process.env.BROKER_REFRESH_CONCURRENCY ?? 8);
+    const configured = Number(process.env.BROKER_REFRESH_CONCURRENCY);
+    const concurrency = Number.isInteger(configured) && configured > 0 ? configured : 8;
     const summary = await broker().runScheduledRefresh({ concurrency, ...(deadline !== undefined ? { deadline } : {}) });
+    broker().flushMetrics();
     logger.debug('refresh run finished', { ...summary });
     return summary;
   };

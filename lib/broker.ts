@@ -21,6 +21,7 @@ import {
   classifyOAuthError,
   exchangeAuthorizationCode,
   resolveAuthorizationServer,
+  revokeToken,
   validateAuthorizationResponse,
   type Fetch,
 } from './oauth.js';
@@ -37,13 +38,16 @@ import {
   type ProfileView,
 } from './profile.js';
 import { refreshPolicy, type RefreshPolicy } from './schedule.js';
-import { Refresher, readyStatus, type RefreshOutcome, type RefreshResult } from './refresh.js';
+import { Refresher, readyStatus, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
 import { LoggedStatusEvents, type StatusEvents } from './events.js';
+import { noMetrics, type BrokerMetrics } from './metrics.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
 export const AUTHORIZATION_TTL_SECONDS = 600;
 export const DEFAULT_MIN_VALIDITY_SECONDS = 60;
 export const MAX_MIN_VALIDITY_SECONDS = 3600;
+/** Revocation on DELETE must not hold up the deletion for long. */
+const REVOCATION_TIMEOUT_MS = 3000;
 
 export interface BrokerDependencies {
   store: ProfileStore;
@@ -56,6 +60,7 @@ export interface BrokerDependencies {
   /** Timeout of each request to an authorization server. */
   oauthTimeoutMs?: number;
   refresh?: Partial<RefreshPolicy>;
+  metrics?: BrokerMetrics;
   /** Where status changes are signalled (EventBridge in the cloud); logged when absent. */
   events?: StatusEvents;
   /** Injected so that tests never wait on real time (lease waits, vault retries, jitter). */
@@ -110,10 +115,12 @@ export class Broker {
   /** Per-instance token cache: a warm token request makes no AWS call (DESIGN.md "Scale and cost"). */
   readonly #tokens = new Map<string, CachedToken>();
   readonly #refresher: Refresher;
+  readonly #metrics: BrokerMetrics;
 
   constructor(deps: BrokerDependencies) {
     this.#deps = deps;
     this.#policy = refreshPolicy(deps.refresh);
+    this.#metrics = deps.metrics ?? noMetrics;
     this.#refresher = new Refresher({
       store: deps.store,
       vault: deps.vault,
@@ -201,12 +208,41 @@ export class Broker {
   async deleteProfile(id: string | undefined): Promise<void> {
     const profileId = assertProfileId(id);
     const { store, vault, logger } = this.#deps;
-    await this.#requireProfile(profileId);
+    const record = await this.#requireProfile(profileId);
     const pending = await store.deletePendingAuthorizations(profileId);
+    await this.#revokeHeldGrant(record);
     await vault.deleteProfileSecrets(profileId);
     await store.deleteProfile(profileId);
     this.#tokens.delete(profileId);
     logger.info('profile deleted', { profileId, pendingAuthorizationsDeleted: pending });
+  }
+
+  /**
+   * Best effort (RFC 7009 §2): revokes the refresh token, else the access token, at the revocation endpoint
+   * when one is configured or discovered. Bounded by a short timeout; the outcome is logged, never thrown.
+   */
+  async #revokeHeldGrant(record: ProfileRecord): Promise<void> {
+    const { vault, logger } = this.#deps;
+    if (record.tokenVersion === null) return;
+    try {
+      const tokens = await vault.getTokenSet(record.id, record.tokenVersion);
+      if (!tokens) return;
+      const as = await resolveAuthorizationServer(record.config, { ...this.#oauthOptions(), timeoutMs: REVOCATION_TIMEOUT_MS, cache: this.#discovery, now: this.#deps.clock() });
+      if (!as.revocation_endpoint) {
+        logger.info('token not revoked: no revocation endpoint', { profileId: record.id });
+        return;
+      }
+      const [token, hint] = tokens.refreshToken ? [tokens.refreshToken, 'refresh_token' as const] : [tokens.accessToken, 'access_token' as const];
+      await revokeToken(as, record.config, token, hint, {
+        ...this.#oauthOptions(),
+        timeoutMs: REVOCATION_TIMEOUT_MS,
+        clientSecret: await this.#clientSecret(record),
+      });
+      logger.info('token revoked', { profileId: record.id, tokenTypeHint: hint });
+    } catch (error) {
+      const failure = classifyOAuthError(error);
+      logger.warn('token revocation failed', { profileId: record.id, reason: failure.code, kind: failure.kind, httpStatus: failure.httpStatus });
+    }
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -311,7 +347,7 @@ export class Broker {
     const profileId = assertProfileId(id);
     const now = this.#deps.clock();
     const cached = this.#tokens.get(profileId);
-    if (cached && satisfies(cached, now, minValiditySeconds)) return tokenResponse(cached, now);
+    if (cached && satisfies(cached, now, minValiditySeconds)) return this.#serve(cached, now, 'cache');
 
     const record = await this.#requireProfile(profileId);
     if (record.status.state === 'authorization_required' || (record.tokenVersion === null && record.config.grantType === 'authorization_code')) {
@@ -320,12 +356,12 @@ export class Broker {
     }
     if (record.tokenVersion !== null && !record.stagedTokens) {
       const held = cached && cached.version === record.tokenVersion ? cached : await this.#loadToken(record);
-      if (satisfies(held, now, minValiditySeconds)) return tokenResponse(held, now);
+      if (satisfies(held, now, minValiditySeconds)) return this.#serve(held, now, held === cached ? 'cache' : 'store');
     }
     // Refresh inline, under the lease; concurrent callers wait for the one refresh and share its result.
-    const result = await this.#refresher.refresh(profileId, { trigger: 'token_request', minValiditySeconds });
+    const result = await this.#refresh(profileId, { trigger: 'token_request', minValiditySeconds });
     const fresh = this.#fromRefresh(result);
-    if (fresh && satisfies(fresh, this.#deps.clock(), minValiditySeconds)) return tokenResponse(fresh, this.#deps.clock());
+    if (fresh && satisfies(fresh, this.#deps.clock(), minValiditySeconds)) return this.#serve(fresh, this.#deps.clock(), 'refresh');
     throw this.#unavailable(profileId, result, minValiditySeconds);
   }
 
@@ -339,7 +375,7 @@ export class Broker {
         'no_refresh_token',
       );
     }
-    const result = await this.#refresher.refresh(profileId, { trigger: 'admin' });
+    const result = await this.#refresh(profileId, { trigger: 'admin' });
     this.#fromRefresh(result);
     if (result.outcome === 'no_grant' || result.outcome === 'authorization_required') {
       throw authorizationRequired(`Profile "${profileId}" needs a person to authorize it again: open its authorization URL and consent.`, result.outcome);
@@ -372,7 +408,7 @@ export class Broker {
         if (jitterMs > 0) await sleep(Math.floor(random() * jitterMs));
         summary.attempted++;
         try {
-          const result = await this.#refresher.refresh(record.id, { trigger: 'schedule' });
+          const result = await this.#refresh(record.id, { trigger: 'schedule' });
           this.#fromRefresh(result);
           count(result.outcome);
         } catch (error) {
@@ -384,6 +420,17 @@ export class Broker {
     await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
     logger.info('scheduled refresh run', { ...summary });
     return summary;
+  }
+
+  async #refresh(profileId: string, request: RefreshRequest): Promise<RefreshResult> {
+    const result = await this.#refresher.refresh(profileId, request);
+    this.#metrics.refresh(result.outcome, request.trigger, result.failure?.code);
+    return result;
+  }
+
+  /** Flushes buffered metrics (at the end of a scheduled run; the token path flushes by itself). */
+  flushMetrics(): void {
+    this.#metrics.flush();
   }
 
   /** Keeps the cache in step with what a refresh produced; returns the token to serve, if any. */
@@ -401,6 +448,12 @@ export class Broker {
       return { accessToken: result.tokens.accessToken, tokenType: result.tokens.tokenType, expiresAt: Date.parse(result.tokens.expiresAt), scope: result.tokens.scope ?? result.record.config.scope ?? '', version: '' };
     }
     return undefined;
+  }
+
+  #serve(token: CachedToken, now: number, source: 'cache' | 'store' | 'refresh'): TokenResponse {
+    const response = tokenResponse(token, now);
+    this.#metrics.tokenServed(response.expires_in, source);
+    return response;
   }
 
   #unavailable(profileId: string, result: RefreshResult, minValiditySeconds: number): BrokerError {

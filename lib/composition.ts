@@ -7,6 +7,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { EventBridgeStatusEvents, type StatusEvents } from './events.js';
+import { PowertoolsMetrics, type BrokerMetrics } from './metrics.js';
 import { Broker } from './broker.js';
 import { DynamoDbProfileStore } from './adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
@@ -80,6 +81,7 @@ export interface BrokerOverrides {
   clock?: Clock;
   fetch?: typeof fetch;
   events?: StatusEvents;
+  metrics?: BrokerMetrics;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   leaseMs?: number;
@@ -104,6 +106,7 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
     clock: overrides.clock ?? systemClock,
     logger,
     events,
+    metrics: overrides.metrics ?? new PowertoolsMetrics(),
     callbackUrl: settings.callbackUrl,
     refresh: settings.refresh,
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),

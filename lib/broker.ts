@@ -283,7 +283,7 @@ export class Broker {
    * stores the tokens. Nothing stored changes unless the response is valid.
    */
   async completeAuthorization(parameters: URLSearchParams): Promise<{ profileId: string }> {
-    const { store, vault, logger, clock } = this.#deps;
+    const { store, logger, clock } = this.#deps;
     const state = parameters.get('state');
     if (!state) {
       throw new CallbackError('missing_state', 'The callback has no "state" parameter, so it cannot be matched to an authorization. Start again from the profile\'s authorization URL.');

@@ -157,6 +157,7 @@ function installConsoleFilter(): void {
     const original = console[level].bind(console);
     console[level] = (...args: unknown[]): void => {
       const first = args[0];
+      // eslint-disable-next-line no-control-regex -- oidc-provider colours its notices with ANSI escapes
       if (typeof first === 'string' && /^(\x1b\[[0-9;]*m)?oidc-provider (NOTICE|WARNING):/.test(first)) return;
       original(...args);
     };
@@ -215,6 +216,7 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
   const clientCredentials = options.clientCredentials ?? false;
 
   // Listen first: the issuer needs the port.
+  // eslint-disable-next-line prefer-const -- assigned once the provider exists, which needs the port
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = createServer((req, res) => {
     if (handler) handler(req, res);

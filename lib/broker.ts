@@ -165,7 +165,7 @@ export class Broker {
       id: profileId,
       config,
       hasClientSecret,
-      status: keepTokens ? existing.status : initialStatus(),
+      status: keepTokens ? existing.status : initialStatus(config.grantType, now),
       tokenVersion: keepTokens ? existing.tokenVersion : null,
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
@@ -174,7 +174,6 @@ export class Broker {
       lease: existing?.lease ?? null,
       stagedTokens: keepTokens ? existing.stagedTokens : null,
     };
-    if (clientSecret !== undefined) await vault.putClientSecret(profileId, clientSecret);
     try {
       await store.putProfile(record, existing ? existing.revision : null);
     } catch (error) {
@@ -183,6 +182,9 @@ export class Broker {
       }
       throw error;
     }
+    // The secret goes after the conditional write, so a request that lost a race (409) changes nothing. If
+    // this write fails the request fails (500) and the same PUT, repeated, completes it.
+    if (clientSecret !== undefined) await vault.putClientSecret(profileId, clientSecret);
     if (!keepTokens) this.#tokens.delete(profileId);
     logger.info('profile saved', {
       profileId,
@@ -350,7 +352,7 @@ export class Broker {
     if (cached && satisfies(cached, now, minValiditySeconds)) return this.#serve(cached, now, 'cache');
 
     const record = await this.#requireProfile(profileId);
-    if (record.status.state === 'authorization_required' || (record.tokenVersion === null && record.config.grantType === 'authorization_code')) {
+    if (record.config.grantType === 'authorization_code' && (record.status.state === 'authorization_required' || record.tokenVersion === null)) {
       this.#tokens.delete(profileId);
       throw this.#noGrant(record);
     }

@@ -375,13 +375,18 @@ export function normalizeTokenResponse(
   };
 }
 
+/** Lifetimes beyond a year are taken as a year: the keep-alive refreshes long before, and dates stay valid. */
+const MAX_LIFETIME_MS = 366 * 24 * 60 * 60 * 1000;
+
 function expiryOf(body: oauth.TokenEndpointResponse, now: number, defaultLifetimeSeconds: number): number {
+  let expiresAt = now + defaultLifetimeSeconds * 1000;
   if (typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in >= 0) {
-    return now + body.expires_in * 1000;
+    expiresAt = now + body.expires_in * 1000;
+  } else {
+    const exp = jwtExpiry(body.access_token);
+    if (exp !== undefined && Number.isFinite(exp)) expiresAt = exp * 1000;
   }
-  const exp = jwtExpiry(body.access_token);
-  if (exp !== undefined) return exp * 1000;
-  return now + defaultLifetimeSeconds * 1000;
+  return Math.min(expiresAt, now + MAX_LIFETIME_MS);
 }
 
 /** `exp` of a JWS compact serialization (RFC 7519 §4.1.4), unverified: only used as a lifetime hint. */
@@ -427,6 +432,13 @@ export class OAuthFailure extends Error {
 
 const MAX_DESCRIPTION = 200;
 
+const CONFIGURATION_ERRORS = new Set<string>([
+  oauth.MISSING_SERVER_METADATA,
+  oauth.INVALID_SERVER_METADATA,
+  oauth.HTTP_REQUEST_FORBIDDEN,
+  oauth.REQUEST_PROTOCOL_FORBIDDEN,
+]);
+
 /**
  * Maps anything a token-endpoint call can throw to an `OAuthFailure`. `secrets` are the values that were
  * sent; they are cut out of any text the server echoed before it reaches a message.
@@ -442,6 +454,14 @@ export function classifyOAuthError(error: unknown, secrets: ReadonlyArray<string
     const challenge = error.cause[0];
     const code = challenge?.parameters.error ?? 'invalid_client';
     return fromOAuthErrorCode(code, clean(challenge?.parameters.error_description), error.status, retryAfterOf(error.response));
+  }
+  if (error instanceof oauth.OperationProcessingError && CONFIGURATION_ERRORS.has(error.code ?? '')) {
+    // Nothing was sent: the metadata or the endpoint URL is unusable. Retrying cannot help.
+    return new OAuthFailure(
+      'invalid_configuration',
+      'error',
+      'The authorization server\'s endpoints are missing or not usable (https: is required except on loopback): check the profile\'s URLs or issuer.',
+    );
   }
   if (error instanceof oauth.OperationProcessingError) {
     const cause: unknown = error.cause;
@@ -479,9 +499,12 @@ function describeProcessingError(error: oauth.OperationProcessingError): string 
 
 function fromOAuthErrorCode(code: string, description: string | undefined, status: number, retryAfterSeconds?: number): OAuthFailure {
   const detail = description ? `: ${description}` : '';
-  if (status === 429 || status >= 500 || code === 'temporarily_unavailable' || code === 'slow_down' || code === 'server_error') {
-    const failure = fromHttpStatus(status >= 400 ? status : 503, retryAfterSeconds);
+  if (status === 429 || status >= 500) {
+    const failure = fromHttpStatus(status, retryAfterSeconds);
     return new OAuthFailure(code, 'passing', `${failure.message.replace(/\.$/, '')} (${code}${detail}).`, retryAfterSeconds, status);
+  }
+  if (code === 'temporarily_unavailable' || code === 'slow_down' || code === 'server_error') {
+    return new OAuthFailure(code, 'passing', `The authorization server reported a temporary problem (${code}${detail}, HTTP ${status}).`, retryAfterSeconds, status);
   }
   switch (code) {
     case 'invalid_grant':

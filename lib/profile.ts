@@ -203,7 +203,11 @@ export interface ProfileView extends ProfileConfig {
   updatedAt: string;
 }
 
-export function initialStatus(): ProfileStatus {
+/**
+ * The status of a new profile, or of one whose tokens were discarded. It holds no token yet; a
+ * client-credentials profile is due at once, so the scheduler (or the first token request) obtains one.
+ */
+export function initialStatus(grantType: GrantType = 'authorization_code', now?: string): ProfileStatus {
   return {
     state: 'authorization_required',
     accessTokenExpiresAt: null,
@@ -212,7 +216,7 @@ export function initialStatus(): ProfileStatus {
     lastAuthorizedAt: null,
     lastError: null,
     consecutiveFailures: 0,
-    nextRefreshAt: null,
+    nextRefreshAt: grantType === 'client_credentials' && now ? now : null,
   };
 }
 

@@ -310,7 +310,8 @@ export class Refresher {
     let retryAfterSeconds: number | undefined;
     switch (failure.kind) {
       case 'authorization_required':
-        state = 'authorization_required';
+        // A client-credentials profile has no grant a person could renew: the client must be fixed.
+        state = record.config.grantType === 'client_credentials' ? 'error' : 'authorization_required';
         break;
       case 'error':
         state = 'error';

@@ -1,0 +1,330 @@
+import { describe, expect, it } from 'vitest';
+import { BrokerError } from '../../lib/errors.js';
+import {
+  MAX_BODY_BYTES,
+  RESERVED_AUTHORIZATION_PARAMS,
+  assertProfileId,
+  initialStatus,
+  parseProfileInput,
+  toView,
+  type ProfileRecord,
+} from '../../lib/profile.js';
+
+const SECRET = 'zz-Distinctive-Secret-Value-93e1c7';
+
+const valid = (overrides: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    authorizationUrl: 'https://as.example/authorize',
+    tokenUrl: 'https://as.example/token',
+    clientId: 'mes-client',
+    clientSecret: SECRET,
+    ...overrides,
+  });
+
+/** Runs `work`, expects a BrokerError, and returns it. */
+function refusal(work: () => unknown): BrokerError {
+  try {
+    work();
+  } catch (error) {
+    expect(error).toBeInstanceOf(BrokerError);
+    return error as BrokerError;
+  }
+  throw new Error('expected the call to throw');
+}
+
+describe('parseProfileInput', () => {
+  it('fills the defaults of API.md', () => {
+    // Prepare
+    const body = JSON.stringify({ tokenUrl: 'https://as.example/token', authorizationUrl: 'https://as.example/a', clientId: 'c', clientSecret: 's' });
+
+    // Act
+    const { config, clientSecret } = parseProfileInput(body);
+
+    // Assess
+    expect(clientSecret).toBe('s');
+    expect(config).toEqual({
+      grantType: 'authorization_code',
+      authorizationUrl: 'https://as.example/a',
+      tokenUrl: 'https://as.example/token',
+      issuer: null,
+      clientId: 'c',
+      clientAuthMethod: 'client_secret_basic',
+      scope: null,
+      authorizationParams: {},
+      tokenParams: {},
+      usePkce: true,
+      defaultTokenLifetimeSeconds: 3600,
+      revocationUrl: null,
+    });
+  });
+
+  it('keeps the values it was given', () => {
+    // Prepare
+    const body = valid({
+      grantType: 'client_credentials',
+      clientAuthMethod: 'client_secret_post',
+      scope: 'api.read api.write',
+      authorizationParams: { audience: 'api://mes' },
+      tokenParams: { resource: 'https://api.example' },
+      usePkce: false,
+      defaultTokenLifetimeSeconds: 60,
+      revocationUrl: 'https://as.example/revoke',
+    });
+
+    // Act
+    const { config } = parseProfileInput(body);
+
+    // Assess
+    expect(config).toMatchObject({
+      grantType: 'client_credentials',
+      clientAuthMethod: 'client_secret_post',
+      scope: 'api.read api.write',
+      authorizationParams: { audience: 'api://mes' },
+      tokenParams: { resource: 'https://api.example' },
+      usePkce: false,
+      defaultTokenLifetimeSeconds: 60,
+      revocationUrl: 'https://as.example/revoke',
+    });
+  });
+
+  it('needs neither tokenUrl nor authorizationUrl when issuer is given', () => {
+    // Act
+    const { config } = parseProfileInput(JSON.stringify({ issuer: 'https://as.example', clientId: 'c', clientSecret: 's' }));
+
+    // Assess
+    expect(config).toMatchObject({ issuer: 'https://as.example', tokenUrl: null, authorizationUrl: null });
+  });
+
+  it('refuses a malformed URL', () => {
+    // Act
+    const error = refusal(() => parseProfileInput(valid({ tokenUrl: 'not a url' })));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.status).toBe(400);
+    expect(error.message).toMatch(/tokenUrl/);
+  });
+
+  it.each(['http://as.example/token', 'http://10.0.0.1/token', 'http://127.0.0.1.nip.io/token', 'ftp://as.example/token'])(
+    'refuses the non-https, non-loopback URL %s',
+    (tokenUrl) => {
+      // Act
+      const error = refusal(() => parseProfileInput(valid({ tokenUrl })));
+
+      // Assess
+      expect(error.code).toBe('invalid_request');
+      expect(error.message).toMatch(/tokenUrl.*https/);
+    },
+  );
+
+  it.each(['http://127.0.0.1:9000/token', 'http://localhost:9000/token', 'http://[::1]:9000/token'])(
+    'accepts the loopback http: URL %s',
+    (tokenUrl) => {
+      // Act
+      const { config } = parseProfileInput(valid({ tokenUrl }));
+
+      // Assess
+      expect(config.tokenUrl).toBe(tokenUrl);
+    },
+  );
+
+  it('refuses an unknown grantType', () => {
+    // Act
+    const error = refusal(() => parseProfileInput(valid({ grantType: 'password' })));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(/grantType/);
+  });
+
+  it.each([...RESERVED_AUTHORIZATION_PARAMS])('refuses the reserved authorizationParams key %s', (key) => {
+    // Act
+    const error = refusal(() => parseProfileInput(valid({ authorizationParams: { [key]: 'x' } })));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toContain(key);
+  });
+
+  it('covers every reserved key API.md names', () => {
+    // Assess
+    expect([...RESERVED_AUTHORIZATION_PARAMS].sort()).toEqual(
+      ['client_id', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'response_type', 'state'].sort(),
+    );
+  });
+
+  it('refuses a body over 16 KiB and accepts one of exactly 16 KiB', () => {
+    // Prepare
+    const base = valid({ scope: '' });
+    const padTo = (bytes: number) => base.replace('"scope":""', `"scope":"${'a'.repeat(bytes - base.length)}"`);
+    const exact = padTo(MAX_BODY_BYTES);
+    const over = padTo(MAX_BODY_BYTES + 1);
+
+    // Act
+    const error = refusal(() => parseProfileInput(over));
+
+    // Assess
+    expect(Buffer.byteLength(over)).toBe(16 * 1024 + 1);
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(/16 KiB/);
+    // At the limit the body is read (and refused by the scope length, not the size).
+    expect(refusal(() => parseProfileInput(exact)).message).not.toMatch(/16 KiB/);
+  });
+
+  it('counts the size in bytes, not characters', () => {
+    // Prepare: 6000 three-byte characters are 18000 bytes in 6000 characters.
+    const body = valid({ clientId: '€'.repeat(6000) });
+
+    // Act
+    const error = refusal(() => parseProfileInput(body));
+
+    // Assess
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+    expect(error.message).toMatch(/16 KiB/);
+  });
+
+  it.each([59, 86_401, 0, 3600.5])('refuses defaultTokenLifetimeSeconds %s', (seconds) => {
+    // Act
+    const error = refusal(() => parseProfileInput(valid({ defaultTokenLifetimeSeconds: seconds })));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(/defaultTokenLifetimeSeconds/);
+  });
+
+  it.each([60, 86_400])('accepts defaultTokenLifetimeSeconds %s', (seconds) => {
+    // Act
+    const { config } = parseProfileInput(valid({ defaultTokenLifetimeSeconds: seconds }));
+
+    // Assess
+    expect(config.defaultTokenLifetimeSeconds).toBe(seconds);
+  });
+
+  it('refuses an unknown field and names it', () => {
+    // Act
+    const error = refusal(() => parseProfileInput(valid({ tokenURL: 'https://as.example/token' })));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toContain('tokenURL');
+  });
+
+  it('refuses a profile without tokenUrl and without issuer', () => {
+    // Act
+    const error = refusal(() => parseProfileInput(JSON.stringify({ authorizationUrl: 'https://as.example/a', clientId: 'c', clientSecret: 's' })));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(/tokenUrl is required/);
+  });
+
+  it('refuses an authorization_code profile without authorizationUrl and without issuer', () => {
+    // Act
+    const error = refusal(() => parseProfileInput(JSON.stringify({ tokenUrl: 'https://as.example/token', clientId: 'c', clientSecret: 's' })));
+
+    // Assess
+    expect(error.message).toMatch(/authorizationUrl is required/);
+  });
+
+  it.each([
+    ['an empty body', ''],
+    ['a null body', null],
+    ['malformed JSON', '{"clientId": '],
+    ['a JSON array', '[]'],
+    ['a JSON string', '"profile"'],
+  ])('refuses %s', (_, body) => {
+    // Act
+    const error = refusal(() => parseProfileInput(body));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+  });
+
+  it.each([
+    ['a malformed URL', { tokenUrl: 'https://' }],
+    ['a URL with the secret as user info', { tokenUrl: `https://user:${SECRET}@as.example/token` }],
+    ['the secret in the wrong field', { grantType: SECRET }],
+    ['the secret as scope', { scope: `${SECRET} "quoted"` }],
+    ['a secret that is too long', { clientSecret: SECRET.repeat(200) }],
+    ['a secret with clientAuthMethod none', { clientAuthMethod: 'none' }],
+    ['the secret as the value of a reserved parameter', { authorizationParams: { state: SECRET } }],
+    ['the secret in a number field', { defaultTokenLifetimeSeconds: SECRET }],
+    ['the secret in an unknown field', { client_secret: SECRET }],
+  ])('never quotes the client secret in its message: %s', (_, overrides) => {
+    // Act
+    const error = refusal(() => parseProfileInput(valid(overrides)));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).not.toContain(SECRET);
+    expect(error.message).not.toContain(SECRET.slice(0, 12));
+  });
+
+  it('does not quote the secret from malformed JSON', () => {
+    // Act
+    const error = refusal(() => parseProfileInput(`{"clientSecret": "${SECRET}", }`));
+
+    // Assess
+    expect(error.message).not.toContain(SECRET);
+  });
+});
+
+describe('assertProfileId', () => {
+  it.each(['erp', 'a', '0', 'mes_prod-2', 'a'.repeat(64)])('accepts %s', (id) => {
+    // Act / Assess
+    expect(assertProfileId(id)).toBe(id);
+  });
+
+  it.each([
+    ['upper case', 'ERP'],
+    ['a leading dash', '-erp'],
+    ['a leading underscore', '_erp'],
+    ['65 characters', 'a'.repeat(65)],
+    ['the empty string', ''],
+    ['a slash', 'erp/prod'],
+    ['a dot', 'erp.prod'],
+    ['a trailing newline', 'erp\n'],
+    ['undefined', undefined],
+  ])('refuses %s', (_, id) => {
+    // Act
+    const error = refusal(() => assertProfileId(id));
+
+    // Assess
+    expect(error.code).toBe('invalid_request');
+    expect(error.status).toBe(400);
+    expect(error.reason).toBe('bad_profile_id');
+  });
+});
+
+describe('toView', () => {
+  it('shows hasClientSecret and the callback URL, never the client secret', () => {
+    // Prepare
+    const { config, clientSecret } = parseProfileInput(valid());
+    const record: ProfileRecord = {
+      id: 'erp',
+      config,
+      hasClientSecret: clientSecret !== undefined,
+      status: initialStatus(),
+      tokenVersion: null,
+      createdAt: '2026-01-15T10:00:00.000Z',
+      updatedAt: '2026-01-15T10:00:00.000Z',
+      revision: 1,
+      lease: { owner: 'lease-owner-1', expiresAt: 1_800_000_000_000 },
+      stagedTokens: 'sealed-staged-token-blob',
+    };
+
+    // Act
+    const view = toView(record, 'https://broker.example/callback');
+
+    // Assess
+    const text = JSON.stringify(view);
+    expect(text).not.toContain(SECRET);
+    expect(view).not.toHaveProperty('clientSecret');
+    expect(view).not.toHaveProperty('revision');
+    expect(view).not.toHaveProperty('tokenVersion');
+    expect(text).not.toContain('sealed-staged-token-blob');
+    expect(text).not.toContain('lease-owner-1');
+    expect(view).toMatchObject({ id: 'erp', hasClientSecret: true, callbackUrl: 'https://broker.example/callback' });
+    expect(view.status.state).toBe('authorization_required');
+  });
+});

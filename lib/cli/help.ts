@@ -1,0 +1,208 @@
+/**
+ * `--help` texts: the top level and one per command, each with examples.
+ */
+
+export const DEFAULT_URL = 'http://127.0.0.1:8787';
+
+const EXIT_CODES = `Exit codes:
+  0  success
+  1  failure: an error answer of the broker, the broker unreachable, a refresh that failed
+  2  usage error: unknown command or option, missing or bad argument, unreadable profile file
+  3  not ready: the profile needs a person to authorize it (409 authorization_required), or --wait timed out`;
+
+const GLOBAL = `Global options:
+  --url <url>      the broker's base URL; default $BROKER_URL, else ${DEFAULT_URL} (local mode, npm start).
+                   In AWS, the API Gateway stage URL (output ApiUrl of cdk deploy). Requests to any URL
+                   but loopback are signed with SigV4 (service execute-api) using the default AWS
+                   credential chain (AWS_PROFILE, environment, SSO, instance or task role).
+  --region <name>  the region to sign for; default: from an execute-api URL, else $AWS_REGION
+  --json           machine-readable output: JSON on stdout, errors as JSON on stderr
+  --debug          show stack traces of errors
+  -h, --help       show help (also: oauth-broker help <command>)
+  -v, --version    show the version`;
+
+export const TOP_HELP = `oauth-broker: administer the OAuth token broker and fetch its tokens
+
+Usage: oauth-broker <command> [options]
+
+Commands:
+  profiles list                  list the profiles
+  profiles get <id>              show a profile and its status
+  profiles put <id> --file <f>   create or replace a profile from a JSON file (- reads stdin)
+  profiles delete <id>           delete a profile with its secrets and tokens
+  status [<id>...]               the health table: ✓ ready / ✗ not, state, time to expiry, last error
+  authorize <id>                 print the authorization URL ("Copy Authorization URL");
+                                 --open opens the browser, --wait waits until the profile is ready
+  token <id>                     print the profile's current access token
+  refresh <id>                   refresh the profile's tokens now
+  policy <id> --role <arn>       print the IAM policy that lets a role fetch this profile's token
+
+${GLOBAL}
+
+${EXIT_CODES}
+
+Examples:
+  npm start                                  # the local broker, with a demo profile
+  oauth-broker status
+  oauth-broker authorize demo --open --wait  # consent in the browser, wait for ✓
+  oauth-broker token demo
+  curl -H "Authorization: Bearer $(oauth-broker token demo)" https://api.example.com/orders
+  oauth-broker --url https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod status
+
+Run oauth-broker <command> --help for a command's options and examples.
+`;
+
+const COMMAND_HELP: Record<string, string> = {
+  profiles: `Usage: oauth-broker profiles <list|get|put|delete> …
+
+  profiles list                  list the profiles
+  profiles get <id>              show a profile and its status
+  profiles put <id> --file <f>   create or replace a profile from a JSON file (- reads stdin)
+  profiles delete <id>           delete a profile with its secrets and tokens
+
+Run oauth-broker profiles <subcommand> --help for details.
+`,
+  'profiles list': `Usage: oauth-broker profiles list [--json]
+
+Lists the profiles: ✓ / ✗, id, grant type, state, client id, scope.
+With --json, prints the broker's answer {"profiles": [view, …]} (client secrets are never included).
+
+Examples:
+  oauth-broker profiles list
+  oauth-broker profiles list --json | jq -r '.profiles[].id'
+`,
+  'profiles get': `Usage: oauth-broker profiles get <id> [--json]
+
+Shows a profile: its endpoints, client (never the secret), scope, callback URL and status.
+With --json, prints the profile view of the broker's contract.
+
+Examples:
+  oauth-broker profiles get erp
+  oauth-broker profiles get erp --json | jq .status.state
+`,
+  'profiles put': `Usage: oauth-broker profiles put <id> --file <file> [--json]
+
+Creates or replaces profile <id> from a JSON file (PUT /profiles/<id>); --file - reads stdin.
+Fields: grantType (authorization_code | client_credentials), authorizationUrl, tokenUrl, issuer,
+clientId, clientSecret (write-only; omit on update to keep it), clientAuthMethod, scope,
+authorizationParams, tokenParams, usePkce, defaultTokenLifetimeSeconds, revocationUrl.
+Prints the callback URL to register at the authorization server as a redirect URI.
+
+Options:
+  -f, --file <file>  the profile JSON, or - for stdin
+
+Examples:
+  oauth-broker profiles put erp --file erp.json
+  cat erp.json | oauth-broker profiles put erp --file -
+
+  erp.json:
+  {
+    "authorizationUrl": "https://login.example.com/oauth2/authorize",
+    "tokenUrl": "https://login.example.com/oauth2/token",
+    "clientId": "mes-erp",
+    "clientSecret": "…",
+    "scope": "openid offline_access erp.read"
+  }
+`,
+  'profiles delete': `Usage: oauth-broker profiles delete <id> [--json]
+
+Deletes profile <id>; its client secret, tokens and pending authorizations go with it (the grant is
+revoked at the authorization server when it offers revocation).
+
+Example:
+  oauth-broker profiles delete erp
+`,
+  status: `Usage: oauth-broker status [<id>...] [--json]
+
+The health of the profiles, the seed's green check mark: ✓ only when the state is ready, then the id,
+the state, the time until the held access token expires (59m, 2h 5m, expired, - when none) and the
+code of the last error. States: ready, authorization_required, refresh_failing, expired, error.
+
+Without ids, lists every profile and exits 0. With ids, exits 3 unless all of them are ready.
+
+Examples:
+  oauth-broker status
+  oauth-broker status erp && echo "erp is ready"
+  oauth-broker status --json
+`,
+  authorize: `Usage: oauth-broker authorize <id> [--open] [--wait [--timeout <seconds>]] [--json]
+
+Starts an authorization of an authorization_code profile and prints its authorization URL (the seed's
+"Copy Authorization URL"): open it in a browser, sign in and consent; the authorization server then
+redirects to the broker's callback URL, which must be registered there. Each URL is single use and
+valid 10 minutes.
+
+Options:
+  --open               also open the URL in the system browser (xdg-open, open or start); when none
+                       can be started the URL is still printed
+  --wait               then wait until the profile is ready (a spinner on a terminal); exits 0 when it
+                       is, 1 when the profile fails (state error), 3 on timeout
+  --timeout <seconds>  how long --wait waits (default 300)
+
+With --json, prints one JSON object per line: {"authorizationUrl", "callbackUrl", "expiresAt"} first,
+and with --wait the profile's final status.
+
+Examples:
+  oauth-broker authorize erp
+  oauth-broker authorize erp --open --wait
+  oauth-broker authorize erp --wait --timeout 600 --json
+`,
+  token: `Usage: oauth-broker token <id> [--min-validity <seconds>] [--json]
+
+Prints the profile's current access token, and only the token, for scripts. The broker refreshes first
+when the token would not stay valid --min-validity seconds (0..3600, default 60). With --json, prints
+the broker's answer {"access_token", "token_type", "expires_at", "expires_in", "scope"}.
+Exits 3 when the profile needs authorization first.
+
+Examples:
+  oauth-broker token erp
+  curl -H "Authorization: Bearer $(oauth-broker token erp --min-validity 300)" https://erp.example.com/api/orders
+  oauth-broker token erp --json | jq .expires_at
+`,
+  refresh: `Usage: oauth-broker refresh <id> [--json]
+
+Refreshes the profile's tokens now (POST /profiles/<id>/refresh) and prints the outcome.
+Exits 0 when the profile is ready afterwards, 3 when it needs authorization (no refresh token, or the
+grant was revoked: invalid_grant), 1 when the refresh failed otherwise.
+
+Examples:
+  oauth-broker refresh erp
+  oauth-broker refresh erp --json | jq .status
+`,
+  policy: `Usage: oauth-broker policy <id> --role <role-arn> [--api-arn <execute-api-arn-prefix>] [--url <stage-url>]
+
+Prints the identity-based IAM policy to attach to a consumer's role so that it may fetch this profile's
+token, and nothing else: execute-api:Invoke on
+  arn:aws:execute-api:<region>:<account>:<apiId>/<stage>/GET/profiles/<id>/token
+No request is made to the broker.
+
+The API is named by --api-arn (arn:aws:execute-api:<region>:<account>:<apiId>/<stage>), or derived from
+--url / $BROKER_URL when it is an API Gateway stage URL (https://<apiId>.execute-api.<region>.amazonaws.com/<stage>):
+a URL does not name the API's account, so the account (and partition) are taken from the role ARN.
+When the API lives in another account than the role, pass --api-arn.
+
+Options:
+  --role <arn>     the IAM role of the consumer, e.g. arn:aws:iam::123456789012:role/erp-sync
+  --api-arn <arn>  the API's execute-api ARN prefix with its stage
+
+Examples:
+  oauth-broker policy erp --role arn:aws:iam::123456789012:role/erp-sync \\
+    --url https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod > policy.json
+  aws iam put-role-policy --role-name erp-sync --policy-name oauth-broker-token-erp --policy-document file://policy.json
+  oauth-broker policy erp --role arn:aws:iam::123456789012:role/erp-sync \\
+    --api-arn arn:aws:execute-api:eu-central-1:210987654321:a1b2c3d4e5/prod
+`,
+};
+
+export function helpFor(command: string | undefined): string | undefined {
+  if (command === undefined) return TOP_HELP;
+  const text = COMMAND_HELP[command];
+  if (!text) return undefined;
+  return `${text}\n${GLOBAL}\n\n${EXIT_CODES}\n`;
+}
+
+/** The first line of a command's help, for usage errors. */
+export function usageLine(command: string | undefined): string {
+  const text = command === undefined ? undefined : COMMAND_HELP[command];
+  return (text ?? TOP_HELP).split('\n').find((line) => line.startsWith('Usage:')) ?? 'Usage: oauth-broker <command> [options]';
+}

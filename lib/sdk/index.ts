@@ -1,0 +1,36 @@
+/**
+ * The consumer SDK of the OAuth broker: `TokenClient` fetches a profile's current access token (SigV4
+ * in AWS, unsigned against local mode), caches it and coalesces concurrent requests; `oauthFetch` calls
+ * an OAuth-protected API with it and retries once on 401.
+ *
+ * @example
+ * ```ts
+ * import { TokenClient, createOAuthFetch } from 'oauth-broker';
+ *
+ * const client = new TokenClient({ baseUrl: process.env.BROKER_URL ?? 'http://127.0.0.1:8787' });
+ * const erpFetch = createOAuthFetch(client, 'erp');
+ * const response = await erpFetch('https://erp.example.com/api/orders');
+ * ```
+ *
+ * @packageDocumentation
+ */
+export {
+  TokenClient,
+  createOAuthFetch,
+  DEFAULT_MIN_VALIDITY_SECONDS,
+  MAX_MIN_VALIDITY_SECONDS,
+  type AccessToken,
+  type GetTokenOptions,
+  type TokenClientOptions,
+} from './token-client.js';
+export { BrokerApiError, isBrokerApiError, type BrokerErrorCode } from './errors.js';
+export {
+  isLoopbackUrl,
+  regionFromExecuteApiUrl,
+  type AwsCredentials,
+  type AwsCredentialsProvider,
+  type SigningOptions,
+} from './signing.js';
+export type { FetchLike } from './transport.js';
+export type { ProfileView, ProfileStatus, ProfileState, LastError, ProfileConfig, GrantType, ClientAuthMethod } from '../profile.js';
+export type { TokenResponse } from '../broker.js';

@@ -1,0 +1,103 @@
+/**
+ * One HTTP request to the broker: URL joined onto the base URL (which may carry an API Gateway stage
+ * path), SigV4-signed unless loopback, network failures and error answers turned into
+ * {@link BrokerApiError}. Used by {@link TokenClient} and by the admin CLI.
+ */
+import { BrokerApiError, errorFromResponse, networkError } from './errors.js';
+import { createRequestSigner, type RequestSigner, type SigningOptions } from './signing.js';
+
+/** The subset of `fetch` the SDK uses; inject one to observe or stub requests. */
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export interface TransportOptions extends SigningOptions {
+  /** The broker's base URL: the API Gateway stage URL (`ApiUrl` output), or `http://127.0.0.1:8787` locally. */
+  baseUrl: string | URL;
+  fetch?: FetchLike;
+}
+
+export interface TransportRequest {
+  query?: Record<string, string | number | undefined>;
+  /** A JSON text; sent with `content-type: application/json`. */
+  body?: string;
+  signal?: AbortSignal;
+}
+
+export interface JsonAnswer<T> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export class BrokerTransport {
+  /** The base URL (its path, e.g. an API Gateway stage, without a trailing slash). */
+  readonly baseUrl: URL;
+  /** Whether requests are SigV4-signed (the base URL is not loopback). */
+  readonly signed: boolean;
+  readonly #fetch: FetchLike;
+  readonly #signer: RequestSigner | null;
+
+  constructor(options: TransportOptions) {
+    let base: URL;
+    try {
+      base = new URL(String(options.baseUrl));
+    } catch {
+      throw new TypeError(`baseUrl is not an absolute URL: ${String(options.baseUrl)}`);
+    }
+    if (base.protocol !== 'https:' && base.protocol !== 'http:') {
+      throw new TypeError(`baseUrl must be an http: or https: URL: ${base.href}`);
+    }
+    base.search = '';
+    base.hash = '';
+    base.pathname = base.pathname.replace(/\/+$/, '');
+    this.baseUrl = base;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#signer = createRequestSigner(base, options);
+    this.signed = this.#signer !== null;
+  }
+
+  /** `path` (starting with `/`) under the base URL, with `query` (undefined values left out). */
+  url(path: string, query: TransportRequest['query'] = {}): URL {
+    const url = new URL(this.baseUrl.href);
+    url.pathname = `${this.baseUrl.pathname.replace(/\/+$/, '')}${path}`;
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    return url;
+  }
+
+  /** Sends one request and answers the response, whatever its status. Throws only when nothing was answered. */
+  async send(method: string, path: string, request: TransportRequest = {}): Promise<Response> {
+    const url = this.url(path, request.query);
+    let headers: Record<string, string> = { accept: 'application/json' };
+    if (request.body !== undefined) headers['content-type'] = 'application/json';
+    if (this.#signer) headers = await this.#signer({ method, url, headers, ...(request.body === undefined ? {} : { body: request.body }) });
+    try {
+      return await this.#fetch(url.href, {
+        method,
+        headers,
+        ...(request.body === undefined ? {} : { body: request.body }),
+        ...(request.signal ? { signal: request.signal } : {}),
+      });
+    } catch (error) {
+      throw networkError(url, error);
+    }
+  }
+
+  /** Sends one request; answers the parsed JSON body of a 2xx (`undefined` for 204), throws {@link BrokerApiError} otherwise. */
+  async json<T>(method: string, path: string, request: TransportRequest = {}): Promise<JsonAnswer<T>> {
+    const response = await this.send(method, path, request);
+    if (!response.ok) throw await errorFromResponse(response);
+    if (response.status === 204) return { status: 204, headers: response.headers, body: undefined as T };
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw networkError(this.baseUrl, error);
+    }
+    try {
+      return { status: response.status, headers: response.headers, body: JSON.parse(text) as T };
+    } catch {
+      throw new BrokerApiError(response.status, 'invalid_response', `The broker answered HTTP ${response.status} with a body that is not JSON.`);
+    }
+  }
+}

@@ -162,10 +162,12 @@ export class Refresher {
     if (record.stagedTokens) {
       const reconciled = await this.#reconcile(record, owner);
       if (!reconciled) return { result: { outcome: 'failing', record }, released: false };
+      // The vault still refuses: the staged tokens are still good to serve (not to cache under a version).
+      if (!reconciled.written) return { result: { outcome: 'failing', record, tokens: reconciled.tokens }, released: false };
       current = reconciled.record;
       tokens = reconciled.tokens;
       if (request.trigger === 'schedule' && !isDue(current, now)) {
-        return { result: { outcome: 'reconciled', record: current, tokens }, released: true };
+        return { result: { outcome: 'reconciled', record: current, tokens }, released: false };
       }
     }
     const grant = current.config.grantType;
@@ -267,8 +269,11 @@ export class Refresher {
     return { outcome: 'refreshed', record: committed, tokens };
   }
 
-  /** Puts staged tokens in the vault and clears them; `undefined` when the vault still fails. */
-  async #reconcile(record: ProfileRecord, owner: string): Promise<{ record: ProfileRecord; tokens: TokenSet } | undefined> {
+  /**
+   * Puts staged tokens in the vault and clears them (`written`); when the vault still fails they stay
+   * staged and are returned unwritten. `undefined` when they cannot be opened.
+   */
+  async #reconcile(record: ProfileRecord, owner: string): Promise<{ record: ProfileRecord; tokens: TokenSet; written: boolean } | undefined> {
     const { vault, logger } = this.#d;
     const previous = record.tokenVersion ? await vault.getTokenSet(record.id, record.tokenVersion) : undefined;
     const tokens = previous?.refreshToken ? openStagedTokens(record.stagedTokens!, previous.refreshToken, record.id) : undefined;
@@ -277,16 +282,18 @@ export class Refresher {
       return undefined;
     }
     const version = await this.#writeTokens(record, tokens);
-    if (version === undefined) return undefined;
+    if (version === undefined) return { record, tokens, written: false };
     const status: ProfileStatus = { ...this.#readyStatus(record, tokens), lastRefreshAt: record.status.lastRefreshAt, lastError: null };
     const committed = await this.#d.store.updateStatus(
       record.id,
       { status, tokenVersion: version, stagedTokens: null },
       { now: new Date(this.#d.clock()).toISOString(), leaseOwner: owner, keepLease: true },
     );
-    await this.#d.events.statusChanged({ profileId: record.id, from: record.status.state, to: status.state, lastError: null });
+    if (record.status.state !== status.state) {
+      await this.#d.events.statusChanged({ profileId: record.id, from: record.status.state, to: status.state, lastError: null });
+    }
     logger.info('staged tokens reconciled', { profileId: record.id });
-    return { record: committed, tokens };
+    return { record: committed, tokens, written: true };
   }
 
   async #writeTokens(record: ProfileRecord, tokens: TokenSet): Promise<string | undefined> {

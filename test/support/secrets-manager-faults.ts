@@ -15,7 +15,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { FakeSecretsManager } from './fake-secrets-manager.js';
 
-type PutHandler = (input: PutSecretValueCommandInput, getClient: unknown) => Promise<unknown>;
+/** What sinon stores for a `callsFake`: aws-sdk-client-mock's wrapper, called with the command. */
+type PutHandler = (command: { input: PutSecretValueCommandInput }) => Promise<unknown>;
 
 interface SinonFakeLike {
   matchingArguments?: Array<{ test?: (value: unknown) => boolean }>;
@@ -27,6 +28,8 @@ export interface PutSecretValueFaults {
   failNext(times: number, matches?: (secretId: string) => boolean): void;
   /** Rejections not yet used. */
   pending(): number;
+  /** Drops the rejections not yet used. */
+  clear(): void;
   /** PutSecretValue calls rejected so far. */
   readonly rejected: number;
   /** PutSecretValue calls that reached the fake (succeeded or failed there) so far. */
@@ -55,7 +58,7 @@ export function injectPutSecretValueFaults(
   const original = installedPutHandler(fake);
   const queue: Array<(secretId: string) => boolean> = [];
   const state = { rejected: 0, delegated: 0 };
-  fake.mock.on(PutSecretValueCommand).callsFake(async (input: PutSecretValueCommandInput, getClient: unknown) => {
+  fake.mock.on(PutSecretValueCommand).callsFake(async (input: PutSecretValueCommandInput) => {
     const index = queue.findIndex((matches) => matches(input.SecretId ?? ''));
     if (index >= 0) {
       queue.splice(index, 1);
@@ -63,13 +66,16 @@ export function injectPutSecretValueFaults(
       throw makeError();
     }
     state.delegated += 1;
-    return original(input, getClient);
+    return original(new PutSecretValueCommand(input));
   });
   return {
     failNext(times, matches = () => true) {
       for (let i = 0; i < times; i++) queue.push(matches);
     },
     pending: () => queue.length,
+    clear() {
+      queue.length = 0;
+    },
     get rejected() {
       return state.rejected;
     },

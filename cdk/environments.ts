@@ -1,0 +1,171 @@
+/**
+ * Every deployment environment of the broker, in one typed table. `npx cdk deploy -c env=<name>` deploys
+ * stack `OAuthBroker-<name>` with the settings below; a name that is not here fails with the list of
+ * known ones. To add an environment, add an entry: nothing else needs to change.
+ */
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+
+/** Powertools log levels (`POWERTOOLS_LOG_LEVEL`, and the Lambda application log level). */
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface CustomDomainSettings {
+  /** The callback's host name, e.g. `broker.example.com`. The stage is mapped at the root path. */
+  readonly domainName: string;
+  /** An ACM certificate for `domainName` in the stack's own region (a regional endpoint). */
+  readonly certificateArn: string;
+  /** When given, an alias A record for `domainName` is created in this public hosted zone. */
+  readonly hostedZone?: { readonly hostedZoneId: string; readonly zoneName: string };
+}
+
+export interface ApiThrottling {
+  /** Steady-state requests per second for the whole stage. */
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+  /** Tighter limits for the public `GET /callback` (a person's browser, a few times a day). */
+  readonly callbackRateLimit: number;
+  readonly callbackBurstLimit: number;
+}
+
+export interface EnvironmentSettings {
+  /** Lower-case name: stack `OAuthBroker-<name>`, API stage `<name>`, secrets under `<secretPrefix>/<name>/`. */
+  readonly name: string;
+  /** Pin the environment to one account and region; default: the CLI's current credentials and region. */
+  readonly account?: string;
+  readonly region?: string;
+  /** Secrets are named `<secretPrefix>/<name>/<profileId>/{client-secret,token-set}`. */
+  readonly secretPrefix: string;
+  /** How often the scheduled refresh job runs (EventBridge `rate(n minutes)`). */
+  readonly refreshIntervalMinutes: number;
+  /** Refresh at least this long before a token expires; at least twice the interval (checked). */
+  readonly refreshMarginSeconds: number;
+  /** Retention of every log group of the stack (functions, API access and execution logs). */
+  readonly logRetention: RetentionDays;
+  /** Powertools / Lambda application log level. */
+  readonly logLevel: LogLevel;
+  /** API Gateway execution logging; data trace (full requests and responses) is always off. */
+  readonly apiExecutionLogLevel: 'INFO' | 'ERROR';
+  /**
+   * `true` (prod): the table and the KMS key are retained when the stack is deleted, the table has
+   * deletion protection and the stack has termination protection. `false` (dev): everything is destroyed.
+   */
+  readonly retainData: boolean;
+  /** Alarm and profile-status notifications go to this address (a subscription to confirm) when set. */
+  readonly alarmEmail?: string;
+  /**
+   * When set, an API resource policy denies every route except `GET /callback` to any principal whose
+   * `aws:PrincipalArn` matches none of these (IAM role or user ARNs; `*` wildcards allowed).
+   */
+  readonly allowedPrincipals?: readonly string[];
+  /** A custom domain for the API, so that the callback URL registered at the servers is stable. */
+  readonly customDomain?: CustomDomainSettings;
+  readonly throttling: ApiThrottling;
+  /**
+   * API Gateway execution logging needs the account-wide (per region) "CloudWatch Logs role" setting.
+   * `true` makes this stack create that role and set it; set `false` when the account already has one.
+   */
+  readonly manageApiGatewayAccountRole: boolean;
+  /** Associate this regional AWS WAF web ACL with the API stage when set. */
+  readonly webAclArn?: string;
+}
+
+export const environments = {
+  dev: {
+    name: 'dev',
+    secretPrefix: 'oauth-broker',
+    refreshIntervalMinutes: 5,
+    refreshMarginSeconds: 600,
+    logRetention: RetentionDays.TWO_WEEKS,
+    logLevel: 'DEBUG',
+    apiExecutionLogLevel: 'INFO',
+    retainData: false,
+    throttling: { rateLimit: 20, burstLimit: 40, callbackRateLimit: 2, callbackBurstLimit: 5 },
+    manageApiGatewayAccountRole: true,
+  },
+  prod: {
+    name: 'prod',
+    secretPrefix: 'oauth-broker',
+    refreshIntervalMinutes: 5,
+    refreshMarginSeconds: 900,
+    logRetention: RetentionDays.THREE_MONTHS,
+    logLevel: 'INFO',
+    apiExecutionLogLevel: 'ERROR',
+    retainData: true,
+    throttling: { rateLimit: 100, burstLimit: 200, callbackRateLimit: 5, callbackBurstLimit: 10 },
+    manageApiGatewayAccountRole: true,
+    // alarmEmail: 'mes-integration-oncall@example.com',
+    // allowedPrincipals: ['arn:aws:iam::111122223333:role/mes-integration-*', 'arn:aws:iam::111122223333:role/broker-admin'],
+    // customDomain: { domainName: 'oauth-broker.example.com', certificateArn: 'arn:aws:acm:…', hostedZone: { hostedZoneId: 'Z…', zoneName: 'example.com' } },
+  },
+} as const satisfies Record<string, EnvironmentSettings>;
+
+export type EnvironmentName = keyof typeof environments;
+
+export const environmentNames = (): string[] => Object.keys(environments);
+
+/**
+ * The settings of environment `name`, checked. Throws for a missing or unknown name with the list of known
+ * ones, and for settings that would deploy something broken.
+ */
+export function resolveEnvironment(
+  name: unknown,
+  table: Record<string, EnvironmentSettings> = environments,
+): EnvironmentSettings {
+  const known = Object.keys(table);
+  if (typeof name !== 'string' || !Object.hasOwn(table, name)) {
+    const given = typeof name === 'string' ? `Unknown environment "${name}"` : 'No environment given';
+    throw new Error(`${given}. Known environments: ${known.join(', ')}. Use: npx cdk deploy -c env=<name>`);
+  }
+  const settings = table[name]!;
+  validateEnvironment(settings, name);
+  return settings;
+}
+
+/** Throws an `Error` naming every problem in `settings`. */
+export function validateEnvironment(settings: EnvironmentSettings, key: string = settings.name): void {
+  const problems: string[] = [];
+  if (settings.name !== key) problems.push(`name "${settings.name}" differs from its key "${key}"`);
+  if (!/^[a-z][a-z0-9-]{0,19}$/.test(settings.name)) {
+    problems.push('name must be 1-20 lower-case letters, digits or "-", starting with a letter (it is the API stage name)');
+  }
+  if (!/^[A-Za-z0-9_+=.@-]+(\/[A-Za-z0-9_+=.@-]+)*$/.test(settings.secretPrefix)) {
+    problems.push('secretPrefix must be Secrets Manager name characters separated by "/", without a leading or trailing "/"');
+  }
+  const interval = settings.refreshIntervalMinutes;
+  if (!Number.isInteger(interval) || interval < 1 || interval > 60) {
+    problems.push('refreshIntervalMinutes must be an integer from 1 to 60');
+  }
+  if (!Number.isInteger(settings.refreshMarginSeconds) || settings.refreshMarginSeconds < 2 * interval * 60) {
+    problems.push(`refreshMarginSeconds must be at least twice the refresh interval (${2 * interval * 60} s)`);
+  }
+  const t = settings.throttling;
+  for (const [field, value] of Object.entries(t)) {
+    if (!(typeof value === 'number' && value > 0)) problems.push(`throttling.${field} must be a positive number`);
+  }
+  if (t.callbackRateLimit > t.rateLimit || t.callbackBurstLimit > t.burstLimit) {
+    problems.push('the callback throttling limits must not exceed the stage limits');
+  }
+  if (settings.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(settings.alarmEmail)) {
+    problems.push('alarmEmail is not an e-mail address');
+  }
+  if (settings.allowedPrincipals !== undefined) {
+    if (settings.allowedPrincipals.length === 0) problems.push('allowedPrincipals, when set, must list at least one ARN');
+    for (const arn of settings.allowedPrincipals) {
+      if (!/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):\S+$/.test(arn)) problems.push(`allowedPrincipals: "${arn}" is not an IAM principal ARN`);
+    }
+  }
+  if (settings.customDomain !== undefined) {
+    const { domainName, certificateArn } = settings.customDomain;
+    if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(domainName)) {
+      problems.push(`customDomain.domainName "${domainName}" is not a lower-case DNS name`);
+    }
+    if (!/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/\S+$/.test(certificateArn)) {
+      problems.push('customDomain.certificateArn is not an ACM certificate ARN');
+    }
+  }
+  if (settings.webAclArn !== undefined && !/^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/\S+$/.test(settings.webAclArn)) {
+    problems.push('webAclArn is not a regional WAFv2 web ACL ARN');
+  }
+  if (problems.length > 0) {
+    throw new Error(`Environment "${key}" is misconfigured:\n- ${problems.join('\n- ')}`);
+  }
+}

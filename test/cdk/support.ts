@@ -1,0 +1,107 @@
+/**
+ * Synthesis helpers for the CDK tests. Apps are built with the feature flags of cdk.json, exactly as
+ * `cdk synth` builds them, and environment-agnostic (no account or region), so templates do not depend on
+ * the machine's credentials.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { addBrokerStack } from '../../cdk/broker-app.js';
+import type { BrokerStack } from '../../cdk/broker-stack.js';
+import { PROJECT_ROOT } from '../../cdk/broker-stack.js';
+import { environments, type EnvironmentSettings } from '../../cdk/environments.js';
+
+export const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
+  app: string;
+  context: Record<string, unknown>;
+};
+
+export interface SynthOptions {
+  /** A key of cdk/environments.ts; default `dev`. */
+  env?: string;
+  /** Settings to change for this test only. */
+  overrides?: Partial<EnvironmentSettings>;
+  /** Run esbuild for real (slow-ish: five bundles); default false, which leaves the assets unbundled. */
+  bundle?: boolean;
+  /** More context, e.g. the app mode. */
+  context?: Record<string, unknown>;
+}
+
+export interface Synthesized {
+  app: App;
+  stack: BrokerStack;
+  template: Template;
+}
+
+/** Builds the app of one environment, without synthesising it (so that tests can add to it first). */
+export function buildApp(options: SynthOptions = {}): { app: App; stack: BrokerStack } {
+  const name = options.env ?? 'dev';
+  const table: Record<string, EnvironmentSettings> = { ...environments };
+  if (options.overrides) table[name] = { ...table[name]!, ...options.overrides };
+  const app = new App({
+    context: {
+      ...cdkJson.context,
+      env: name,
+      ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+      ...options.context,
+    },
+  });
+  const stack = addBrokerStack(app, name, {}, table);
+  return { app, stack };
+}
+
+export function synth(options: SynthOptions = {}): Synthesized {
+  const { app, stack } = buildApp(options);
+  const template = Template.fromStack(stack);
+  return { app, stack, template };
+}
+
+/** A value of a synthesized CloudFormation template: arbitrary JSON, navigated freely by the tests. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Cfn = any;
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, Cfn>; [key: string]: Cfn }>;
+
+export function resources(template: Template, type: string): Resources {
+  return template.findResources(type) as Resources;
+}
+
+/** The logical id of the only resource of `type` whose logical id starts with `prefix`. */
+export function logicalId(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(resources(template, type)).filter((id) => id.startsWith(prefix));
+  if (ids.length !== 1) throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ') || 'none'}`);
+  return ids[0]!;
+}
+
+export interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Every statement of the IAM policies attached to the role whose logical id starts with `rolePrefix`. */
+export function roleStatements(template: Template, rolePrefix: string): Statement[] {
+  const roleId = logicalId(template, 'AWS::IAM::Role', rolePrefix);
+  const role = resources(template, 'AWS::IAM::Role')[roleId]!;
+  const statements: Statement[] = [];
+  for (const policy of Object.values(resources(template, 'AWS::IAM::Policy'))) {
+    const roles = (policy.Properties!.Roles as { Ref: string }[]).map((r) => r.Ref);
+    if (roles.includes(roleId)) statements.push(...(policy.Properties!.PolicyDocument.Statement as Statement[]));
+  }
+  for (const inline of (role.Properties!.Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]) {
+    statements.push(...inline.PolicyDocument.Statement);
+  }
+  if ((role.Properties!.ManagedPolicyArns ?? []).length > 0) throw new Error(`${roleId} has managed policies`);
+  return statements;
+}
+
+export const actionsOf = (statements: Statement[]): string[] =>
+  [...new Set(statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])))].sort();
+
+/** A template as JSON with every asset hash replaced, so that snapshots do not change with the code. */
+export function normalisedTemplate(template: Template): unknown {
+  return JSON.parse(JSON.stringify(template.toJSON()).replace(/[0-9a-f]{64}/g, '<asset-hash>'));
+}

@@ -21,6 +21,8 @@ export interface BrokerSettings {
   kmsKeyId: string | undefined;
   callbackUrl: string;
   eventBusName: string;
+  /** `BROKER_ENVIRONMENT`: the environment's name, added to status events. */
+  environment?: string | undefined;
   refresh: Partial<RefreshPolicy>;
 }
 
@@ -51,6 +53,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettin
     secretPrefix: (env.BROKER_SECRET_PREFIX ?? 'oauth-broker').replace(/\/+$/, ''),
     kmsKeyId: env.BROKER_KMS_KEY_ID || undefined,
     eventBusName: env.BROKER_EVENT_BUS_NAME || 'default',
+    environment: env.BROKER_ENVIRONMENT || undefined,
     refresh: {
       ...optionalSeconds(env, 'BROKER_REFRESH_INTERVAL_SECONDS', 'intervalSeconds'),
       ...optionalSeconds(env, 'BROKER_REFRESH_MARGIN_SECONDS', 'marginSeconds'),
@@ -95,7 +98,7 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
   const secretsManager = overrides.secretsManager ?? new SecretsManagerClient({});
   const logger = overrides.logger ?? sharedLogger();
   // The EventBridge client is made on first use only: the token path never signals on a warm request.
-  const events = overrides.events ?? new EventBridgeStatusEvents(lazy(() => new EventBridgeClient({})), settings.eventBusName, logger);
+  const events = overrides.events ?? new EventBridgeStatusEvents(lazy(() => new EventBridgeClient({})), settings.eventBusName, logger, settings.environment);
   return new Broker({
     store: new DynamoDbProfileStore({ tableName: settings.tableName, client: dynamoDb }),
     vault: new SecretsManagerVault({

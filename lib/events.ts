@@ -27,6 +27,8 @@ export class EventBridgeStatusEvents implements StatusEvents {
     private readonly client: () => EventBridgeClient,
     private readonly eventBusName: string,
     private readonly logger: Log,
+    /** The deployment's environment name, so that alarms of environments sharing an account tell their events apart. */
+    private readonly environment?: string,
   ) {}
 
   async statusChanged(change: StatusChange): Promise<void> {
@@ -38,7 +40,7 @@ export class EventBridgeStatusEvents implements StatusEvents {
               Source: EVENT_SOURCE,
               DetailType: STATUS_CHANGED_DETAIL_TYPE,
               EventBusName: this.eventBusName,
-              Detail: JSON.stringify(change),
+              Detail: JSON.stringify(this.environment ? { ...change, environment: this.environment } : change),
             },
           ],
         }),

@@ -110,6 +110,19 @@ describe('FileVault', () => {
     expect(await reopened.getClientSecret('crm')).toBe('crm-secret');
   });
 
+  it('treats ids that are names of object properties as ordinary ids', async () => {
+    const vault = new FileVault({ dir });
+    expect(await vault.getClientSecret('constructor')).toBeUndefined();
+    expect(await vault.getTokenSet('constructor')).toBeUndefined();
+    await vault.deleteProfileSecrets('constructor');
+    await vault.putClientSecret('constructor', CLIENT_SECRET);
+    await vault.putTokenSet('__proto__', tokenSet());
+    const reopened = new FileVault({ dir });
+    expect(await reopened.getClientSecret('constructor')).toBe(CLIENT_SECRET);
+    expect(await reopened.getTokenSet('__proto__')).toEqual(tokenSet());
+    expect(await reopened.getTokenSet('constructor')).toBeUndefined();
+  });
+
   it('creates the key file with mode 0600 and writes the vault file 0600', async () => {
     const vault = new FileVault({ dir });
     await vault.putClientSecret('erp', CLIENT_SECRET);

@@ -379,7 +379,8 @@ export class Broker {
     }
     const result = await this.#refresh(profileId, { trigger: 'admin' });
     this.#fromRefresh(result);
-    if (result.outcome === 'no_grant' || result.outcome === 'authorization_required') {
+    // API.md: 409 only when there was nothing to refresh with; after an attempt, the view tells the outcome.
+    if (result.outcome === 'no_grant' || (result.outcome === 'authorization_required' && result.failure === undefined)) {
       throw authorizationRequired(`Profile "${profileId}" needs a person to authorize it again: open its authorization URL and consent.`, result.outcome);
     }
     if (result.outcome === 'lease_busy') {

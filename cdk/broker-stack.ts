@@ -41,6 +41,9 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 export const SERVICE_NAME = 'oauth-broker';
 export const METRICS_NAMESPACE = 'OAuthBroker';
 
+/** API Gateway's default (and, for REST APIs, usual maximum) integration timeout. */
+export const API_INTEGRATION_TIMEOUT_SECONDS = 29;
+
 /** The esbuild banner that gives an ESM bundle a CommonJS `require` for dependencies that still call it. */
 export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
@@ -255,8 +258,12 @@ export class BrokerStack extends Stack {
         entry: 'token.ts',
         description: 'GET /profiles/{id}/token: the consumers\' token endpoint',
         memorySize: 512,
-        // An inline refresh, or waiting for another instance's refresh under the lease.
-        timeout: Duration.seconds(25),
+        // The slowest path waits up to 10 s for another instance's refresh, then refreshes itself: discovery
+        // (up to 10 s) and the token endpoint (10 s). That can outlast API Gateway's integration limit of
+        // 29 s, so the function gets exactly that: the gateway gives up no later than the function (whose
+        // clock starts after the gateway's) and answers 503 temporarily_unavailable (IntegrationTimeout in
+        // addGatewayResponses), rather than the 5xx of a function that timed out.
+        timeout: Duration.seconds(API_INTEGRATION_TIMEOUT_SECONDS),
       },
       refresh: {
         entry: 'refresh.ts',
@@ -444,13 +451,15 @@ export class BrokerStack extends Stack {
   }
 
   /**
-   * The ARN pattern of one kind of secret of every profile. An existing secret's ARN ends in `-` and six
-   * random characters (`-??????`). For `CreateSecret` (and the `TagResource` it implies), the pattern also
-   * matches the name without that suffix (`*`), since the suffix does not exist before the secret does.
+   * The ARN pattern of one kind of secret of every profile (the reasons are in cdk/permissions.ts):
+   * - `existing` (default): an existing secret's ARN, the name plus `-` and six random characters (`-??????`);
+   * - `missing`: the name alone, which IAM evaluates for a request naming a secret that does not exist;
+   * - `create`: for `CreateSecret` (and the `TagResource` it implies), which runs before the suffix exists
+   *   (`*`).
    */
-  secretArnPattern(kind: 'client-secret' | 'token-set', options: { create?: boolean } = {}): string {
+  secretArnPattern(kind: 'client-secret' | 'token-set', form: 'existing' | 'missing' | 'create' = 'existing'): string {
     const prefix = `${this.settings.secretPrefix}/${this.settings.name}`;
-    const suffix = options.create ? '*' : '-??????';
+    const suffix = { existing: '-??????', missing: '', create: '*' }[form];
     return `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${prefix}/*/${kind}${suffix}`;
   }
 
@@ -542,14 +551,16 @@ export class BrokerStack extends Stack {
       const tagging = actions.filter((a) => a === 'CreateSecret' || a === 'TagResource');
       const sidKind = kind === 'client-secret' ? 'ClientSecret' : 'TokenSet';
       if (plain.length > 0) {
-        const arn = this.secretArnPattern(kind);
-        secretResources.push(arn);
+        // The existing secret, and the suffix-less name, so that a missing secret is ResourceNotFound
+        // rather than AccessDenied (cdk/permissions.ts).
+        const arns = [this.secretArnPattern(kind, 'existing'), this.secretArnPattern(kind, 'missing')];
+        secretResources.push(...arns);
         role.addToPrincipalPolicy(
-          new iam.PolicyStatement({ sid: sidKind, actions: plain.map((a) => `secretsmanager:${a}`), resources: [arn] }),
+          new iam.PolicyStatement({ sid: sidKind, actions: plain.map((a) => `secretsmanager:${a}`), resources: arns }),
         );
       }
       if (tagging.length > 0) {
-        const arn = this.secretArnPattern(kind, { create: true });
+        const arn = this.secretArnPattern(kind, 'create');
         secretResources.push(arn);
         // Secrets are created tagged with the profile id, and with no other tag.
         role.addToPrincipalPolicy(
@@ -590,7 +601,7 @@ export class BrokerStack extends Stack {
       acknowledge(
         role,
         'AwsSolutions-IAM5',
-        'Secrets are created at run time, one pair per profile: the wildcards are the profile id and the 6-character suffix Secrets Manager appends to every secret ARN (for CreateSecret, which runs before that suffix exists, any suffix). They stay inside this environment\'s prefix and one secret kind; the actions are only those this function calls.',
+        'Secrets are created at run time, one pair per profile: the wildcards are the profile id and the 6-character suffix Secrets Manager appends to every secret ARN (for CreateSecret, which runs before that suffix exists, any suffix). The same actions on the suffix-less name match no existing secret; they make a request for a secret that does not exist yet answer ResourceNotFound instead of AccessDenied (see cdk/permissions.ts). They stay inside this environment\'s prefix and one secret kind; the actions are only those this function calls.',
         secretResources.map((arn) => resourceFinding(this, arn)),
       );
     }
@@ -772,13 +783,43 @@ function profileInputSchema(): apigw.JsonSchema {
   };
 }
 
+/** The `error` code of API Gateway's own 403s (signature or IAM refusals): an addition to API.md's codes. */
+export const GATEWAY_FORBIDDEN_CODE = 'forbidden';
+
 /**
- * Answers API Gateway itself produces, in the contract's error shape (API.md): validation failures are
- * `400 invalid_request`, a timed-out function `503 temporarily_unavailable`, anything else of its own
- * `500 internal_error`. Fixed messages: `$context.error.validationErrorString` can quote the body.
+ * Answers API Gateway itself produces, in the contract's error shape `{"error","message"}` (API.md), each
+ * with `Cache-Control: no-store`:
+ *
+ * | gateway response | status | error |
+ * |---|---|---|
+ * | BAD_REQUEST_BODY, BAD_REQUEST_PARAMETERS (request validation) | 400 | `invalid_request` |
+ * | MISSING_AUTHENTICATION_TOKEN (unknown route, or an IAM route called unsigned), RESOURCE_NOT_FOUND | 404 | `not_found` |
+ * | ACCESS_DENIED, INVALID_SIGNATURE, EXPIRED_TOKEN, UNAUTHORIZED, WAF_FILTERED | 403 | `forbidden` (addition) |
+ * | THROTTLED (stage or method throttling) | 503, `Retry-After: 1` | `temporarily_unavailable` |
+ * | INTEGRATION_TIMEOUT (29 s) | 503, `Retry-After: 5` | `temporarily_unavailable` |
+ * | DEFAULT_4XX (any other 4xx: 413, 415, …) | its own | `invalid_request` |
+ * | DEFAULT_5XX (any other 5xx) | 500 | `internal_error` |
+ *
+ * Messages are fixed text, except for ACCESS_DENIED, UNAUTHORIZED, WAF_FILTERED and DEFAULT_4XX, which carry
+ * `$context.error.messageString` (a JSON-quoted string, what API Gateway would have said itself: e.g. "User:
+ * … is not authorized to perform: execute-api:Invoke on resource: …", which names the caller and the route).
+ * Fixed everywhere else: `$context.error.validationErrorString` can quote the body; INVALID_SIGNATURE's own
+ * message quotes the canonical request, signed headers included, so it can echo the caller's session token
+ * (`X-Amz-Security-Token`) into whatever logs the caller's error; and a 5xx never carries exception text.
+ *
+ * Limitation: gateway responses belong to the whole API, not to a route, and their templates are not VTL
+ * (no conditions on the route). So `GET /callback` answers this JSON, not its HTML page, whenever API
+ * Gateway answers for it instead of its function: when its method throttling (or the stage's) rejects the
+ * request (503), at the integration timeout (503), when the function fails outright or cannot be invoked
+ * (500), or when a WAF web ACL blocks the request (403). API.md's "HTML only" holds for every answer of the
+ * callback function itself, not for these.
  */
 function addGatewayResponses(api: apigw.RestApi): void {
   const json = (error: string, message: string) => ({ 'application/json': JSON.stringify({ error, message }) });
+  // `messageString` is substituted already quoted: it goes in unquoted.
+  const jsonWithGatewayMessage = (error: string) => ({
+    'application/json': `{"error":${JSON.stringify(error)},"message":$context.error.messageString}`,
+  });
   const headers = { 'Cache-Control': "'no-store'" };
   api.addGatewayResponse('BadRequestBody', {
     type: apigw.ResponseType.BAD_REQUEST_BODY,
@@ -792,11 +833,57 @@ function addGatewayResponses(api: apigw.RestApi): void {
     responseHeaders: headers,
     templates: json('invalid_request', 'A required request parameter is missing.'),
   });
+  // API Gateway answers "Missing Authentication Token" both for a route that does not exist and for an IAM
+  // route called without a signature; the two cannot be told apart here.
+  const noSuchRoute = json('not_found', 'No such route. (Every route except GET /callback must also be signed with SigV4.)');
+  api.addGatewayResponse('MissingAuthenticationToken', {
+    type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    statusCode: '404',
+    responseHeaders: headers,
+    templates: noSuchRoute,
+  });
+  api.addGatewayResponse('ResourceNotFound', {
+    type: apigw.ResponseType.RESOURCE_NOT_FOUND,
+    statusCode: '404',
+    responseHeaders: headers,
+    templates: noSuchRoute,
+  });
+  const refusals: [string, apigw.ResponseType, string | undefined][] = [
+    ['AccessDenied', apigw.ResponseType.ACCESS_DENIED, undefined],
+    [
+      'InvalidSignature',
+      apigw.ResponseType.INVALID_SIGNATURE,
+      'The request signature does not match: check the credentials, the region and that the request is signed for service execute-api (SigV4).',
+    ],
+    ['ExpiredToken', apigw.ResponseType.EXPIRED_TOKEN, 'The security token of the request has expired: refresh the AWS credentials.'],
+    ['Unauthorized', apigw.ResponseType.UNAUTHORIZED, undefined],
+    ['WafFiltered', apigw.ResponseType.WAF_FILTERED, undefined],
+  ];
+  for (const [id, type, message] of refusals) {
+    api.addGatewayResponse(id, {
+      type,
+      statusCode: '403',
+      responseHeaders: headers,
+      templates: message === undefined ? jsonWithGatewayMessage(GATEWAY_FORBIDDEN_CODE) : json(GATEWAY_FORBIDDEN_CODE, message),
+    });
+  }
+  api.addGatewayResponse('Throttled', {
+    type: apigw.ResponseType.THROTTLED,
+    statusCode: '503',
+    responseHeaders: { ...headers, 'Retry-After': "'1'" },
+    templates: json('temporarily_unavailable', 'Too many requests right now; retry shortly.'),
+  });
   api.addGatewayResponse('IntegrationTimeout', {
     type: apigw.ResponseType.INTEGRATION_TIMEOUT,
     statusCode: '503',
     responseHeaders: { ...headers, 'Retry-After': "'5'" },
     templates: json('temporarily_unavailable', 'The request took too long; retry shortly.'),
+  });
+  // No status code: each other 4xx keeps its own (413 request too large, 415 unsupported media type, …).
+  api.addGatewayResponse('Default4xx', {
+    type: apigw.ResponseType.DEFAULT_4XX,
+    responseHeaders: headers,
+    templates: jsonWithGatewayMessage('invalid_request'),
   });
   api.addGatewayResponse('Default5xx', {
     type: apigw.ResponseType.DEFAULT_5XX,

@@ -9,8 +9,10 @@
  *   so an entry cannot be moved to another profile or version without failing authentication. Profile ids
  *   and version ids are stored in clear (they are in the profile store anyway); secret values never are.
  * - Versions: like Secrets Manager's `AWSCURRENT`/`AWSPREVIOUS`, each `putTokenSet` makes a new version (a
- *   random UUID) current and keeps the previous {@link MAX_TOKEN_SET_VERSIONS}−1, so a reader holding the
- *   version a status describes still finds it right after a refresh.
+ *   random UUID, or the caller's request token) current and keeps the previous {@link MAX_TOKEN_SET_VERSIONS}−1,
+ *   so a reader holding the version a status describes still finds it right after a refresh. A request token
+ *   behaves like Secrets Manager's `ClientRequestToken`: the same token and token set again add nothing, the
+ *   same token with another token set is refused ({@link TokenSetVersionConflictError}).
  * - Writes: serialised within the process (a promise queue), each one a whole-file atomic replace (temp file
  *   in the same directory, fsync, rename, fsync of the directory), so concurrent refreshes cannot lose a
  *   write and a crash leaves either the old or the new file. One process per directory: local mode takes a
@@ -23,6 +25,7 @@ import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { SecretVault, TokenSet } from '../ports.js';
+import { checkRequestToken, decodeTokenSet, encodeTokenSet, TokenSetCodecError } from './token-set-codec.js';
 
 export const VAULT_KEY_FILE = 'vault.key';
 export const VAULT_DATA_FILE = 'vault.json';
@@ -46,6 +49,14 @@ export class VaultFileError extends Error {
   ) {
     super(message);
     this.name = 'VaultFileError';
+  }
+}
+
+/** `putTokenSet` was given a request token already used for a different token set of the profile. */
+export class TokenSetVersionConflictError extends Error {
+  constructor(readonly profileId: string) {
+    super(`profile "${profileId}" already has a token set version with this request token, holding a different token set`);
+    this.name = 'TokenSetVersionConflictError';
   }
 }
 
@@ -126,19 +137,26 @@ export class FileVault implements SecretVault {
     return this.#unseal(key, sealed, profileId, 'client-secret', '');
   }
 
-  async putTokenSet(profileId: string, tokens: TokenSet): Promise<string> {
-    const version = randomUUID();
-    const stored: TokenSet = {
-      accessToken: tokens.accessToken,
-      tokenType: tokens.tokenType,
-      expiresAt: tokens.expiresAt,
-      refreshToken: tokens.refreshToken,
-      scope: tokens.scope,
-      obtainedAt: tokens.obtainedAt,
-    };
+  /**
+   * Writes `tokens` as the new current version and returns its id: `options.requestToken` when given (32 to
+   * 64 characters, like Secrets Manager's `ClientRequestToken`), else a random UUID. Repeating a write with
+   * the same request token and token set returns the same version and changes nothing (while that version is
+   * still kept); the same request token with a different token set throws {@link TokenSetVersionConflictError}.
+   */
+  async putTokenSet(profileId: string, tokens: TokenSet, options: { requestToken?: string } = {}): Promise<string> {
+    const { requestToken } = options;
+    checkRequestToken(requestToken);
+    const plaintext = encodeTokenSet(tokens);
+    const version = requestToken ?? randomUUID();
     await this.#write((data, key) => {
       const entry = entryOf(data, profileId) ?? { clientSecret: null, tokenSets: [] };
-      const sealed = this.#seal(key, JSON.stringify(stored), profileId, 'token-set', version);
+      const existing = entry.tokenSets.find((t) => t.version === version);
+      if (existing) {
+        const stored = this.#openTokenSet(key, existing, profileId);
+        if (encodeTokenSet(stored) !== plaintext) throw new TokenSetVersionConflictError(profileId);
+        return false;
+      }
+      const sealed = this.#seal(key, plaintext, profileId, 'token-set', version);
       const tokenSets = [{ version, createdAt: new Date(this.#now()).toISOString(), sealed }, ...entry.tokenSets].slice(0, MAX_TOKEN_SET_VERSIONS);
       setEntry(data, profileId, { ...entry, tokenSets });
       return true;
@@ -151,7 +169,7 @@ export class FileVault implements SecretVault {
     const tokenSets = entryOf(data, profileId)?.tokenSets ?? [];
     const stored = version === undefined ? tokenSets[0] : tokenSets.find((t) => t.version === version);
     if (!stored) return undefined;
-    return parseTokenSet(this.#unseal(key, stored.sealed, profileId, 'token-set', stored.version), this.dataFile);
+    return this.#openTokenSet(key, stored, profileId);
   }
 
   async deleteProfileSecrets(profileId: string): Promise<void> {
@@ -245,6 +263,17 @@ export class FileVault implements SecretVault {
     return run;
   }
 
+  /** A stored token set, decrypted and decoded; a `VaultFileError` (never the content) when either fails. */
+  #openTokenSet(key: Buffer, stored: StoredTokenSet, profileId: string): TokenSet {
+    const plaintext = this.#unseal(key, stored.sealed, profileId, 'token-set', stored.version);
+    try {
+      return decodeTokenSet(plaintext);
+    } catch (error) {
+      if (error instanceof TokenSetCodecError) throw malformed(this.dataFile);
+      throw error;
+    }
+  }
+
   #seal(key: Buffer, plaintext: string, profileId: string, kind: Kind, version: string): string {
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
@@ -322,32 +351,6 @@ function parseVaultFile(text: string, file: string): VaultFile {
     setEntry({ profiles }, profileId, { clientSecret: value.clientSecret, tokenSets });
   }
   return { format: FORMAT, version: FORMAT_VERSION, profiles };
-}
-
-const isNullableString = (v: unknown): v is string | null => v === null || typeof v === 'string';
-
-/** A decrypted token set; one fixed message on failure, never the content. */
-function parseTokenSet(value: string, file: string): TokenSet {
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    throw malformed(file);
-  }
-  if (!isObject(json)) throw malformed(file);
-  const { accessToken, tokenType, expiresAt, refreshToken, scope, obtainedAt } = json;
-  if (
-    !isString(accessToken) ||
-    accessToken === '' ||
-    !isString(tokenType) ||
-    !isString(expiresAt) ||
-    !isNullableString(refreshToken) ||
-    !isNullableString(scope) ||
-    !isString(obtainedAt)
-  ) {
-    throw malformed(file);
-  }
-  return { accessToken, tokenType, expiresAt, refreshToken, scope, obtainedAt };
 }
 
 /** Temp file in the same directory (same file system), fsync, rename over the target, fsync the directory. */

@@ -10,6 +10,7 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { SecretVault, TokenSet } from '../ports.js';
+import { checkRequestToken, decodeTokenSet, encodeTokenSet, TokenSetCodecError } from './token-set-codec.js';
 
 /** The tag that names the profile a secret belongs to (for cost reports, audits and IAM conditions). */
 export const PROFILE_ID_TAG = 'oauth-broker:profile-id';
@@ -37,6 +38,10 @@ function hasName(error: unknown, name: string): boolean {
  * use. The store records the version id `putTokenSet` returns, so readers can fetch exactly the token set a
  * status describes. AWS errors other than "not found" propagate unchanged (they never contain the value);
  * nothing here puts a secret value in an error or a log.
+ *
+ * "Not found" must reach this class as `ResourceNotFoundException`, not `AccessDeniedException`: the
+ * functions' IAM policies grant the read, write and delete actions on the suffix-less name of a secret too
+ * (see `cdk/permissions.ts`), which is what IAM evaluates for a secret that does not exist yet.
  */
 export class SecretsManagerVault implements SecretVault {
   private readonly client: SecretsManagerClient;
@@ -70,23 +75,24 @@ export class SecretsManagerVault implements SecretVault {
     return value;
   }
 
-  async putTokenSet(profileId: string, tokens: TokenSet): Promise<string> {
-    const stored: TokenSet = {
-      accessToken: tokens.accessToken,
-      tokenType: tokens.tokenType,
-      expiresAt: tokens.expiresAt,
-      refreshToken: tokens.refreshToken,
-      scope: tokens.scope,
-      obtainedAt: tokens.obtainedAt,
-    };
-    return this.write(profileId, TOKEN_SET, JSON.stringify(stored));
+  /**
+   * Writes `tokens` as the new current version and returns its id. With `options.requestToken` (32 to 64
+   * characters), the write is idempotent: the token is sent as `ClientRequestToken` and becomes the version
+   * id, so a retry of the same write (same token, same token set) makes no new version, and reusing a token
+   * for a different token set fails (`ResourceExistsException`). Such a retry answers the version it wrote
+   * before, and does not make it current again if another write came in between. Without a request token,
+   * the SDK makes a random one (every call is a new version).
+   */
+  async putTokenSet(profileId: string, tokens: TokenSet, options: { requestToken?: string } = {}): Promise<string> {
+    checkRequestToken(options.requestToken);
+    return this.write(profileId, TOKEN_SET, encodeTokenSet(tokens), options.requestToken);
   }
 
   async getTokenSet(profileId: string, version?: string): Promise<TokenSet | undefined> {
     const value = await this.read(profileId, TOKEN_SET, version);
     if (value === undefined) return undefined;
-    if (value === null) throw new Error('stored token set is malformed');
-    return parseTokenSet(value);
+    if (value === null) throw new TokenSetCodecError();
+    return decodeTokenSet(value);
   }
 
   async deleteProfileSecrets(profileId: string): Promise<void> {
@@ -109,11 +115,16 @@ export class SecretsManagerVault implements SecretVault {
     );
   }
 
-  /** Writes a new current version, creating the secret on first use; returns the version id. */
-  private async write(profileId: string, kind: SecretKind, value: string): Promise<string> {
+  /**
+   * Writes a new current version, creating the secret on first use; returns the version id. `requestToken`
+   * goes to both PutSecretValue and CreateSecret, so whichever of them stores the value, the version id is the
+   * same, and a repeated call finds its own version instead of adding one.
+   */
+  private async write(profileId: string, kind: SecretKind, value: string, requestToken?: string): Promise<string> {
     const name = this.secretName(profileId, kind);
+    const token = requestToken !== undefined ? { ClientRequestToken: requestToken } : {};
     try {
-      return await this.putValue(name, value);
+      return await this.putValue(name, value, token);
     } catch (error) {
       if (!hasName(error, 'ResourceNotFoundException')) throw error;
     }
@@ -125,6 +136,7 @@ export class SecretsManagerVault implements SecretVault {
           Description: DESCRIPTIONS[kind](profileId),
           Tags: [{ Key: PROFILE_ID_TAG, Value: profileId }],
           ...(this.kmsKeyId !== undefined ? { KmsKeyId: this.kmsKeyId } : {}),
+          ...token,
         }),
       );
       return requireVersionId(out.VersionId);
@@ -132,11 +144,11 @@ export class SecretsManagerVault implements SecretVault {
       if (!hasName(error, 'ResourceExistsException')) throw error;
     }
     // Another writer created it between our PutSecretValue and CreateSecret: write on top of it, once.
-    return this.putValue(name, value);
+    return this.putValue(name, value, token);
   }
 
-  private async putValue(name: string, value: string): Promise<string> {
-    const out = await this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }));
+  private async putValue(name: string, value: string, token: { ClientRequestToken?: string }): Promise<string> {
+    const out = await this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ...token }));
     return requireVersionId(out.VersionId);
   }
 
@@ -160,35 +172,4 @@ export class SecretsManagerVault implements SecretVault {
 function requireVersionId(versionId: string | undefined): string {
   if (!versionId) throw new Error('Secrets Manager answered a write without a version id');
   return versionId;
-}
-
-const isString = (v: unknown): v is string => typeof v === 'string';
-const isNullableString = (v: unknown): v is string | null => v === null || typeof v === 'string';
-
-/**
- * Parses a stored token set. Any failure throws one fixed message: neither the content nor the parser's own
- * message (which can quote the input) may reach an error or a log.
- */
-function parseTokenSet(value: string): TokenSet {
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    throw new Error('stored token set is malformed');
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('stored token set is malformed');
-  const o = json as Record<string, unknown>;
-  const { accessToken, tokenType, expiresAt, refreshToken, scope, obtainedAt } = o;
-  if (
-    !isString(accessToken) ||
-    accessToken === '' ||
-    !isString(tokenType) ||
-    !isString(expiresAt) ||
-    !isNullableString(refreshToken) ||
-    !isNullableString(scope) ||
-    !isString(obtainedAt)
-  ) {
-    throw new Error('stored token set is malformed');
-  }
-  return { accessToken, tokenType, expiresAt, refreshToken, scope, obtainedAt };
 }

@@ -102,10 +102,11 @@ describe('cdk-nag AwsSolutions', () => {
         'OAuthBroker-dev/Api/Default/callback/GET AwsSolutions-APIG4',
         'OAuthBroker-dev/Api/CloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
         'OAuthBroker-dev/Api/DeploymentStage.dev AwsSolutions-APIG3',
-        ...role('Profiles', secrets('client-secret'), secrets('client-secret', '*'), secrets('token-set'), secrets('token-set', '*')),
-        ...role('Callback', secrets('client-secret'), secrets('token-set'), secrets('token-set', '*')),
-        ...role('Token', secrets('client-secret'), secrets('token-set'), secrets('token-set', '*')),
-        ...role('Refresh', secrets('client-secret'), secrets('token-set')),
+        // `-??????`: existing secrets; `''`: the suffix-less name of a secret that does not exist yet; `*`: CreateSecret.
+        ...role('Profiles', ...['-??????', '', '*'].flatMap((suffix) => [secrets('client-secret', suffix), secrets('token-set', suffix)])),
+        ...role('Callback', secrets('client-secret'), secrets('client-secret', ''), secrets('token-set'), secrets('token-set', ''), secrets('token-set', '*')),
+        ...role('Token', secrets('client-secret'), secrets('client-secret', ''), secrets('token-set'), secrets('token-set', ''), secrets('token-set', '*')),
+        ...role('Refresh', secrets('client-secret'), secrets('client-secret', ''), secrets('token-set'), secrets('token-set', ''), secrets('token-set', '*')),
         'OAuthBroker-dev/TokenConsumerPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<ApiF70053CD>/dev/GET/profiles/*/token]',
       ].sort(),
     );

@@ -161,6 +161,73 @@ describe('dev stack (bundled for real)', () => {
     });
   });
 
+  it('answers API Gateway\'s own errors in the contract\'s {error, message} shape, never with its bare {"message"}', () => {
+    // Prepare
+    const byType = Object.fromEntries(
+      Object.values(resources(template, 'AWS::ApiGateway::GatewayResponse')).map((r) => [r.Properties!.ResponseType as string, r.Properties!]),
+    );
+    const bodyOf = (type: string): string => byType[type]!.ResponseTemplates['application/json'] as string;
+    // `$context.error.messageString` is substituted as a quoted JSON string; parse with a stand-in.
+    const parsed = (type: string) => JSON.parse(bodyOf(type).replace('$context.error.messageString', '"gateway says"')) as Record<string, string>;
+
+    // Act
+    const answers = Object.fromEntries(
+      Object.keys(byType).map((type) => [type, { status: byType[type]!.StatusCode as string | undefined, body: parsed(type) }]),
+    );
+
+    // Assess
+    expect(Object.keys(answers).sort()).toEqual(
+      [
+        'ACCESS_DENIED', 'BAD_REQUEST_BODY', 'BAD_REQUEST_PARAMETERS', 'DEFAULT_4XX', 'DEFAULT_5XX', 'EXPIRED_TOKEN',
+        'INTEGRATION_TIMEOUT', 'INVALID_SIGNATURE', 'MISSING_AUTHENTICATION_TOKEN', 'RESOURCE_NOT_FOUND', 'THROTTLED',
+        'UNAUTHORIZED', 'WAF_FILTERED',
+      ].sort(),
+    );
+    for (const [type, { body }] of Object.entries(answers)) {
+      expect(Object.keys(body).sort(), type).toEqual(['error', 'message']);
+      expect(byType[type]!.ResponseParameters['gatewayresponse.header.Cache-Control'], type).toBe("'no-store'");
+    }
+    // Throttling is the contract's 503 with Retry-After, not API Gateway's 429.
+    expect(answers.THROTTLED).toEqual({ status: '503', body: { error: 'temporarily_unavailable', message: expect.any(String) } });
+    expect(byType.THROTTLED!.ResponseParameters['gatewayresponse.header.Retry-After']).toBe("'1'");
+    expect(answers.INTEGRATION_TIMEOUT!.status).toBe('503');
+    expect(byType.INTEGRATION_TIMEOUT!.ResponseParameters['gatewayresponse.header.Retry-After']).toBe("'5'");
+    // An unknown route is 404 not_found, not 403 "Missing Authentication Token".
+    expect(answers.MISSING_AUTHENTICATION_TOKEN).toEqual({ status: '404', body: { error: 'not_found', message: expect.stringMatching(/No such route/) } });
+    expect(answers.RESOURCE_NOT_FOUND!.status).toBe('404');
+    // Signature and IAM refusals stay 403: IAM's own message (it names caller and route), but a fixed one for
+    // a bad signature, whose own message quotes the signed headers (a session token among them).
+    for (const type of ['ACCESS_DENIED', 'UNAUTHORIZED', 'WAF_FILTERED']) {
+      expect(answers[type], type).toEqual({ status: '403', body: { error: 'forbidden', message: 'gateway says' } });
+    }
+    for (const type of ['INVALID_SIGNATURE', 'EXPIRED_TOKEN']) {
+      expect(answers[type], type).toEqual({ status: '403', body: { error: 'forbidden', message: expect.stringMatching(/^The /) } });
+      expect(bodyOf(type), type).not.toContain('$context');
+    }
+    // Any other 4xx keeps its own status; any other 5xx is 500 internal_error with a fixed message.
+    expect(answers.DEFAULT_4XX).toEqual({ status: undefined, body: { error: 'invalid_request', message: 'gateway says' } });
+    expect(answers.DEFAULT_5XX).toEqual({ status: '500', body: { error: 'internal_error', message: 'The broker failed to answer.' } });
+    // Only fixed text or messageString: never the validation text (it can quote the body) or other variables.
+    for (const type of Object.keys(byType)) {
+      expect(bodyOf(type).replace('$context.error.messageString', ''), type).not.toMatch(/\$/);
+    }
+  });
+
+  it('gives the token function API Gateway\'s 29 s integration limit, and keeps the refresh function\'s timeout', () => {
+    // Act
+    const token = functionProps(template, 'Token').Timeout as number;
+    const refresh = functionProps(template, 'Refresh').Timeout as number;
+    const methods = routes(template).filter((r) => r.properties.Integration.Type === 'AWS_PROXY');
+
+    // Assess
+    // Waiting for another instance's refresh (10 s) plus discovery (10 s) and the token endpoint (10 s)
+    // needs more than the 25 s it had; API Gateway gives up at 29 s whatever the function's timeout.
+    expect(token).toBe(29);
+    for (const m of methods) expect(m.properties.Integration.TimeoutInMillis ?? 29_000).toBeLessThanOrEqual(token * 1000);
+    // dev runs every 5 minutes: 300 s − 30 s.
+    expect(refresh).toBe(270);
+  });
+
   it('writes JSON access logs that cannot contain a query string, and execution logs without data trace', () => {
     const stage = Object.values(resources(template, 'AWS::ApiGateway::Stage'))[0]!.Properties!;
     const format = stage.AccessLogSetting.Format as string;
@@ -266,12 +333,12 @@ describe('dev stack (bundled for real)', () => {
         'events:PutEvents',
         'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
         'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret',
         'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       AuthorizeUrl: ['dynamodb:GetItem', 'dynamodb:PutItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
       Callback: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem',
         'events:PutEvents',
         'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
         'logs:CreateLogStream', 'logs:PutLogEvents',
@@ -289,7 +356,7 @@ describe('dev stack (bundled for real)', () => {
         'events:PutEvents',
         'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
         'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue',
+        'secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
         'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage',
       ],
     };
@@ -309,19 +376,31 @@ describe('dev stack (bundled for real)', () => {
       const tokenWrites = roleStatements(template, 'TokenRole').filter((s) =>
         actionsOf([s]).some((a) => /secretsmanager:(Put|Create)/.test(a)),
       );
-      for (const s of tokenWrites) expect(resourceText(s).join()).toMatch(/\/token-set(-\?{6}|\*)"\]\]\}$/);
-      // The refresh function reads client secrets but never writes them, and never creates secrets.
+      for (const s of tokenWrites) {
+        for (const r of resourceText(s)) expect(r).toMatch(/\/token-set(-\?{6}|\*|)"\]\]\}$/);
+      }
+      // The refresh function reads client secrets but never writes or creates them; it may create token sets.
       const refresh = roleStatements(template, 'RefreshRole');
       for (const s of refresh.filter((st) => resourceText(st).join().includes('client-secret'))) {
         expect(actionsOf([s])).toEqual(['secretsmanager:GetSecretValue']);
       }
-      expect(actionsOf(refresh)).not.toContain('secretsmanager:CreateSecret');
-      // Index queries: the refresh job on `due` only, the callback on `gsi1` only.
+      const refreshCreates = refresh.filter((s) => actionsOf([s]).includes('secretsmanager:CreateSecret'));
+      expect(refreshCreates).toHaveLength(1);
+      expect(resourceText(refreshCreates[0]!).join()).toMatch(/\/token-set\*"\]\]\}$/);
+      // Index queries: the refresh job on `due` only, the profiles function on `gsi1` only (listing, and
+      // deleting a profile's pending authorizations), nobody else; no function queries the table itself.
       const indexes = (stmts: Statement[]) =>
         stmts.filter((s) => resourceText(s).join().includes('/index/')).flatMap((s) => resourceText(s).map((r) => r.match(/\/index\/(\w+)/)![1]));
       expect(indexes(refresh)).toEqual(['due']);
-      expect(indexes(roleStatements(template, 'CallbackRole'))).toEqual(['gsi1']);
+      expect(indexes(roleStatements(template, 'ProfilesRole'))).toEqual(['gsi1']);
+      expect(indexes(roleStatements(template, 'CallbackRole'))).toEqual([]);
       expect(indexes(roleStatements(template, 'TokenRole'))).toEqual([]);
+      expect(indexes(roleStatements(template, 'AuthorizeUrlRole'))).toEqual([]);
+      for (const name of FUNCTIONS) {
+        for (const s of roleStatements(template, `${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
+          for (const r of resourceText(s)) expect(r).toContain('/index/');
+        }
+      }
     });
 
     it('names a resource, never "*", in every function policy; secrets stay under this environment\'s prefix', () => {
@@ -332,8 +411,9 @@ describe('dev stack (bundled for real)', () => {
           for (const r of resourceText(s)) {
             expect(r).not.toBe('*');
             if (actionsOf([s]).some((a) => a.startsWith('secretsmanager:'))) {
-              // `-??????` (the ARN suffix of an existing secret), or `*` for CreateSecret only.
-              const suffix = actionsOf([s]).includes('secretsmanager:CreateSecret') ? '\\*' : '-\\?{6}';
+              // `-??????` (the ARN suffix of an existing secret) or none (the name of a secret that does not
+              // exist yet), or `*` for CreateSecret only.
+              const suffix = actionsOf([s]).includes('secretsmanager:CreateSecret') ? '\\*' : '(-\\?{6})?';
               expect(r).toMatch(new RegExp(`:secret:oauth-broker/dev/\\*/(client-secret|token-set)${suffix}"\\]\\]\\}$`));
             }
           }
@@ -349,6 +429,35 @@ describe('dev stack (bundled for real)', () => {
           }
         }
       }
+    });
+
+    it('grants every action on existing secrets on the suffix-less name too, so that a missing secret is not found rather than denied', () => {
+      // Prepare
+      const secretStatements = FUNCTIONS.flatMap((name) =>
+        roleStatements(template, `${name}Role`)
+          .filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')))
+          .map((s) => ({ name, s })),
+      );
+
+      // Act
+      const plain = secretStatements.filter(({ s }) => !actionsOf([s]).includes('secretsmanager:CreateSecret'));
+      const kinds = plain.map(({ name, s }) => ({
+        name,
+        actions: actionsOf([s]),
+        endings: resourceText(s).map((r) => r.match(/\/\*\/((?:client-secret|token-set)(?:-\?{6})?)"\]\]\}$/)![1]).sort(),
+      }));
+
+      // Assess
+      expect(plain.length).toBeGreaterThanOrEqual(FUNCTIONS.length - 1);
+      for (const { name, actions, endings } of kinds) {
+        expect(actions.every((a) => ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret'].includes(a)), name).toBe(true);
+        expect(endings, name).toHaveLength(2);
+        const [kind] = endings as [string, string];
+        expect(endings, name).toEqual([kind, `${kind}-??????`]);
+      }
+      // Deleting a profile that has no token set (or no client secret) must reach Secrets Manager.
+      const profileDeletes = kinds.filter((k) => k.name === 'Profiles' && k.actions.includes('secretsmanager:DeleteSecret'));
+      expect(profileDeletes.map((k) => k.endings[0]).sort()).toEqual(['client-secret', 'token-set']);
     });
   });
 

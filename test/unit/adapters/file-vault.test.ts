@@ -1,8 +1,17 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileVault, MAX_TOKEN_SET_VERSIONS, VAULT_DATA_FILE, VAULT_KEY_FILE, VaultFileError } from '../../../lib/adapters/file-vault.js';
+import {
+  FileVault,
+  MAX_TOKEN_SET_VERSIONS,
+  TokenSetVersionConflictError,
+  VAULT_DATA_FILE,
+  VAULT_KEY_FILE,
+  VaultFileError,
+} from '../../../lib/adapters/file-vault.js';
+import { TokenSetCodecError } from '../../../lib/adapters/token-set-codec.js';
 import type { TokenSet } from '../../../lib/ports.js';
 
 const CLIENT_SECRET = 'cs-SUPER-SECRET-VALUE-4f1c9e';
@@ -35,6 +44,16 @@ async function caught(work: () => Promise<unknown>): Promise<Error> {
 function expectNoSecret(error: Error): void {
   const text = `${error.name} ${error.message} ${String(error.stack)} ${JSON.stringify(error)}`;
   for (const secret of SECRET_VALUES) expect(text).not.toContain(secret);
+}
+
+/** Seals `plaintext` the way the vault does (AES-256-GCM, profile, kind and version as associated data). */
+async function sealLikeTheVault(plaintext: string, profileId: string, version: string): Promise<string> {
+  const key = Buffer.from((await readFile(path.join(dir, VAULT_KEY_FILE), 'utf8')).trim(), 'base64');
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
+  cipher.setAAD(Buffer.from(JSON.stringify(['oauth-broker-file-vault', profileId, 'token-set', version]), 'utf8'));
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', nonce.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
 }
 
 let dir: string;
@@ -298,5 +317,113 @@ describe('FileVault', () => {
     await vault.putClientSecret('erp', 'written');
     await vault.idle();
     expect(await new FileVault({ dir }).getClientSecret('erp')).toBe('written');
+  });
+  it('uses a request token as the version id; the same write again adds nothing', async () => {
+    // Prepare
+    const vault = new FileVault({ dir });
+    const token = 'erp-refresh-0f2a1e63-0000-4000-8000-000000000001';
+    const older = await vault.putTokenSet('erp', tokenSet({ accessToken: 'access-older' }));
+    const file = path.join(dir, VAULT_DATA_FILE);
+
+    // Act
+    const first = await vault.putTokenSet('erp', tokenSet(), { requestToken: token });
+    const afterFirst = await readFile(file, 'utf8');
+    const again = await vault.putTokenSet('erp', tokenSet(), { requestToken: token });
+
+    // Assess
+    expect(first).toBe(token);
+    expect(again).toBe(token);
+    expect(await readFile(file, 'utf8')).toBe(afterFirst);
+    const reopened = await FileVault.open({ dir });
+    expect(await reopened.getTokenSet('erp')).toEqual(tokenSet());
+    expect(await reopened.getTokenSet('erp', token)).toEqual(tokenSet());
+    expect((await reopened.getTokenSet('erp', older))?.accessToken).toBe('access-older');
+    const data = JSON.parse(afterFirst) as { profiles: { erp: { tokenSets: { version: string }[] } } };
+    expect(data.profiles.erp.tokenSets.map((t) => t.version)).toEqual([token, older]);
+  });
+
+  it('refuses a request token reused for a different token set, and keeps the stored one', async () => {
+    // Prepare
+    const vault = new FileVault({ dir });
+    const token = 'c'.repeat(36);
+    await vault.putTokenSet('erp', tokenSet(), { requestToken: token });
+
+    // Act
+    const error = await caught(() => vault.putTokenSet('erp', tokenSet({ accessToken: 'access-other' }), { requestToken: token }));
+
+    // Assess
+    expect(error).toBeInstanceOf(TokenSetVersionConflictError);
+    expect(error.message).toContain('profile "erp"');
+    expect(error.message).not.toContain(token);
+    expectNoSecret(error);
+    expect(await new FileVault({ dir }).getTokenSet('erp')).toEqual(tokenSet());
+    // The queue goes on after the refused write.
+    await vault.putClientSecret('erp', CLIENT_SECRET);
+    expect(await vault.getClientSecret('erp')).toBe(CLIENT_SECRET);
+  });
+
+  it('treats a request token as per profile', async () => {
+    // Prepare
+    const vault = new FileVault({ dir });
+    const token = 'e'.repeat(32);
+
+    // Act
+    const a = await vault.putTokenSet('a', tokenSet({ accessToken: 'access-a' }), { requestToken: token });
+    const b = await vault.putTokenSet('b', tokenSet({ accessToken: 'access-b' }), { requestToken: token });
+
+    // Assess
+    expect([a, b]).toEqual([token, token]);
+    expect((await vault.getTokenSet('a', token))?.accessToken).toBe('access-a');
+    expect((await vault.getTokenSet('b', token))?.accessToken).toBe('access-b');
+  });
+
+  it.each([
+    ['too short', 'x'.repeat(31)],
+    ['too long', 'y'.repeat(65)],
+  ])('refuses a request token that is %s, like Secrets Manager, and writes nothing', async (_label, token) => {
+    // Prepare
+    const vault = new FileVault({ dir });
+
+    // Act
+    const error = await caught(() => vault.putTokenSet('erp', tokenSet(), { requestToken: token }));
+
+    // Assess
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).not.toContain(token);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('refuses to store a malformed token set, without echoing it, and writes nothing', async () => {
+    // Prepare
+    const vault = new FileVault({ dir });
+
+    // Act
+    const error = await caught(() => vault.putTokenSet('erp', tokenSet({ expiresAt: `never ${REFRESH_TOKEN}` })));
+
+    // Assess
+    expect(error).toBeInstanceOf(TokenSetCodecError);
+    expectNoSecret(error);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('refuses a decrypted token set of the wrong shape with a clear error, without its content', async () => {
+    // Prepare
+    const vault = new FileVault({ dir });
+    await vault.putTokenSet('erp', tokenSet());
+    const file = path.join(dir, VAULT_DATA_FILE);
+    const data = JSON.parse(await readFile(file, 'utf8'));
+    const version: string = data.profiles.erp.tokenSets[0].version;
+    data.profiles.erp.tokenSets[0].sealed = await sealLikeTheVault(JSON.stringify({ accessToken: ACCESS_TOKEN, refreshToken: REFRESH_TOKEN }), 'erp', version);
+    await writeFile(file, JSON.stringify(data));
+
+    // Act
+    const error = await caught(() => new FileVault({ dir }).getTokenSet('erp'));
+
+    // Assess
+    expect(error).toBeInstanceOf(VaultFileError);
+    expect((error as VaultFileError).reason).toBe('malformed_vault_file');
+    expect(error.message).toContain(file);
+    expect(error.cause).toBeUndefined();
+    expectNoSecret(error);
   });
 });

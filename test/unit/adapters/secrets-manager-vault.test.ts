@@ -214,6 +214,95 @@ describe('SecretsManagerVault with the in-memory fake', () => {
     expect(error.cause).toBeUndefined();
     expectNoSecretIn(error, [stored]);
   });
+  it('uses a request token as the version id, and a repeated write with it adds no version', async () => {
+    // Prepare
+    const token = 'erp-refresh-0f2a1e63-0000-4000-8000-000000000001';
+    await vault.putTokenSet('erp', tokenSet({ accessToken: 'at-older' }));
+
+    // Act
+    const first = await vault.putTokenSet('erp', tokenSet(), { requestToken: token });
+    const again = await vault.putTokenSet('erp', tokenSet(), { requestToken: token });
+
+    // Assess
+    expect(first).toBe(token);
+    expect(again).toBe(token);
+    const secret = fake.secrets.get(`${PREFIX}/erp/token-set`);
+    expect(secret?.versions.size).toBe(2);
+    expect(secret?.versions.get(token)?.stages).toEqual(['AWSCURRENT']);
+    expect(await vault.getTokenSet('erp')).toStrictEqual(tokenSet());
+    const puts = fake.mock.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input.ClientRequestToken);
+    expect(puts).toEqual([undefined, token, token]);
+  });
+
+  it('creates a new token set secret under the request token', async () => {
+    // Prepare
+    const token = 'b'.repeat(40);
+
+    // Act
+    const version = await vault.putTokenSet('fresh', tokenSet(), { requestToken: token });
+
+    // Assess
+    expect(version).toBe(token);
+    const create = fake.mock.commandCalls(CreateSecretCommand)[0]?.args[0].input;
+    expect(create?.ClientRequestToken).toBe(token);
+    expect(fake.mock.commandCalls(PutSecretValueCommand)[0]?.args[0].input.ClientRequestToken).toBe(token);
+    expect(await vault.getTokenSet('fresh', token)).toStrictEqual(tokenSet());
+  });
+
+  it('refuses a request token reused for a different token set, without echoing either', async () => {
+    // Prepare
+    const token = 'c'.repeat(36);
+    await vault.putTokenSet('erp', tokenSet(), { requestToken: token });
+
+    // Act
+    const error = await errorOf(vault.putTokenSet('erp', tokenSet({ accessToken: 'at-other-SECRET' }), { requestToken: token }));
+
+    // Assess
+    expect(error.name).toBe('ResourceExistsException');
+    expectNoSecretIn(error, ['at-other-SECRET']);
+    expect(await vault.getTokenSet('erp')).toStrictEqual(tokenSet());
+  });
+
+  it('sends no ClientRequestToken of its own without a request token (the SDK makes one per call)', async () => {
+    // Act
+    await vault.putTokenSet('erp', tokenSet());
+    await vault.putTokenSet('erp', tokenSet());
+
+    // Assess
+    const inputs = [
+      ...fake.mock.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input),
+      ...fake.mock.commandCalls(CreateSecretCommand).map((c) => c.args[0].input),
+    ];
+    expect(inputs).toHaveLength(3);
+    for (const input of inputs) expect(input).not.toHaveProperty('ClientRequestToken');
+    expect(fake.secrets.get(`${PREFIX}/erp/token-set`)?.versions.size).toBe(2);
+  });
+
+  it.each([
+    ['too short', 'x'.repeat(31)],
+    ['too long', 'y'.repeat(65)],
+  ])('refuses a request token that is %s before calling AWS', async (_label, token) => {
+    // Act
+    const error = await errorOf(vault.putTokenSet('erp', tokenSet(), { requestToken: token }));
+
+    // Assess
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).not.toContain(token);
+    expect(fake.mock.calls()).toHaveLength(0);
+  });
+
+  it('refuses to store a malformed token set, before calling AWS and without echoing it', async () => {
+    // Prepare
+    const malformed = tokenSet({ expiresAt: `not a date ${REFRESH_TOKEN}` });
+
+    // Act
+    const error = await errorOf(vault.putTokenSet('erp', malformed));
+
+    // Assess
+    expect(error.message).toBe('token set to store is malformed');
+    expectNoSecretIn(error);
+    expect(fake.mock.calls()).toHaveLength(0);
+  });
 });
 
 describe('SecretsManagerVault fault paths (mockClient directly)', () => {
@@ -326,5 +415,50 @@ describe('SecretsManagerVault fault paths (mockClient directly)', () => {
       SecretId: `${PREFIX}/erp/token-set`,
       VersionId: 'v-7',
     });
+  });
+  it('sends the request token to the PutSecretValue after a CreateSecret race too', async () => {
+    // Prepare
+    const token = 'd'.repeat(48);
+    sm.on(PutSecretValueCommand).rejectsOnce(notFound()).resolves({ VersionId: token });
+    sm.on(CreateSecretCommand).rejects(alreadyExists());
+    const vault = new SecretsManagerVault({ client, prefix: PREFIX });
+
+    // Act
+    const version = await vault.putTokenSet('erp', tokenSet(), { requestToken: token });
+
+    // Assess
+    expect(version).toBe(token);
+    const tokens = [
+      ...sm.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input.ClientRequestToken),
+      ...sm.commandCalls(CreateSecretCommand).map((c) => c.args[0].input.ClientRequestToken),
+    ];
+    expect(tokens).toEqual([token, token, token]);
+  });
+
+  it('deletes a profile that never got a token set: not found is success', async () => {
+    // Prepare
+    sm.on(DeleteSecretCommand, { SecretId: `${PREFIX}/erp/client-secret` }).resolves({ Name: `${PREFIX}/erp/client-secret` });
+    sm.on(DeleteSecretCommand, { SecretId: `${PREFIX}/erp/token-set` }).rejects(notFound());
+    const vault = new SecretsManagerVault({ client, prefix: PREFIX });
+
+    // Act
+    const outcome = await vault.deleteProfileSecrets('erp').then(() => 'deleted');
+
+    // Assess
+    expect(outcome).toBe('deleted');
+    expect(sm.commandCalls(DeleteSecretCommand)).toHaveLength(2);
+  });
+
+  it('propagates AccessDenied on delete (a missing grant is not "not found")', async () => {
+    // Prepare
+    const denied = Object.assign(new Error('User is not authorized to perform: secretsmanager:DeleteSecret'), { name: 'AccessDeniedException' });
+    sm.on(DeleteSecretCommand).rejects(denied);
+    const vault = new SecretsManagerVault({ client, prefix: PREFIX });
+
+    // Act
+    const error = await errorOf(vault.deleteProfileSecrets('erp'));
+
+    // Assess
+    expect(error).toBe(denied);
   });
 });

@@ -2,7 +2,7 @@
  * Status-change signals (lifecycle issue, "Signals"): every change of a profile's `status.state`, recovery
  * included, is put on EventBridge as source `oauth-broker`, detail-type `Profile Status Changed`.
  */
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Log } from './logger.js';
 import { errorFields } from './logger.js';
 import type { LastError, ProfileState } from './profile.js';
@@ -22,9 +22,20 @@ export interface StatusEvents {
   statusChanged(change: StatusChange): Promise<void>;
 }
 
+/** The EventBridge SDK, loaded on the first signal: the token path rarely signals (cold start). */
+type EventBridgeModule = typeof import('@aws-sdk/client-eventbridge');
+let eventBridgeModule: Promise<EventBridgeModule> | undefined;
+const loadEventBridge = (): Promise<EventBridgeModule> => (eventBridgeModule ??= import('@aws-sdk/client-eventbridge'));
+
 export class EventBridgeStatusEvents implements StatusEvents {
+  #client: Promise<EventBridgeClient> | undefined;
+
   constructor(
-    private readonly client: () => EventBridgeClient,
+    /**
+     * The client, made on first use; default: `new EventBridgeClient({})`. Pass `undefined` to keep the SDK
+     * unloaded until the first signal.
+     */
+    private readonly client: (() => EventBridgeClient | Promise<EventBridgeClient>) | undefined,
     private readonly eventBusName: string,
     private readonly logger: Log,
     /** The deployment's environment name, so that alarms of environments sharing an account tell their events apart. */
@@ -33,7 +44,8 @@ export class EventBridgeStatusEvents implements StatusEvents {
 
   async statusChanged(change: StatusChange): Promise<void> {
     try {
-      const out = await this.client().send(
+      const [client, { PutEventsCommand }] = await Promise.all([this.#eventBridgeClient(), loadEventBridge()]);
+      const out = await client.send(
         new PutEventsCommand({
           Entries: [
             {
@@ -51,6 +63,21 @@ export class EventBridgeStatusEvents implements StatusEvents {
     } catch (error) {
       this.logger.warn('status event failed', { profileId: change.profileId, ...errorFields(error) });
     }
+  }
+
+  #eventBridgeClient(): Promise<EventBridgeClient> {
+    if (this.#client) return this.#client;
+    const made = (async () => {
+      if (this.client) return this.client();
+      const { EventBridgeClient: Client } = await loadEventBridge();
+      return new Client({});
+    })();
+    // A failure to make the client is retried on the next signal.
+    made.catch(() => {
+      if (this.#client === made) this.#client = undefined;
+    });
+    this.#client = made;
+    return made;
   }
 }
 

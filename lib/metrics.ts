@@ -17,6 +17,38 @@ export const noMetrics: BrokerMetrics = {
   flush() {},
 };
 
+/**
+ * The values the `reason` dimension may take: every distinct value is a CloudWatch metric of its own (and
+ * costs as one), and the server's error code is not ours to choose. The OAuth error codes of RFC 6749
+ * §5.2, the two temporary ones the classifier knows (`temporarily_unavailable`, RFC 6749 §4.1.2.1;
+ * `slow_down`, RFC 8628 §3.5) and the broker's own; anything else is `other`.
+ */
+export const METRIC_REASONS = [
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'temporarily_unavailable',
+  'slow_down',
+  'network_error',
+  'server_error',
+  'invalid_response',
+  'invalid_configuration',
+  'no_refresh_token',
+  'vault_write_failed',
+] as const;
+
+export type MetricReason = (typeof METRIC_REASONS)[number] | 'other';
+
+const KNOWN_REASONS: ReadonlySet<string> = new Set(METRIC_REASONS);
+
+/** The `reason` dimension for a failure code: the code itself when it is on the allow-list, else `other`. */
+export function metricReason(code: string): MetricReason {
+  return KNOWN_REASONS.has(code) ? (code as MetricReason) : 'other';
+}
+
 /** Buffered token metrics are written at most this long after they were taken. */
 const FLUSH_INTERVAL_MS = 60_000;
 
@@ -35,10 +67,10 @@ export class PowertoolsMetrics implements BrokerMetrics {
     this.#lastFlush = now();
   }
 
-  /** Refreshes are rare: each one is written at once, with its own dimensions. */
+  /** Refreshes are rare: each one is written at once, with its own dimensions (`reason` from `METRIC_REASONS`). */
   refresh(outcome: string, trigger: string, reason?: string): void {
     const single = this.#metrics.singleMetric();
-    single.addDimensions({ outcome, trigger, ...(reason ? { reason } : {}) });
+    single.addDimensions({ outcome, trigger, ...(reason ? { reason: metricReason(reason) } : {}) });
     single.addMetric('Refreshes', MetricUnit.Count, 1);
   }
 

@@ -4,8 +4,8 @@
  */
 import * as oauth from 'oauth4webapi';
 import type { ClientAuthMethod, ProfileConfig } from './profile.js';
-import { isLoopbackUrl } from './profile.js';
 import type { TokenSet } from './ports.js';
+import { isLoopbackUrl, parseRetryAfter } from './shared.js';
 
 export type Fetch = typeof fetch;
 
@@ -19,6 +19,8 @@ export interface OAuthOptions {
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Discovery documents change rarely; re-fetch them hourly per container. */
 const DISCOVERY_TTL_MS = 60 * 60 * 1000;
+/** A failed discovery is remembered this long, so that an issuer that is down or wrong is not asked on every call. */
+const DISCOVERY_FAILURE_TTL_MS = 5 * 60 * 1000;
 
 /**
  * Placeholder issuer for profiles configured by endpoint URLs only. oauth4webapi needs an issuer string;
@@ -40,44 +42,105 @@ function requestOptions(url: string | undefined, options: OAuthOptions) {
 // Authorization server metadata
 // ---------------------------------------------------------------------------------------------------
 
+/** Per-container cache of discovered metadata (an hour) and of discovery failures (five minutes). */
 export class DiscoveryCache {
-  readonly #entries = new Map<string, { as: oauth.AuthorizationServer; at: number }>();
+  readonly #entries = new Map<string, { as: oauth.AuthorizationServer; at: number } | { failure: unknown; at: number }>();
 
   get(issuer: string, now: number): oauth.AuthorizationServer | undefined {
     const hit = this.#entries.get(issuer);
-    return hit && now - hit.at < DISCOVERY_TTL_MS ? hit.as : undefined;
+    return hit && 'as' in hit && now - hit.at < DISCOVERY_TTL_MS ? hit.as : undefined;
   }
 
   set(issuer: string, as: oauth.AuthorizationServer, now: number): void {
     this.#entries.set(issuer, { as, at: now });
   }
+
+  /** The failure of a recent discovery of `issuer`, to be thrown again instead of asking the issuer again. */
+  getFailure(issuer: string, now: number): unknown {
+    const hit = this.#entries.get(issuer);
+    return hit && 'failure' in hit && now - hit.at < DISCOVERY_FAILURE_TTL_MS ? hit.failure : undefined;
+  }
+
+  setFailure(issuer: string, failure: unknown, now: number): void {
+    this.#entries.set(issuer, { failure, at: now });
+  }
 }
 
 /**
- * Fetches the issuer's metadata: OpenID Connect Discovery 1.0 §4 first, then RFC 8414 §3.
+ * Fetches the issuer's metadata: OpenID Connect Discovery 1.0 §4 first, then RFC 8414 §3. A failure is an
+ * `OAuthFailure`: passing when the issuer could not be reached or failed (network, 5xx, 429), else an
+ * `invalid_configuration` error (no metadata document there, or not this issuer's).
  */
 export async function discoverAuthorizationServer(issuer: string, options: OAuthOptions): Promise<oauth.AuthorizationServer> {
   const issuerUrl = new URL(issuer);
-  let lastError: unknown;
+  const failures: OAuthFailure[] = [];
   for (const algorithm of ['oidc', 'oauth2'] as const) {
     try {
       const response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions(issuer, options), algorithm });
       return await oauth.processDiscoveryResponse(issuerUrl, response);
     } catch (error) {
-      lastError = error;
+      failures.push(classifyOAuthError(error));
     }
   }
-  throw lastError;
+  throw discoveryFailure(failures);
+}
+
+function discoveryFailure(failures: OAuthFailure[]): OAuthFailure {
+  const transient = failures.find((failure) => failure.kind === 'passing' && (failure.code === 'network_error' || failure.code === 'server_error'));
+  if (transient) {
+    return new OAuthFailure(
+      transient.code,
+      'passing',
+      `The issuer's metadata could not be read: ${transient.message.replace(/^The authorization server /, 'the authorization server ')}`,
+      transient.retryAfterSeconds,
+      transient.httpStatus,
+    );
+  }
+  const configuration = failures.find((failure) => failure.code === 'invalid_configuration');
+  if (configuration) return configuration;
+  const status = failures.map((failure) => failure.httpStatus).find((httpStatus) => httpStatus !== undefined && httpStatus >= 300);
+  return new OAuthFailure(
+    'invalid_configuration',
+    'error',
+    `The issuer publishes no usable metadata (${status === undefined ? 'no valid discovery document' : `HTTP ${status}`}): check the profile's issuer, or set its endpoint URLs explicitly.`,
+    undefined,
+    status,
+  );
+}
+
+/** Discovery through the cache: a recent success is reused, a recent failure is thrown again. */
+async function discoverCached(issuer: string, options: OAuthOptions & { cache?: DiscoveryCache; now?: number }): Promise<oauth.AuthorizationServer> {
+  const { cache } = options;
+  const now = options.now ?? Date.now();
+  const cached = cache?.get(issuer, now);
+  if (cached) return cached;
+  const failure = cache?.getFailure(issuer, now);
+  if (failure !== undefined) throw failure;
+  try {
+    const discovered = await discoverAuthorizationServer(issuer, options);
+    cache?.set(issuer, discovered, now);
+    return discovered;
+  } catch (error) {
+    cache?.setFailure(issuer, error, now);
+    throw error;
+  }
+}
+
+export interface ResolveOptions extends OAuthOptions {
+  cache?: DiscoveryCache;
+  now?: number;
+  /** Also discover the revocation endpoint when the profile has none (DELETE). Default false. */
+  needRevocation?: boolean;
 }
 
 /**
  * The authorization server a profile talks to: its explicit endpoints, completed by discovery when an
- * issuer is set (API.md: "endpoints missing above are discovered"). Explicit endpoints win.
+ * issuer is set (API.md: "endpoints missing above are discovered"). Explicit endpoints win. Discovery only
+ * runs when an endpoint the caller needs is missing: the token endpoint, the authorization endpoint of an
+ * authorization_code profile, and the revocation endpoint when `needRevocation` is set (a failure to
+ * discover that one alone is not an error: revocation is best effort).
  */
-export async function resolveAuthorizationServer(
-  config: ProfileConfig,
-  options: OAuthOptions & { cache?: DiscoveryCache; now?: number },
-): Promise<oauth.AuthorizationServer> {
+export async function resolveAuthorizationServer(config: ProfileConfig, options: ResolveOptions): Promise<oauth.AuthorizationServer> {
   const explicit: Partial<oauth.AuthorizationServer> = {
     ...(config.authorizationUrl ? { authorization_endpoint: config.authorizationUrl } : {}),
     ...(config.tokenUrl ? { token_endpoint: config.tokenUrl } : {}),
@@ -86,18 +149,14 @@ export async function resolveAuthorizationServer(
   if (!config.issuer) {
     return { issuer: UNKNOWN_ISSUER, ...explicit };
   }
-  const needsDiscovery =
-    !config.tokenUrl || (config.grantType === 'authorization_code' && !config.authorizationUrl) || !config.revocationUrl;
+  const required = !config.tokenUrl || (config.grantType === 'authorization_code' && !config.authorizationUrl);
+  const wanted = options.needRevocation === true && !config.revocationUrl;
   let discovered: oauth.AuthorizationServer = { issuer: config.issuer };
-  if (needsDiscovery) {
-    const now = options.now ?? Date.now();
-    const cached = options.cache?.get(config.issuer, now);
+  if (required || wanted) {
     try {
-      discovered = cached ?? (await discoverAuthorizationServer(config.issuer, options));
-      if (!cached) options.cache?.set(config.issuer, discovered, now);
+      discovered = await discoverCached(config.issuer, options);
     } catch (error) {
-      // Revocation is optional: only fail when an endpoint we need is missing.
-      if (!config.tokenUrl || (config.grantType === 'authorization_code' && !config.authorizationUrl)) throw error;
+      if (required) throw error;
     }
   }
   return { ...discovered, ...explicit, issuer: config.issuer };
@@ -203,13 +262,16 @@ export function validateAuthorizationResponse(
     validated = oauth.validateAuthResponse(as, clientOf(config), params, expectedState);
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
-      const reason = error.error === 'access_denied' ? 'access_denied' : 'server_error';
+      // The code comes from the browser's URL: only one of OAuth's syntax is repeated.
+      const code = isOAuthErrorCode(error.error) ? error.error : undefined;
       throw new AuthorizationResponseProblem(
-        reason,
-        error.error === 'access_denied'
+        code === 'access_denied' ? 'access_denied' : 'server_error',
+        code === 'access_denied'
           ? 'The authorization server reports that access was denied.'
-          : `The authorization server answered with the error "${error.error}".`,
-        error.error,
+          : code
+            ? `The authorization server answered with the error "${code}".`
+            : 'The authorization server answered with an error.',
+        code,
         error.error_description,
       );
     }
@@ -248,7 +310,7 @@ export async function exchangeAuthorizationCode(
   codeVerifier: string | null,
   context: TokenRequestContext,
 ): Promise<TokenSet> {
-  const secrets = [context.clientSecret, callbackParameters.get('code'), codeVerifier];
+  const secrets = sentSecrets(config, context.clientSecret, callbackParameters.get('code'), codeVerifier);
   return withClassifiedFailures(secrets, async () => {
     const response = await oauth.authorizationCodeGrantRequest(
       as,
@@ -259,7 +321,7 @@ export async function exchangeAuthorizationCode(
       codeVerifier ?? oauth.nopkce,
       { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
     );
-    const body = await oauth.processAuthorizationCodeResponse(as, clientOf(config), await withoutUnverifiableIdToken(as, response));
+    const body = await oauth.processAuthorizationCodeResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
     return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null });
   });
 }
@@ -271,7 +333,7 @@ export async function refreshAccessToken(
   refreshToken: string,
   context: TokenRequestContext,
 ): Promise<TokenSet> {
-  return withClassifiedFailures([context.clientSecret, refreshToken], async () => {
+  return withClassifiedFailures(sentSecrets(config, context.clientSecret, refreshToken), async () => {
     const response = await oauth.refreshTokenGrantRequest(
       as,
       clientOf(config),
@@ -279,7 +341,7 @@ export async function refreshAccessToken(
       refreshToken,
       { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
     );
-    const body = await oauth.processRefreshTokenResponse(as, clientOf(config), await withoutUnverifiableIdToken(as, response));
+    const body = await oauth.processRefreshTokenResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
     return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: refreshToken });
   });
 }
@@ -290,7 +352,7 @@ export async function requestClientCredentialsToken(
   config: ProfileConfig,
   context: TokenRequestContext,
 ): Promise<TokenSet> {
-  return withClassifiedFailures([context.clientSecret], async () => {
+  return withClassifiedFailures(sentSecrets(config, context.clientSecret), async () => {
     const parameters = new URLSearchParams(config.tokenParams);
     if (config.scope) parameters.set('scope', config.scope);
     const response = await oauth.clientCredentialsGrantRequest(
@@ -313,7 +375,7 @@ export async function revokeToken(
   tokenTypeHint: 'refresh_token' | 'access_token',
   context: Omit<TokenRequestContext, 'now'>,
 ): Promise<void> {
-  await withClassifiedFailures([context.clientSecret, token], async () => {
+  await withClassifiedFailures(sentSecrets(config, context.clientSecret, token), async () => {
     if (!as.revocation_endpoint) throw new OAuthFailure('invalid_configuration', 'error', 'The profile has no revocation endpoint.');
     const response = await oauth.revocationRequest(as, clientOf(config), clientAuthentication(config.clientAuthMethod, context.clientSecret), token, {
       ...requestOptions(as.revocation_endpoint, context),
@@ -321,6 +383,28 @@ export async function revokeToken(
     });
     await oauth.processRevocationResponse(response);
   });
+}
+
+/**
+ * Every form in which a request may have carried a secret, for `redact`: the values themselves (`redact`
+ * adds their URL encodings) and, for the client secret, the `client_secret_basic` credentials.
+ */
+function sentSecrets(config: ProfileConfig, clientSecret: string | undefined, ...others: Array<string | null | undefined>): string[] {
+  const secrets = [clientSecret, ...others].filter((value): value is string => typeof value === 'string' && value !== '');
+  if (clientSecret) secrets.push(...basicAuthCredentials(config.clientId, clientSecret));
+  return secrets;
+}
+
+/**
+ * JWS algorithms an issuer may sign ID Tokens with when its metadata was not discovered (explicit
+ * endpoints). oauth4webapi would otherwise expect RS256 only; the broker never uses ID Tokens and does not
+ * verify their signatures (OIDC Core §3.1.3.7: TLS authenticates the token endpoint), so any asymmetric
+ * algorithm is accepted, as discovery would usually have said; `none` and HMAC are not.
+ */
+const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+function withIdTokenAlgorithms(as: oauth.AuthorizationServer): oauth.AuthorizationServer {
+  return as.id_token_signing_alg_values_supported ? as : { ...as, id_token_signing_alg_values_supported: ID_TOKEN_ALGORITHMS };
 }
 
 /**
@@ -411,14 +495,19 @@ export function jwtExpiry(token: string): number | undefined {
 /**
  * What a failure means for the profile:
  * - `authorization_required`: the grant is gone (`invalid_grant`); a person must authorize again;
- * - `error`: the client itself was rejected (`invalid_client`, `unauthorized_client`) or is misconfigured;
- * - `passing`: network, 5xx, 429 or a malformed answer; back off and retry.
+ * - `error`: the client itself was rejected (`invalid_client`, `unauthorized_client`), the request was
+ *   refused (another OAuth error, or a 3xx/4xx without one: a wrong URL, a WAF) or the profile is
+ *   misconfigured; retrying cannot help;
+ * - `passing`: network, 5xx, 408, 429 or a malformed 200 answer; back off and retry.
  */
 export type FailureKind = 'authorization_required' | 'error' | 'passing';
 
 export class OAuthFailure extends Error {
   constructor(
-    /** The server's OAuth error code, or `network_error`, `server_error`, `invalid_response`, `invalid_configuration`. */
+    /**
+     * The server's OAuth error code (only ever one of RFC 6749 §5.2's syntax, see `isOAuthErrorCode`), or
+     * `network_error`, `server_error`, `invalid_response`, `invalid_configuration`.
+     */
     readonly code: string,
     readonly kind: FailureKind,
     message: string,
@@ -440,19 +529,31 @@ const CONFIGURATION_ERRORS = new Set<string>([
 ]);
 
 /**
+ * Whether `code` may be taken as an OAuth error code. RFC 6749 §5.2 allows %x20-21 / %x23-5B / %x5D-7E;
+ * the code also goes into `lastError.code`, messages, events and a metric dimension, so it must moreover
+ * be 1 to 64 letters, digits, `_`, `.` or `-`. Anything else is not trusted as an error code.
+ */
+export function isOAuthErrorCode(code: unknown): code is string {
+  return typeof code === 'string' && /^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/.test(code) && /^[a-z0-9_.-]{1,64}$/i.test(code);
+}
+
+/**
  * Maps anything a token-endpoint call can throw to an `OAuthFailure`. `secrets` are the values that were
- * sent; they are cut out of any text the server echoed before it reaches a message.
+ * sent; they (and their URL encodings) are cut out of any text the server echoed before it reaches a message.
  */
 export function classifyOAuthError(error: unknown, secrets: ReadonlyArray<string | null | undefined> = []): OAuthFailure {
   if (error instanceof OAuthFailure) return error;
-  const clean = (text: string | undefined) => (text ? redact(text, secrets).slice(0, MAX_DESCRIPTION) : undefined);
+  const clean = (text: string | undefined) => (text ? redact(text, secrets).replace(/\p{Cc}/gu, ' ').slice(0, MAX_DESCRIPTION) : undefined);
 
   if (error instanceof oauth.ResponseBodyError) {
-    return fromOAuthErrorCode(error.error, clean(error.error_description), error.status, retryAfterOf(error.response));
+    const retryAfter = retryAfterOf(error.response);
+    if (!isOAuthErrorCode(error.error)) return fromHttpStatus(error.status, retryAfter, 'an error code that is not an OAuth error code');
+    return fromOAuthErrorCode(error.error, clean(error.error_description), error.status, retryAfter);
   }
   if (error instanceof oauth.WWWAuthenticateChallengeError) {
     const challenge = error.cause[0];
-    const code = challenge?.parameters.error ?? 'invalid_client';
+    const claimed = challenge?.parameters.error;
+    const code = isOAuthErrorCode(claimed) ? claimed : 'invalid_client';
     return fromOAuthErrorCode(code, clean(challenge?.parameters.error_description), error.status, retryAfterOf(error.response));
   }
   if (error instanceof oauth.OperationProcessingError && CONFIGURATION_ERRORS.has(error.code ?? '')) {
@@ -471,6 +572,9 @@ export function classifyOAuthError(error: unknown, secrets: ReadonlyArray<string
     // A 200 whose body is an OAuth error (seen in the wild): classify by its code.
     const body = (cause as { body?: { error?: unknown; error_description?: unknown } } | undefined)?.body;
     if (body && typeof body.error === 'string') {
+      if (!isOAuthErrorCode(body.error)) {
+        return new OAuthFailure('invalid_response', 'passing', 'The token endpoint answered HTTP 200 with an "error" that is not an OAuth error code.');
+      }
       return fromOAuthErrorCode(body.error, clean(typeof body.error_description === 'string' ? body.error_description : undefined), 200);
     }
     if (error.code === oauth.RESPONSE_IS_NOT_JSON || error.code === oauth.PARSE_ERROR) {
@@ -497,6 +601,7 @@ function describeProcessingError(error: oauth.OperationProcessingError): string 
   return property ? `"${property}" is missing or invalid` : 'unexpected content';
 }
 
+/** `code` has passed `isOAuthErrorCode`. */
 function fromOAuthErrorCode(code: string, description: string | undefined, status: number, retryAfterSeconds?: number): OAuthFailure {
   const detail = description ? `: ${description}` : '';
   if (status === 429 || status >= 500) {
@@ -517,35 +622,78 @@ function fromOAuthErrorCode(code: string, description: string | undefined, statu
   }
 }
 
-function fromHttpStatus(status: number, retryAfterSeconds: number | undefined): OAuthFailure {
+/**
+ * An answer that carries no (usable) OAuth error. DESIGN.md: only network, 5xx and 429 are passing (and
+ * 408, the server's own timeout); any other 3xx or 4xx means the request went to the wrong place or was
+ * refused before the authorization server saw it (a wrong tokenUrl, a WAF, a proxy): retrying cannot help.
+ * A 2xx that is not a token response stays a passing `invalid_response`.
+ */
+function fromHttpStatus(status: number, retryAfterSeconds: number | undefined, what = 'no OAuth error'): OAuthFailure {
   if (status === 429) {
     return new OAuthFailure('server_error', 'passing', 'The authorization server is rate limiting requests (HTTP 429).', retryAfterSeconds, status);
   }
   if (status >= 500) {
     return new OAuthFailure('server_error', 'passing', `The authorization server failed (HTTP ${status}).`, retryAfterSeconds, status);
   }
-  return new OAuthFailure('invalid_response', 'passing', `The token endpoint answered HTTP ${status} without an OAuth error.`, retryAfterSeconds, status);
+  if (status === 408) {
+    return new OAuthFailure('server_error', 'passing', 'The authorization server timed out waiting for the request (HTTP 408).', retryAfterSeconds, status);
+  }
+  if (status >= 300) {
+    return new OAuthFailure(
+      'invalid_response',
+      'error',
+      `The token endpoint answered HTTP ${status} with ${what}: check the profile's tokenUrl (or issuer) and clientAuthMethod.`,
+      undefined,
+      status,
+    );
+  }
+  return new OAuthFailure('invalid_response', 'passing', `The token endpoint answered HTTP ${status} with ${what}.`, retryAfterSeconds, status);
 }
 
-/** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
+/** RFC 9110 §10.2.3: delay-seconds or an HTTP-date, from a response's `Retry-After`. */
 export function retryAfterOf(response: Response | undefined, now: number = Date.now()): number | undefined {
-  const value = response?.headers.get('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+  return parseRetryAfter(response?.headers.get('retry-after'), now);
 }
 
 function isTimeout(error: unknown): boolean {
   return error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError');
 }
 
+/** `client_secret_basic` credentials as sent (RFC 6749 §2.3.1: form-encoded, then base64), and unencoded. */
+export function basicAuthCredentials(clientId: string, clientSecret: string): string[] {
+  const encoded = Buffer.from(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`).toString('base64');
+  const plain = Buffer.from(`${clientId}:${clientSecret}`).toString('base64');
+  return encoded === plain ? [encoded] : [encoded, plain];
+}
+
+/** application/x-www-form-urlencoded as oauth4webapi writes Basic credentials (RFC 6749 Appendix B). */
+function formUrlEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[-_.!~*'()]|%20/g, (c) => (c === '%20' ? '+' : `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
+}
+
+/**
+ * `text` without any of `secrets`: each value as it is, percent-encoded (`encodeURIComponent`, either
+ * case of hex digits) and form-encoded (spaces as `+`, as in a request body). Values shorter than 4
+ * characters are left alone (they would cut ordinary words).
+ */
 export function redact(text: string, secrets: ReadonlyArray<string | null | undefined>): string {
-  let out = text;
+  const variants = new Set<string>();
   for (const secret of secrets) {
-    if (secret && secret.length >= 4) out = out.split(secret).join('[redacted]');
+    if (!secret || secret.length < 4) continue;
+    variants.add(secret);
+    variants.add(encodeURIComponent(secret));
+    variants.add(new URLSearchParams({ v: secret }).toString().slice(2));
+    variants.add(formUrlEncode(secret));
   }
-  return out;
+  if (variants.size === 0) return text;
+  const patterns = [...variants]
+    .sort((a, b) => b.length - a.length)
+    .map((variant) => variant.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%([0-9A-F])([0-9A-F])/g, (_, a: string, b: string) => `%${hexDigit(a)}${hexDigit(b)}`));
+  return text.replace(new RegExp(patterns.join('|'), 'g'), '[redacted]');
+}
+
+function hexDigit(digit: string): string {
+  return /[A-F]/.test(digit) ? `[${digit}${digit.toLowerCase()}]` : digit;
 }
 
 async function withClassifiedFailures<T>(secrets: ReadonlyArray<string | null | undefined>, work: () => Promise<T>): Promise<T> {

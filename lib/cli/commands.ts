@@ -15,6 +15,7 @@ import {
 } from './args.js';
 import { mark, profileDetails, profilesTable, secondsToExpiry, statusTable, timeToExpiry } from './format.js';
 import type { CliIo } from './io.js';
+import { describeJsonSyntaxError } from './json-syntax.js';
 import { apiArnFromUrl, parseApiArn, parseRoleArn, tokenPolicy } from './policy.js';
 
 export const EXIT_OK = 0;
@@ -110,8 +111,9 @@ const profilesPut: Command = async (ctx) => {
   let body: unknown;
   try {
     body = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${source} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, 'profiles put');
+  } catch {
+    // Never JSON.parse's message: it can quote the text, and the file holds the client secret.
+    throw new UsageError(`${source} is not valid JSON: ${describeJsonSyntaxError(text)}`, 'profiles put');
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new UsageError(`${source} must hold a JSON object (the profile's fields)`, 'profiles put');

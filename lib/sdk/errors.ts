@@ -2,6 +2,7 @@
  * The broker's errors as the SDK and the CLI see them: the contract's JSON error body
  * (`{"error": "<code>", "message": "<human sentence>"}`, API.md) turned into one typed error.
  */
+import { parseRetryAfter } from '../shared.js';
 
 /**
  * The contract's error codes, plus the ones the client adds itself: `network_error` (the broker could not
@@ -86,14 +87,7 @@ function codeForStatus(status: number): BrokerErrorCode {
  * `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3). Returns whole seconds, or
  * `undefined` when the header is absent or unreadable.
  */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number.parseInt(trimmed, 10);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - now) / 1000));
-}
+export { parseRetryAfter };
 
 /** Reads an error answer (any non-2xx response) into a {@link BrokerApiError}. Consumes the body. */
 export async function errorFromResponse(response: Response): Promise<BrokerApiError> {

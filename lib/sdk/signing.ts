@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { SignatureV4 } from '@smithy/signature-v4';
+import { isLoopbackUrl } from '../shared.js';
 
 /** AWS credentials, as the AWS SDK's credential providers return them. */
 export interface AwsCredentials {
@@ -39,13 +40,8 @@ export interface SignableRequest {
 
 export type RequestSigner = (request: SignableRequest) => Promise<Record<string, string>>;
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Local mode binds to loopback and checks no signature (API.md "Auth"). */
-export function isLoopbackUrl(url: URL | string): boolean {
-  const parsed = typeof url === 'string' ? new URL(url) : url;
-  return LOOPBACK_HOSTS.has(parsed.hostname);
-}
+export { isLoopbackUrl };
 
 const EXECUTE_API_HOST = /^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/i;
 

@@ -3,13 +3,13 @@
  * and call OAuth-protected APIs with it, the seed's "HTTP Authentication type OAuth".
  */
 import type { TokenResponse } from '../broker.js';
+import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from '../shared.js';
 import { BrokerApiError } from './errors.js';
 import type { SigningOptions } from './signing.js';
 import { BrokerTransport, type FetchLike } from './transport.js';
 
 /** API.md: `minValiditySeconds` is 0..3600, default 60. */
-export const DEFAULT_MIN_VALIDITY_SECONDS = 60;
-export const MAX_MIN_VALIDITY_SECONDS = 3600;
+export { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS };
 
 export interface TokenClientOptions extends SigningOptions {
   /**

@@ -54,6 +54,46 @@ describe('EventBridgeStatusEvents', () => {
     ]);
   });
 
+  it('makes its own client on the first signal when none is given, and keeps it', async () => {
+    // Prepare
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
+    const events = new EventBridgeStatusEvents(undefined, 'broker-bus', capturingLogger());
+
+    // Act
+    await events.statusChanged({ profileId: 'erp', from: 'ready', to: 'expired', lastError: null });
+    await events.statusChanged({ profileId: 'erp', from: 'expired', to: 'ready', lastError: null });
+
+    // Assess
+    const calls = eventBridge.commandCalls(PutEventsCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.thisValue).toBe(calls[1]!.thisValue);
+    expect(calls[0]!.args[0].input.Entries![0]).toMatchObject({ Source: EVENT_SOURCE, EventBusName: 'broker-bus' });
+  });
+
+  it('logs a failure to make the client, and tries again on the next signal', async () => {
+    // Prepare
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
+    const logger = capturingLogger();
+    let attempts = 0;
+    const events = new EventBridgeStatusEvents(
+      () => {
+        if (++attempts === 1) throw new Error('no region');
+        return new EventBridgeClient({ region: 'us-east-1' });
+      },
+      'default',
+      logger,
+    );
+
+    // Act
+    await events.statusChanged({ profileId: 'erp', from: 'ready', to: 'expired', lastError: null });
+    await events.statusChanged({ profileId: 'erp', from: 'expired', to: 'ready', lastError: null });
+
+    // Assess
+    expect(attempts).toBe(2);
+    expect(logger.lines).toEqual([expect.objectContaining({ level: 'warn', message: 'status event failed' })]);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+  });
+
   it('logs an entry EventBridge did not accept', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] });

@@ -3,13 +3,20 @@ import { describe, expect, it } from 'vitest';
 import type * as oauth from 'oauth4webapi';
 import {
   AuthorizationResponseProblem,
+  DiscoveryCache,
   OAuthFailure,
+  basicAuthCredentials,
   buildAuthorizationRequest,
   classifyOAuthError,
+  exchangeAuthorizationCode,
+  isOAuthErrorCode,
   jwtExpiry,
   normalizeTokenResponse,
+  redact,
   refreshAccessToken,
+  requestClientCredentialsToken,
   resolveAuthorizationServer,
+  retryAfterOf,
   validateAuthorizationResponse,
 } from '../../lib/oauth.js';
 import type { ProfileConfig } from '../../lib/profile.js';
@@ -554,5 +561,391 @@ describe('classifyOAuthError: configuration problems and accurate messages', () 
     // Assess: either a usable (clamped) expiry or a classified invalid_response.
     expect([{ code: 'invalid_response' }, { expiresAt: expect.any(Number) }]).toContainEqual(outcome);
     if ('expiresAt' in outcome) expect(Number.isNaN(outcome.expiresAt)).toBe(false);
+  });
+});
+
+describe('classifyOAuthError: a 3xx or 4xx without an OAuth error is an error, not a passing failure', () => {
+  it.each([
+    [401, 'text/html', '<h1>401 Authorization Required</h1>'],
+    [403, 'text/html', '<h1>Request blocked by the web application firewall</h1>'],
+    [404, 'text/html', '<h1>Not Found</h1>'],
+    [405, 'text/plain', 'Method Not Allowed'],
+    [400, 'application/json', '{"message":"bad request"}'],
+    [302, 'text/html', 'see /login'],
+  ])('maps HTTP %i to invalid_response, error, naming the status and what to check', async (status, contentType, text) => {
+    // Act
+    const failure = await refreshFailure(() => new Response(text, { status, headers: { 'content-type': contentType } }));
+
+    // Assess
+    expect(failure).toMatchObject({ code: 'invalid_response', kind: 'error', httpStatus: status });
+    expect(failure.message).toContain(`HTTP ${status}`);
+    expect(failure.message).toContain('tokenUrl');
+    expect(failure.message).toContain('clientAuthMethod');
+  });
+
+  it('keeps a 408 passing', async () => {
+    // Act
+    const failure = await refreshFailure(() => new Response('timeout', { status: 408, headers: { 'content-type': 'text/plain' } }));
+
+    // Assess
+    expect(failure).toMatchObject({ kind: 'passing', httpStatus: 408 });
+  });
+
+  it('keeps a 429 and a 5xx passing', async () => {
+    // Act
+    const throttled = await refreshFailure(() => new Response('', { status: 429 }));
+    const failed = await refreshFailure(() => new Response('', { status: 502 }));
+
+    // Assess
+    expect(throttled).toMatchObject({ code: 'server_error', kind: 'passing' });
+    expect(failed).toMatchObject({ code: 'server_error', kind: 'passing' });
+  });
+
+  it('classifies a client_credentials request to a wrong tokenUrl (404) as an error', async () => {
+    // Prepare
+    const fetch = (async () => new Response('Not Found', { status: 404, headers: { 'content-type': 'text/plain' } })) as typeof globalThis.fetch;
+
+    // Act
+    const outcome = requestClientCredentialsToken(AS, config({ grantType: 'client_credentials' }), { now: NOW, clientSecret: CLIENT_SECRET, fetch });
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ code: 'invalid_response', kind: 'error', httpStatus: 404 });
+  });
+});
+
+describe('classifyOAuthError: the server error code is validated', () => {
+  it.each([
+    ['a space', 'invalid grant'],
+    ['a quote', 'invalid_grant"'],
+    ['a backslash', 'invalid\\grant'],
+    ['HTML', '<script>alert(1)</script>'],
+    ['65 characters', 'e'.repeat(65)],
+    ['a non-ASCII letter', 'invalid_grantä'],
+    ['a newline', 'invalid_grant\nx'],
+    ['the empty string', ''],
+  ])('refuses a code with %s', (_, code) => {
+    // Act / Assess
+    expect(isOAuthErrorCode(code)).toBe(false);
+  });
+
+  it.each(['invalid_grant', 'access_denied', 'urn.vendor-code_1', 'E'.repeat(64)])('accepts %s', (code) => {
+    // Act / Assess
+    expect(isOAuthErrorCode(code)).toBe(true);
+  });
+
+  it('maps a 400 whose error code is not an OAuth code to invalid_response, error, without repeating the code', async () => {
+    // Act
+    const failure = await refreshFailure(() => json({ error: 'some <b>weird</b> code', error_description: 'x' }, 400));
+
+    // Assess
+    expect(failure).toMatchObject({ code: 'invalid_response', kind: 'error', httpStatus: 400 });
+    expect(failure.message).not.toContain('weird');
+  });
+
+  it('maps a 429 whose error code is not an OAuth code to a passing server_error', async () => {
+    // Act
+    const failure = await refreshFailure(() => json({ error: 'rate limited!' }, 429, { 'retry-after': '3' }));
+
+    // Assess
+    expect(failure).toMatchObject({ code: 'server_error', kind: 'passing', retryAfterSeconds: 3 });
+  });
+
+  it('maps a 200 whose error code is not an OAuth code to a passing invalid_response', async () => {
+    // Act
+    const failure = await refreshFailure(() => json({ error: 'x'.repeat(100) }));
+
+    // Assess
+    expect(failure).toMatchObject({ code: 'invalid_response', kind: 'passing' });
+    expect(failure.message).not.toContain('x'.repeat(100));
+  });
+
+  it('takes a WWW-Authenticate challenge with an invalid error code as invalid_client', async () => {
+    // Act
+    const failure = await refreshFailure(
+      () => new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="as", error="no good"' } }),
+    );
+
+    // Assess
+    expect(failure).toMatchObject({ code: 'invalid_client', kind: 'error' });
+  });
+
+  it('does not repeat an invalid error code from the authorization response', () => {
+    // Prepare
+    const as: oauth.AuthorizationServer = { issuer: 'https://as.example', authorization_endpoint: 'https://as.example/authorize' };
+    const params = new URLSearchParams({ error: '<img src=x onerror=alert(1)>', state: 's1' });
+
+    // Act
+    let problem: AuthorizationResponseProblem | undefined;
+    try {
+      validateAuthorizationResponse(as, config(), params, 's1');
+    } catch (error) {
+      problem = error as AuthorizationResponseProblem;
+    }
+
+    // Assess
+    expect(problem).toBeInstanceOf(AuthorizationResponseProblem);
+    expect(problem).toMatchObject({ reason: 'server_error', oauthError: undefined });
+    expect(problem!.message).not.toContain('img');
+  });
+
+  it('strips control characters from an echoed description', async () => {
+    // Act
+    const failure = await refreshFailure(() => json({ error: 'invalid_grant', error_description: 'line one\nline two\u0007' }, 400));
+
+    // Assess
+    expect(failure.message).toContain('line one line two');
+    expect(failure.message).not.toContain('\n');
+    expect(failure.message).not.toContain('\u0007');
+  });
+});
+
+describe('redact', () => {
+  const SPECIAL_SECRET = 'cs/9b+2d very=secret&more~(x)';
+
+  it.each([
+    ['as it is', SPECIAL_SECRET],
+    ['percent-encoded', encodeURIComponent(SPECIAL_SECRET)],
+    ['percent-encoded with lower-case hex', encodeURIComponent(SPECIAL_SECRET).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase())],
+    ['form-encoded (URLSearchParams)', new URLSearchParams({ v: SPECIAL_SECRET }).toString().slice(2)],
+  ])('cuts the secret out %s', (_, form) => {
+    // Act
+    const out = redact(`client_secret=${form} was refused`, [SPECIAL_SECRET]);
+
+    // Assess
+    expect(out).toBe('client_secret=[redacted] was refused');
+  });
+
+  it('cuts out the client_secret_basic credentials given with the secrets', () => {
+    // Prepare
+    const [basic] = basicAuthCredentials('mes client', SPECIAL_SECRET);
+
+    // Act
+    const out = redact(`bad header: Basic ${basic}`, [SPECIAL_SECRET, ...basicAuthCredentials('mes client', SPECIAL_SECRET)]);
+
+    // Assess
+    expect(out).toBe('bad header: Basic [redacted]');
+  });
+
+  it('computes the Basic credentials as oauth4webapi sends them (form-encoded id and secret)', async () => {
+    // Prepare
+    let authorization: string | null = null;
+    const fetch = (async (_url: string, init?: RequestInit) => {
+      authorization = new Headers(init?.headers).get('authorization');
+      return json({ access_token: 'at', token_type: 'Bearer', expires_in: 60 });
+    }) as unknown as typeof globalThis.fetch;
+
+    // Act
+    await refreshAccessToken(AS, config({ clientId: 'mes client' }), REFRESH_TOKEN, { now: NOW, clientSecret: SPECIAL_SECRET, fetch });
+
+    // Assess
+    expect(authorization).toBe(`Basic ${basicAuthCredentials('mes client', SPECIAL_SECRET)[0]}`);
+  });
+
+  it('leaves values shorter than 4 characters alone', () => {
+    // Act / Assess
+    expect(redact('a b c', ['b'])).toBe('a b c');
+  });
+
+  it('cuts the encoded secret and the Basic credentials out of a token-endpoint description', async () => {
+    // Prepare
+    const basic = basicAuthCredentials('mes-client', SPECIAL_SECRET)[0]!;
+    const description = `got client_secret=${encodeURIComponent(SPECIAL_SECRET)} and Authorization: Basic ${basic}`;
+    const fetch = (async () => json({ error: 'invalid_client', error_description: description }, 401)) as typeof globalThis.fetch;
+
+    // Act
+    const failure = await refreshAccessToken(AS, config(), REFRESH_TOKEN, { now: NOW, clientSecret: SPECIAL_SECRET, fetch }).then(
+      () => {
+        throw new Error('expected the refresh to fail');
+      },
+      (error: unknown) => error as OAuthFailure,
+    );
+
+    // Assess
+    expect(failure).toBeInstanceOf(OAuthFailure);
+    expect(failure.message).not.toContain(encodeURIComponent(SPECIAL_SECRET));
+    expect(failure.message).not.toContain(basic);
+    expect(failure.message).toContain('[redacted]');
+  });
+});
+
+describe('retryAfterOf', () => {
+  it('reads delay-seconds and an HTTP-date', () => {
+    // Prepare
+    const at = (value: string) => new Response(null, { status: 503, headers: { 'retry-after': value } });
+
+    // Act / Assess
+    expect(retryAfterOf(at('12'), NOW)).toBe(12);
+    expect(retryAfterOf(at(new Date(NOW + 30_000).toUTCString()), NOW)).toBe(30);
+    expect(retryAfterOf(at('soon'), NOW)).toBeUndefined();
+    expect(retryAfterOf(undefined, NOW)).toBeUndefined();
+  });
+});
+
+describe('resolveAuthorizationServer: discovery only when a needed endpoint is missing', () => {
+  const ISSUER = 'https://as.example';
+  const METADATA = {
+    issuer: ISSUER,
+    authorization_endpoint: 'https://as.example/discovered/authorize',
+    token_endpoint: 'https://as.example/discovered/token',
+    revocation_endpoint: 'https://as.example/discovered/revoke',
+  };
+
+  /** A fetch that counts requests and answers each with `answer`. */
+  function countingFetch(answer: () => Response) {
+    const urls: string[] = [];
+    const fetch = (async (url: string | URL) => {
+      urls.push(String(url));
+      return answer();
+    }) as unknown as typeof globalThis.fetch;
+    return { urls, fetch };
+  }
+
+  const explicit = (overrides: Partial<ProfileConfig> = {}) => config({ issuer: ISSUER, ...overrides });
+
+  it('makes no request on the refresh path for an issuer profile with explicit endpoints and no revocationUrl', async () => {
+    // Prepare
+    const { urls, fetch } = countingFetch(() => new Response('Not Found', { status: 404 }));
+
+    // Act
+    const as = await resolveAuthorizationServer(explicit(), { fetch, cache: new DiscoveryCache(), now: NOW });
+
+    // Assess
+    expect(urls).toEqual([]);
+    expect(as).toMatchObject({ issuer: ISSUER, token_endpoint: 'https://as.example/token', authorization_endpoint: 'https://as.example/authorize' });
+    expect(as.revocation_endpoint).toBeUndefined();
+  });
+
+  it('discovers the revocation endpoint when asked to', async () => {
+    // Prepare
+    const { urls, fetch } = countingFetch(() => json(METADATA));
+
+    // Act
+    const as = await resolveAuthorizationServer(explicit(), { fetch, cache: new DiscoveryCache(), now: NOW, needRevocation: true });
+
+    // Assess
+    expect(urls).toEqual(['https://as.example/.well-known/openid-configuration']);
+    expect(as).toMatchObject({ token_endpoint: 'https://as.example/token', revocation_endpoint: 'https://as.example/discovered/revoke' });
+  });
+
+  it('does not discover when the revocation endpoint is asked for but configured', async () => {
+    // Prepare
+    const { urls, fetch } = countingFetch(() => json(METADATA));
+
+    // Act
+    const as = await resolveAuthorizationServer(explicit({ revocationUrl: 'https://as.example/revoke' }), { fetch, needRevocation: true });
+
+    // Assess
+    expect(urls).toEqual([]);
+    expect(as.revocation_endpoint).toBe('https://as.example/revoke');
+  });
+
+  it('discovers a missing token endpoint, and the authorization endpoint of an authorization_code profile', async () => {
+    // Prepare
+    const { urls, fetch } = countingFetch(() => json(METADATA));
+
+    // Act
+    const noToken = await resolveAuthorizationServer(explicit({ tokenUrl: null }), { fetch });
+    const noAuthorization = await resolveAuthorizationServer(explicit({ authorizationUrl: null }), { fetch });
+    const clientCredentials = await resolveAuthorizationServer(explicit({ grantType: 'client_credentials', authorizationUrl: null }), { fetch });
+
+    // Assess
+    expect(noToken.token_endpoint).toBe('https://as.example/discovered/token');
+    expect(noAuthorization.authorization_endpoint).toBe('https://as.example/discovered/authorize');
+    expect(clientCredentials.token_endpoint).toBe('https://as.example/token');
+    expect(urls).toHaveLength(2);
+  });
+
+  it('remembers a failed discovery for 5 minutes and throws it again without asking the issuer', async () => {
+    // Prepare
+    const { urls, fetch } = countingFetch(() => new Response('Not Found', { status: 404 }));
+    const cache = new DiscoveryCache();
+    const profile = explicit({ tokenUrl: null });
+
+    // Act
+    const first = await resolveAuthorizationServer(profile, { fetch, cache, now: NOW }).catch((error: unknown) => error);
+    const requestsAfterFirst = urls.length;
+    const second = await resolveAuthorizationServer(profile, { fetch, cache, now: NOW + 4 * 60_000 }).catch((error: unknown) => error);
+    const requestsAfterSecond = urls.length;
+    const third = await resolveAuthorizationServer(profile, { fetch, cache, now: NOW + 5 * 60_000 }).catch((error: unknown) => error);
+
+    // Assess
+    expect(requestsAfterFirst).toBe(2); // OpenID Connect, then RFC 8414
+    expect(first).toBeInstanceOf(OAuthFailure);
+    expect(second).toBe(first);
+    expect(requestsAfterSecond).toBe(2);
+    expect(third).toBeInstanceOf(OAuthFailure);
+    expect(urls).toHaveLength(4);
+  });
+
+  it('does not fail a revocation lookup when discovery fails, and remembers that failure too', async () => {
+    // Prepare
+    const { urls, fetch } = countingFetch(() => new Response('Not Found', { status: 404 }));
+    const cache = new DiscoveryCache();
+
+    // Act
+    const first = await resolveAuthorizationServer(explicit(), { fetch, cache, now: NOW, needRevocation: true });
+    const second = await resolveAuthorizationServer(explicit(), { fetch, cache, now: NOW + 1000, needRevocation: true });
+
+    // Assess
+    expect(first.revocation_endpoint).toBeUndefined();
+    expect(second.token_endpoint).toBe('https://as.example/token');
+    expect(urls).toHaveLength(2);
+  });
+
+  it('classifies an issuer without a metadata document as a configuration error', async () => {
+    // Prepare
+    const { fetch } = countingFetch(() => new Response('Not Found', { status: 404 }));
+
+    // Act
+    const outcome = resolveAuthorizationServer(explicit({ tokenUrl: null }), { fetch });
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ code: 'invalid_configuration', kind: 'error', httpStatus: 404 });
+    await expect(outcome).rejects.toThrow(/issuer/);
+  });
+
+  it('classifies an issuer that fails (503) as a passing failure', async () => {
+    // Prepare
+    const { fetch } = countingFetch(() => new Response('', { status: 503, headers: { 'retry-after': '20' } }));
+
+    // Act
+    const outcome = resolveAuthorizationServer(explicit({ tokenUrl: null }), { fetch });
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ code: 'server_error', kind: 'passing', retryAfterSeconds: 20 });
+  });
+
+  it('reuses a successful discovery from the cache', async () => {
+    // Prepare
+    const { urls, fetch } = countingFetch(() => json(METADATA));
+    const cache = new DiscoveryCache();
+
+    // Act
+    await resolveAuthorizationServer(explicit({ tokenUrl: null }), { fetch, cache, now: NOW });
+    await resolveAuthorizationServer(explicit({ tokenUrl: null }), { fetch, cache, now: NOW + 30 * 60_000 });
+
+    // Assess
+    expect(urls).toHaveLength(1);
+  });
+
+  it('accepts an ES256 ID Token from an issuer whose metadata was not discovered', async () => {
+    // Prepare: issuer and explicit endpoints, so no metadata says which algorithms the issuer uses.
+    const profile = explicit();
+    const as = await resolveAuthorizationServer(profile, {});
+    const issuedAt = Math.floor(Date.now() / 1000); // oauth4webapi checks exp and iat against the real clock
+    const idToken = [
+      { alg: 'ES256', typ: 'JWT' },
+      { iss: ISSUER, aud: 'mes-client', sub: 'u1', iat: issuedAt, exp: issuedAt + 300 },
+    ]
+      .map((part) => Buffer.from(JSON.stringify(part)).toString('base64url'))
+      .join('.') + '.c2ln';
+    const fetch = (async () => json({ access_token: 'at', token_type: 'Bearer', expires_in: 60, id_token: idToken })) as typeof globalThis.fetch;
+    const callback = validateAuthorizationResponse(as, profile, new URLSearchParams({ code: 'c1', state: 's1', iss: ISSUER }), 's1');
+
+    // Act
+    const tokens = await exchangeAuthorizationCode(as, profile, callback, 'https://broker.example/callback', null, { now: NOW, clientSecret: CLIENT_SECRET, fetch });
+
+    // Assess
+    expect(tokens.accessToken).toBe('at');
   });
 });

@@ -5,10 +5,12 @@ import {
   RESERVED_AUTHORIZATION_PARAMS,
   assertProfileId,
   initialStatus,
-  parseProfileInput,
   toView,
+  tokensSurviveChange,
+  type ProfileConfig,
   type ProfileRecord,
 } from '../../lib/profile.js';
+import { parseProfileInput } from '../../lib/profile-input.js';
 
 const SECRET = 'zz-Distinctive-Secret-Value-93e1c7';
 
@@ -326,5 +328,64 @@ describe('toView', () => {
     expect(text).not.toContain('lease-owner-1');
     expect(view).toMatchObject({ id: 'erp', hasClientSecret: true, callbackUrl: 'https://broker.example/callback' });
     expect(view.status.state).toBe('authorization_required');
+  });
+});
+
+describe('tokensSurviveChange', () => {
+  const base: ProfileConfig = {
+    grantType: 'authorization_code',
+    authorizationUrl: 'https://as.example/authorize',
+    tokenUrl: 'https://as.example/token',
+    issuer: null,
+    clientId: 'mes-client',
+    clientAuthMethod: 'client_secret_basic',
+    scope: 'openid offline_access',
+    authorizationParams: {},
+    tokenParams: {},
+    usePkce: true,
+    defaultTokenLifetimeSeconds: 3600,
+    revocationUrl: null,
+  };
+  const change = (overrides: Partial<ProfileConfig>, before: ProfileConfig = base) => tokensSurviveChange(before, { ...before, ...overrides });
+
+  it.each<[string, Partial<ProfileConfig>]>([
+    ['the scope', { scope: 'openid' }],
+    ['the authorization URL', { authorizationUrl: 'https://as.example/v2/authorize' }],
+    ['the client auth method', { clientAuthMethod: 'client_secret_post' }],
+    ['the token parameters', { tokenParams: { resource: 'api://mes' } }],
+    ['the revocation URL', { revocationUrl: 'https://as.example/revoke' }],
+    ['the issuer, while tokenUrl is set (API.md: only clientId or tokenUrl)', { issuer: 'https://as.example' }],
+    ['the spelling of the same tokenUrl', { tokenUrl: 'HTTPS://AS.EXAMPLE:443/token' }],
+  ])('keeps the tokens when only %s changes', (_, overrides) => {
+    // Act / Assess
+    expect(change(overrides)).toBe(true);
+  });
+
+  it.each<[string, Partial<ProfileConfig>]>([
+    ['clientId', { clientId: 'other-client' }],
+    ['tokenUrl', { tokenUrl: 'https://other.example/token' }],
+    ['grantType (a token of another grant is not this grant: an addition to API.md)', { grantType: 'client_credentials' }],
+  ])('discards the tokens when %s changes', (_, overrides) => {
+    // Act / Assess
+    expect(change(overrides)).toBe(false);
+  });
+
+  it('compares the issuer when the token endpoint is discovered from it', () => {
+    // Prepare
+    const discovered: ProfileConfig = { ...base, tokenUrl: null, authorizationUrl: null, issuer: 'https://as.example' };
+
+    // Act / Assess
+    expect(change({ scope: 'openid' }, discovered)).toBe(true);
+    expect(change({ issuer: 'https://as.example/' }, discovered)).toBe(true);
+    expect(change({ issuer: 'https://other.example' }, discovered)).toBe(false);
+  });
+
+  it('discards the tokens when the token endpoint goes from discovered to explicit, or back', () => {
+    // Prepare
+    const discovered: ProfileConfig = { ...base, tokenUrl: null, issuer: 'https://as.example' };
+
+    // Act / Assess
+    expect(change({ tokenUrl: 'https://as.example/token' }, discovered)).toBe(false);
+    expect(change({ tokenUrl: null }, { ...discovered, tokenUrl: 'https://as.example/token' })).toBe(false);
   });
 });

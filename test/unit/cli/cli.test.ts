@@ -197,6 +197,31 @@ describe('profiles', () => {
     expect(broker.requests).toHaveLength(0);
   });
 
+  it.each([
+    ['a trailing comma', (secret: string) => `{"clientId": "crm", "clientSecret": "${secret}", }`, /line 1, column \d+/],
+    ['an unquoted value', (secret: string) => `{\n  "clientId": "crm",\n  "clientSecret": ${secret}\n}`, /line 3, column 19/],
+    ['a cut-off file', (secret: string) => `{"clientId": "crm", "clientSecret": "${secret}`, /ends before the JSON value is complete/],
+  ])('put with malformed JSON (%s) says where, and never repeats the file\'s content', async (_, text, where) => {
+    // Prepare
+    const secret = 'zz-Distinctive-CLI-Secret-5d0b2a';
+    const file = join(dir, 'leaky.json');
+    await writeFile(file, text(secret));
+
+    // Act
+    const human = await run(['profiles', 'put', 'crm', '--file', file], { url: broker.url });
+    const json = await run(['profiles', 'put', 'crm', '--file', file, '--json', '--debug'], { url: broker.url });
+
+    // Assess
+    expect(human.code).toBe(2);
+    expect(human.stderr).toMatch(/leaky\.json is not valid JSON/);
+    expect(human.stderr).toMatch(where);
+    for (const output of [human.stdout, human.stderr, json.stdout, json.stderr]) {
+      expect(output).not.toContain(secret);
+      expect(output).not.toContain(secret.slice(0, 8));
+    }
+    expect(broker.requests).toHaveLength(0);
+  });
+
   it('put refused by the broker: exit 1 with its message', async () => {
     const file = join(dir, 'p.json');
     await writeFile(file, '{"tokenUrl": "https://as.example/t"}');

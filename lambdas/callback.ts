@@ -5,7 +5,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { CallbackError, type Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
-import { BrokerError } from '../lib/errors.js';
 import { htmlPage, queryParameters } from '../lib/http.js';
 import { errorFields, type Log } from '../lib/logger.js';
 
@@ -21,9 +20,6 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
     } catch (error) {
       if (error instanceof CallbackError) {
         logger.info('callback refused', { reason: error.reason });
-        return htmlPage(error.status, { ok: false, title: 'Authorization failed', message: error.message });
-      }
-      if (error instanceof BrokerError && error.status < 500) {
         return htmlPage(error.status, { ok: false, title: 'Authorization failed', message: error.message });
       }
       logger.error('callback failed', errorFields(error));

@@ -7,16 +7,16 @@ import type { Broker, RefreshRunSummary } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
 import type { Log } from '../lib/logger.js';
 
-/** Stop starting new refreshes this long before the function times out. */
-const SAFETY_MARGIN_MS = 15_000;
+/** Kept after the last refresh for flushing metrics and returning; each refresh keeps its own budget. */
+const SAFETY_MARGIN_MS = 2_000;
 
-export function createHandler(broker: () => Broker, logger: Log = sharedLogger(), now: () => number = Date.now) {
+export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
   return async (_event: ScheduledEvent | Record<string, unknown>, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<RefreshRunSummary> => {
     const remaining = context?.getRemainingTimeInMillis?.();
-    const deadline = remaining !== undefined ? now() + remaining - SAFETY_MARGIN_MS : undefined;
+    const remainingMs = remaining !== undefined ? remaining - SAFETY_MARGIN_MS : undefined;
     const configured = Number(process.env.BROKER_REFRESH_CONCURRENCY);
     const concurrency = Number.isInteger(configured) && configured > 0 ? configured : 8;
-    const summary = await broker().runScheduledRefresh({ concurrency, ...(deadline !== undefined ? { deadline } : {}) });
+    const summary = await broker().runScheduledRefresh({ concurrency, ...(remainingMs !== undefined ? { remainingMs } : {}) });
     broker().flushMetrics();
     logger.debug('refresh run finished', { ...summary });
     return summary;

@@ -29,11 +29,11 @@ import { ConditionFailedError, type Clock, type ProfileStore, type SecretVault, 
 import {
   assertProfileId,
   initialStatus,
-  parseProfileInput,
   toView,
   tokensSurviveChange,
   type ProfileConfig,
   type ProfileRecord,
+  type ProfileState,
   type ProfileStatus,
   type ProfileView,
 } from './profile.js';
@@ -41,11 +41,11 @@ import { refreshPolicy, type RefreshPolicy } from './schedule.js';
 import { Refresher, readyStatus, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
 import { LoggedStatusEvents, type StatusEvents } from './events.js';
 import { noMetrics, type BrokerMetrics } from './metrics.js';
+import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from './shared.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
 export const AUTHORIZATION_TTL_SECONDS = 600;
-export const DEFAULT_MIN_VALIDITY_SECONDS = 60;
-export const MAX_MIN_VALIDITY_SECONDS = 3600;
+export { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS };
 /** Revocation on DELETE must not hold up the deletion for long. */
 const REVOCATION_TIMEOUT_MS = 3000;
 
@@ -116,25 +116,30 @@ export class Broker {
   readonly #tokens = new Map<string, CachedToken>();
   readonly #refresher: Refresher;
   readonly #metrics: BrokerMetrics;
+  readonly #events: StatusEvents;
 
   constructor(deps: BrokerDependencies) {
     this.#deps = deps;
     this.#policy = refreshPolicy(deps.refresh);
     this.#metrics = deps.metrics ?? noMetrics;
+    this.#events = deps.events ?? new LoggedStatusEvents(deps.logger);
     this.#refresher = new Refresher({
       store: deps.store,
       vault: deps.vault,
       clock: deps.clock,
       logger: deps.logger,
-      events: deps.events ?? new LoggedStatusEvents(deps.logger),
+      events: this.#events,
       policy: this.#policy,
       oauth: this.#oauthOptions(),
-      // Discovery failures reach the classifier as network errors: a passing failure, retried.
+      // Discovery failures arrive classified: unreachable, 5xx or 429 are passing; unusable metadata is an
+      // invalid_configuration error.
       authorizationServer: (record) =>
         resolveAuthorizationServer(record.config, { ...this.#oauthOptions(), cache: this.#discovery, now: deps.clock() }),
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
       ...(deps.maxWaitMs ? { maxWaitMs: deps.maxWaitMs } : {}),
+      ...(deps.random ? { random: deps.random } : {}),
+      revoke: (record, tokens, clientSecret) => this.#revoke(record, tokens, clientSecret),
     });
   }
 
@@ -149,9 +154,14 @@ export class Broker {
   /** `PUT /profiles/{id}`: validates everything before anything is written. */
   async putProfile(id: string | undefined, body: string | null | undefined): Promise<{ created: boolean; view: ProfileView }> {
     const profileId = assertProfileId(id);
+    // The schema library is loaded only here: the token path never parses a profile (cold start).
+    const { parseProfileInput } = await import('./profile-input.js');
     const { config, clientSecret } = parseProfileInput(body);
     const { store, vault, logger } = this.#deps;
     const existing = await store.getProfile(profileId);
+    if (existing?.deleting) {
+      throw conflict(`Profile "${profileId}" is being deleted; repeat DELETE /profiles/${profileId}, then create it again.`, 'deleting');
+    }
     const hasClientSecret = config.clientAuthMethod !== 'none' && (clientSecret !== undefined || existing?.hasClientSecret === true);
     if (config.clientAuthMethod !== 'none' && !hasClientSecret) {
       throw invalidRequest(
@@ -161,17 +171,19 @@ export class Broker {
     }
     const now = this.#now();
     const keepTokens = existing !== undefined && tokensSurviveChange(existing.config, config);
+    const secretChanged = clientSecret !== undefined && (!existing?.hasClientSecret || (await vault.getClientSecret(profileId)) !== clientSecret);
     const record: ProfileRecord = {
       id: profileId,
       config,
       hasClientSecret,
-      status: keepTokens ? existing.status : initialStatus(config.grantType, now),
+      status: keepTokens ? this.#statusAfterEdit(existing, now) : initialStatus(config.grantType, now),
       tokenVersion: keepTokens ? existing.tokenVersion : null,
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
       revision: (existing?.revision ?? 0) + 1,
-      // A refresh in flight keeps its lease; a staged token set stays with the tokens it belongs to.
-      lease: existing?.lease ?? null,
+      // A refresh in flight keeps its lease while the tokens stay; when they are discarded its commit must
+      // fail, so the lease goes too. A staged token set stays with the tokens it belongs to.
+      lease: keepTokens ? existing.lease : null,
       stagedTokens: keepTokens ? existing.stagedTokens : null,
     };
     try {
@@ -184,15 +196,33 @@ export class Broker {
     }
     // The secret goes after the conditional write, so a request that lost a race (409) changes nothing. If
     // this write fails the request fails (500) and the same PUT, repeated, completes it.
-    if (clientSecret !== undefined) await vault.putClientSecret(profileId, clientSecret);
+    // An unchanged secret is not written again (Secrets Manager's write quota and version limit).
+    if (secretChanged) await vault.putClientSecret(profileId, clientSecret!);
     if (!keepTokens) this.#tokens.delete(profileId);
     logger.info('profile saved', {
       profileId,
       created: existing === undefined,
       tokensDiscarded: existing !== undefined && !keepTokens && existing.tokenVersion !== null,
-      clientSecretChanged: clientSecret !== undefined,
+      clientSecretChanged: secretChanged,
     });
     return { created: existing === undefined, view: toView(record, this.callbackUrl) };
+  }
+
+  /**
+   * A profile in `error` (the server rejected the client) that an administrator edits is given another
+   * chance at once: due now, failures cleared. Anything else keeps its status.
+   */
+  #statusAfterEdit(existing: ProfileRecord, now: string): ProfileStatus {
+    const status = existing.status;
+    if (status.state !== 'error') return status;
+    const expiresAt = status.accessTokenExpiresAt ? Date.parse(status.accessTokenExpiresAt) : NaN;
+    const state: ProfileState =
+      existing.tokenVersion === null && existing.config.grantType === 'authorization_code'
+        ? 'authorization_required'
+        : expiresAt > Date.parse(now)
+          ? 'ready'
+          : 'expired';
+    return { ...status, state, lastError: null, consecutiveFailures: 0, nextRefreshAt: state === 'authorization_required' ? null : now };
   }
 
   /** `GET /profiles/{id}`. */
@@ -206,11 +236,17 @@ export class Broker {
     return records.map((record) => toView(record, this.callbackUrl));
   }
 
-  /** `DELETE /profiles/{id}`: pending authorizations and secrets go first, the profile last, so a retry can finish. */
+  /**
+   * `DELETE /profiles/{id}`: first marks the profile as being deleted (breaking any lease, so no refresh or
+   * callback in flight can commit), then removes pending authorizations, revokes the grant and removes the
+   * secrets, and the profile last, so that a retry can finish a deletion that failed half-way.
+   */
   async deleteProfile(id: string | undefined): Promise<void> {
     const profileId = assertProfileId(id);
     const { store, vault, logger } = this.#deps;
     const record = await this.#requireProfile(profileId);
+    if (!(await store.markDeleting(profileId))) throw notFound(`Profile "${profileId}" does not exist.`);
+    this.#tokens.delete(profileId);
     const pending = await store.deletePendingAuthorizations(profileId);
     await this.#revokeHeldGrant(record);
     await vault.deleteProfileSecrets(profileId);
@@ -224,22 +260,33 @@ export class Broker {
    * when one is configured or discovered. Bounded by a short timeout; the outcome is logged, never thrown.
    */
   async #revokeHeldGrant(record: ProfileRecord): Promise<void> {
-    const { vault, logger } = this.#deps;
     if (record.tokenVersion === null) return;
     try {
-      const tokens = await vault.getTokenSet(record.id, record.tokenVersion);
-      if (!tokens) return;
-      const as = await resolveAuthorizationServer(record.config, { ...this.#oauthOptions(), timeoutMs: REVOCATION_TIMEOUT_MS, cache: this.#discovery, now: this.#deps.clock() });
+      // The vault's current set is the newest (a commit may have been lost after a rotation).
+      const tokens = await this.#deps.vault.getTokenSet(record.id);
+      if (tokens) await this.#revoke(record, tokens, await this.#clientSecret(record));
+    } catch (error) {
+      this.#deps.logger.warn('token revocation failed', { profileId: record.id, ...errorFields(error) });
+    }
+  }
+
+  /** Revokes the refresh token of `tokens`, else its access token (RFC 7009 §2.1); logged, never thrown. */
+  async #revoke(record: ProfileRecord, tokens: TokenSet, clientSecret: string | undefined): Promise<void> {
+    const { logger } = this.#deps;
+    try {
+      const as = await resolveAuthorizationServer(record.config, {
+        ...this.#oauthOptions(),
+        timeoutMs: REVOCATION_TIMEOUT_MS,
+        cache: this.#discovery,
+        now: this.#deps.clock(),
+        needRevocation: true,
+      });
       if (!as.revocation_endpoint) {
         logger.info('token not revoked: no revocation endpoint', { profileId: record.id });
         return;
       }
       const [token, hint] = tokens.refreshToken ? [tokens.refreshToken, 'refresh_token' as const] : [tokens.accessToken, 'access_token' as const];
-      await revokeToken(as, record.config, token, hint, {
-        ...this.#oauthOptions(),
-        timeoutMs: REVOCATION_TIMEOUT_MS,
-        clientSecret: await this.#clientSecret(record),
-      });
+      await revokeToken(as, record.config, token, hint, { ...this.#oauthOptions(), timeoutMs: REVOCATION_TIMEOUT_MS, clientSecret });
       logger.info('token revoked', { profileId: record.id, tokenTypeHint: hint });
     } catch (error) {
       const failure = classifyOAuthError(error);
@@ -299,11 +346,12 @@ export class Broker {
     }
     const profileId = pending.profileId;
     const record = await store.getProfile(profileId);
-    if (!record) {
+    if (!record || record.deleting) {
       throw new CallbackError('profile_deleted', `Profile "${profileId}" was deleted after this authorization started.`);
     }
+    // The state is not consumed yet: the person can reload this page once the issuer answers again.
     const as = await this.#authorizationServer(record.config).catch((error: unknown) => {
-      throw new CallbackError('discovery_failed', error instanceof BrokerError ? error.message : 'The authorization server could not be reached.', 503);
+      throw new CallbackError('discovery_failed', `${error instanceof BrokerError ? error.message : 'The authorization server could not be reached.'} Reload this page to try again.`);
     });
     let callbackParameters: URLSearchParams;
     try {
@@ -331,7 +379,12 @@ export class Broker {
       logger.warn('code exchange failed', { profileId, reason: failure.code, kind: failure.kind, httpStatus: failure.httpStatus });
       throw new CallbackError('exchange_refused', `The authorization server did not issue tokens: ${failure.message}`);
     }
-    await this.#storeNewTokens(record, tokens, { authorized: true });
+    if (!(await this.#storeNewTokens(record, tokens, { authorized: true, clientSecret }))) {
+      throw new CallbackError(
+        'profile_changed',
+        `Profile "${profileId}" was deleted, or its client or token endpoint changed, while this authorization was in progress. Start again from the profile's authorization URL.`,
+      );
+    }
     logger.info('profile authorized', { profileId, hasRefreshToken: tokens.refreshToken !== null, accessTokenExpiresAt: tokens.expiresAt });
     return { profileId };
   }
@@ -345,13 +398,21 @@ export class Broker {
    * `minValiditySeconds`; otherwise reads the profile (one DynamoDB read) and, when its token version is
    * not the cached one, the token set (one Secrets Manager read).
    */
-  async getToken(id: string | undefined, minValiditySeconds: number = DEFAULT_MIN_VALIDITY_SECONDS): Promise<TokenResponse> {
+  async getToken(
+    id: string | undefined,
+    minValiditySeconds: number = DEFAULT_MIN_VALIDITY_SECONDS,
+    options: { remainingMs?: number } = {},
+  ): Promise<TokenResponse> {
     const profileId = assertProfileId(id);
     const now = this.#deps.clock();
     const cached = this.#tokens.get(profileId);
     if (cached && satisfies(cached, now, minValiditySeconds)) return this.#serve(cached, now, 'cache');
 
     const record = await this.#requireProfile(profileId);
+    if (record.deleting) {
+      this.#tokens.delete(profileId);
+      throw notFound(`Profile "${profileId}" does not exist.`);
+    }
     if (record.config.grantType === 'authorization_code' && (record.status.state === 'authorization_required' || record.tokenVersion === null)) {
       this.#tokens.delete(profileId);
       throw this.#noGrant(record);
@@ -361,7 +422,12 @@ export class Broker {
       if (satisfies(held, now, minValiditySeconds)) return this.#serve(held, now, held === cached ? 'cache' : 'store');
     }
     // Refresh inline, under the lease; concurrent callers wait for the one refresh and share its result.
-    const result = await this.#refresh(profileId, { trigger: 'token_request', minValiditySeconds });
+    const result = await this.#refresh(profileId, {
+      trigger: 'token_request',
+      minValiditySeconds,
+      // The caller's time left, on the broker's clock (a Lambda's remaining time).
+      ...(options.remainingMs !== undefined ? { deadline: this.#deps.clock() + options.remainingMs } : {}),
+    });
     const fresh = this.#fromRefresh(result);
     if (fresh && satisfies(fresh, this.#deps.clock(), minValiditySeconds)) return this.#serve(fresh, this.#deps.clock(), 'refresh');
     throw this.#unavailable(profileId, result, minValiditySeconds);
@@ -394,8 +460,11 @@ export class Broker {
    * bounded concurrency and jitter. One profile's failure never fails the run; a duplicate or late run
    * finds nothing due under the lease and does nothing.
    */
-  async runScheduledRefresh(options: { concurrency?: number; jitterMs?: number; deadline?: number } = {}): Promise<RefreshRunSummary> {
+  async runScheduledRefresh(options: { concurrency?: number; jitterMs?: number; remainingMs?: number } = {}): Promise<RefreshRunSummary> {
     const { store, clock, logger } = this.#deps;
+    // The run's time left (a Lambda's remaining time) on the broker's clock; each refresh gets it as its
+    // deadline, so none starts a grant it cannot finish.
+    const deadline = options.remainingMs !== undefined ? clock() + options.remainingMs : undefined;
     const concurrency = Math.max(1, options.concurrency ?? 8);
     const jitterMs = options.jitterMs ?? 1000;
     const sleep = this.#deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -407,11 +476,11 @@ export class Broker {
     const worker = async () => {
       while (next < due.length) {
         const record = due[next++]!;
-        if (options.deadline !== undefined && clock() >= options.deadline) return;
         if (jitterMs > 0) await sleep(Math.floor(random() * jitterMs));
+        if (deadline !== undefined && clock() >= deadline) return;
         summary.attempted++;
         try {
-          const result = await this.#refresh(record.id, { trigger: 'schedule' });
+          const result = await this.#refresh(record.id, { trigger: 'schedule', ...(deadline !== undefined ? { deadline } : {}) });
           this.#fromRefresh(result);
           count(result.outcome);
         } catch (error) {
@@ -438,19 +507,17 @@ export class Broker {
 
   /** Keeps the cache in step with what a refresh produced; returns the token to serve, if any. */
   #fromRefresh(result: RefreshResult): CachedToken | undefined {
-    if (!result.record) return undefined;
-    if (result.record.status.state === 'authorization_required') {
+    if (!result.record) {
+      return undefined;
+    }
+    if (result.record.status.state === 'authorization_required' || result.record.deleting) {
       this.#tokens.delete(result.record.id);
       return undefined;
     }
-    if (result.tokens && result.record.tokenVersion && !result.record.stagedTokens) {
-      return this.#cache(result.record, result.tokens, result.record.tokenVersion);
-    }
-    // Staged (vault failing) or not yet committed: serve it, but do not cache it under a version.
-    if (result.tokens) {
-      return { accessToken: result.tokens.accessToken, tokenType: result.tokens.tokenType, expiresAt: Date.parse(result.tokens.expiresAt), scope: result.tokens.scope ?? result.record.config.scope ?? '', version: '' };
-    }
-    return undefined;
+    if (!result.tokens) return undefined;
+    // Cached under the version the profile points at when known; otherwise under none, so the next cold
+    // request reads the store again.
+    return this.#cache(result.record, result.tokens, result.tokensVersion ?? '');
   }
 
   #serve(token: CachedToken, now: number, source: 'cache' | 'store' | 'refresh'): TokenResponse {
@@ -521,23 +588,37 @@ export class Broker {
   /**
    * Writes a new token set to the vault first, then points the profile at that version. A person's new
    * authorization wins over a refresh in flight: the write breaks the lease, so that refresh cannot commit.
+   * The write is conditional on the profile still existing with the same client and token endpoint;
+   * `undefined` when it does not (the secret written for it is removed again if the profile is gone).
    */
-  async #storeNewTokens(record: ProfileRecord, tokens: TokenSet, options: { authorized: boolean }): Promise<ProfileRecord> {
-    const { store, vault, clock } = this.#deps;
+  async #storeNewTokens(
+    record: ProfileRecord,
+    tokens: TokenSet,
+    options: { authorized: boolean; clientSecret: string | undefined },
+  ): Promise<ProfileRecord | undefined> {
+    const { store, vault, clock, logger } = this.#deps;
     const version = await vault.putTokenSet(record.id, tokens);
     const status = readyStatus(record, tokens, this.#policy, clock(), options.authorized);
-    const updated = await store.updateStatus(
-      record.id,
-      { status, tokenVersion: version, stagedTokens: null },
-      { now: this.#now(), breakLease: true },
-    );
+    let updated: ProfileRecord;
+    try {
+      updated = await store.updateStatus(
+        record.id,
+        { status, tokenVersion: version, stagedTokens: null },
+        { now: this.#now(), breakLease: true, sameGrantAs: record.config },
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      const current = await store.getProfile(record.id);
+      if (!current || current.deleting) {
+        // Deleted meanwhile: the new grant must not outlive the profile, nor its re-created secret.
+        await this.#revoke(record, tokens, options.clientSecret);
+        await vault.deleteProfileSecrets(record.id);
+      }
+      logger.warn('new tokens not stored: the profile changed', { profileId: record.id, deleted: !current || current.deleting === true });
+      return undefined;
+    }
     if (record.status.state !== status.state) {
-      await (this.#deps.events ?? new LoggedStatusEvents(this.#deps.logger)).statusChanged({
-        profileId: record.id,
-        from: record.status.state,
-        to: status.state,
-        lastError: status.lastError,
-      });
+      await this.#events.statusChanged({ profileId: record.id, from: record.status.state, to: status.state, lastError: status.lastError });
     }
     this.#cache(updated, tokens, version);
     return updated;
@@ -605,4 +686,3 @@ function describeProblem(problem: AuthorizationResponseProblem): string {
   return `${problem.message} Start again from the profile's authorization URL.`;
 }
 
-export { invalidRequest };

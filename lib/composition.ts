@@ -2,14 +2,12 @@
  * The composition root: builds the broker once per container from environment variables (DESIGN.md,
  * "lambdas/ are thin"). Everything it reads is listed in `readSettings`.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { EventBridgeStatusEvents, type StatusEvents } from './events.js';
 import { PowertoolsMetrics, type BrokerMetrics } from './metrics.js';
 import { Broker } from './broker.js';
-import { DynamoDbProfileStore } from './adapters/dynamodb-profile-store.js';
+import { DynamoDbProfileStore, createDocumentClient } from './adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
 import { createLogger, type Log } from './logger.js';
 import { systemClock, type Clock } from './ports.js';
@@ -77,6 +75,15 @@ function optionalSeconds<K extends keyof RefreshPolicy>(env: NodeJS.ProcessEnv, 
   return { [key]: Number(raw) };
 }
 
+/**
+ * Bounded AWS calls: the SDK waits forever by default, and a call that hangs inside a refresh lease could
+ * outlive it (or the function) after the authorization server has rotated a refresh token.
+ */
+const AWS_CLIENT_OPTIONS = {
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 2000, requestTimeout: 5000 },
+};
+
 export interface BrokerOverrides {
   dynamoDb?: DynamoDBDocumentClient;
   secretsManager?: SecretsManagerClient;
@@ -92,13 +99,11 @@ export interface BrokerOverrides {
 }
 
 export function createBroker(settings: BrokerSettings, overrides: BrokerOverrides = {}): Broker {
-  const dynamoDb =
-    overrides.dynamoDb ??
-    DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-  const secretsManager = overrides.secretsManager ?? new SecretsManagerClient({});
+  const dynamoDb = overrides.dynamoDb ?? createDocumentClient(AWS_CLIENT_OPTIONS);
+  const secretsManager = overrides.secretsManager ?? new SecretsManagerClient(AWS_CLIENT_OPTIONS);
   const logger = overrides.logger ?? sharedLogger();
   // The EventBridge client is made on first use only: the token path never signals on a warm request.
-  const events = overrides.events ?? new EventBridgeStatusEvents(lazy(() => new EventBridgeClient({})), settings.eventBusName, logger, settings.environment);
+  const events = overrides.events ?? new EventBridgeStatusEvents(undefined, settings.eventBusName, logger, settings.environment);
   return new Broker({
     store: new DynamoDbProfileStore({ tableName: settings.tableName, client: dynamoDb }),
     vault: new SecretsManagerVault({
@@ -130,9 +135,4 @@ let broker: Broker | undefined;
 /** One broker per container, built on first use (so a cold start that fails is retried on the next event). */
 export function brokerFromEnvironment(): Broker {
   return (broker ??= createBroker(readSettings()));
-}
-
-function lazy<T>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => (value ??= make());
 }

@@ -3,7 +3,7 @@
  * Secrets Manager; in local mode the same DynamoDB adapter talks to an embedded dynalite and the vault is
  * an encrypted file.
  */
-import type { ProfileRecord, ProfileStatus } from './profile.js';
+import type { ProfileConfig, ProfileRecord, ProfileStatus } from './profile.js';
 
 /** Milliseconds since the epoch. Injected so that no test sleeps for time to pass. */
 export type Clock = () => number;
@@ -59,6 +59,11 @@ export interface StatusUpdateOptions {
   keepLease?: boolean;
   /** Removes any lease, so its holder's commit fails (a person's new authorization wins). */
   breakLease?: boolean;
+  /**
+   * Conditional on the profile still using the same grant (grant type, client id, token endpoint) as
+   * `sameGrantAs`, so tokens obtained for a client that a concurrent PUT replaced are never committed.
+   */
+  sameGrantAs?: ProfileConfig;
 }
 
 export interface ProfileStore {
@@ -86,6 +91,12 @@ export interface ProfileStore {
   releaseLease(id: string, owner: string): Promise<void>;
   /** Profiles whose `status.nextRefreshAt` is at or before `dueAt`, earliest first, without a table scan. */
   listDueProfiles(dueAt: string): Promise<ProfileRecord[]>;
+  /**
+   * First step of a deletion: marks the profile as being deleted and breaks its lease, so no refresh or
+   * callback in flight can commit (nor take a new lease) while its secrets are removed. `false` when the
+   * profile does not exist.
+   */
+  markDeleting(id: string): Promise<boolean>;
   /** Returns whether a profile was deleted. */
   deleteProfile(id: string): Promise<boolean>;
 
@@ -100,8 +111,12 @@ export interface ProfileStore {
 export interface SecretVault {
   putClientSecret(profileId: string, clientSecret: string): Promise<void>;
   getClientSecret(profileId: string): Promise<string | undefined>;
-  /** Writes a new version and returns its id. */
-  putTokenSet(profileId: string, tokens: TokenSet): Promise<string>;
+  /**
+   * Writes a new version and returns its id. `options.requestToken` (32 to 64 characters) makes the write
+   * idempotent: it becomes the version id, the same token with the same token set again adds no version,
+   * and the same token with a different token set is refused.
+   */
+  putTokenSet(profileId: string, tokens: TokenSet, options?: { requestToken?: string }): Promise<string>;
   /** A given version, or the current one. */
   getTokenSet(profileId: string, version?: string): Promise<TokenSet | undefined>;
   /** Removes the client secret and token set of a profile; absent secrets are not an error. */

@@ -23,6 +23,7 @@ export type RefreshOutcome =
   | 'not_needed'
   | 'served_by_other'
   | 'lease_busy'
+  | 'no_time'
   | 'backing_off'
   | 'no_grant'
   | 'authorization_required'
@@ -34,9 +35,11 @@ export type RefreshOutcome =
 export interface RefreshResult {
   outcome: RefreshOutcome;
   record: ProfileRecord | undefined;
-  /** The token set the profile now points at, when it was read or obtained. */
+  /** A token set worth serving, when one was read or obtained. */
   tokens?: TokenSet;
-  /** For `failing`/`backing_off`: when it is worth asking again. */
+  /** The vault version of `tokens`, when the profile points at exactly that version. */
+  tokensVersion?: string;
+  /** For `failing`/`backing_off`/`lease_busy`: when it is worth asking again. */
   retryAfterSeconds?: number;
   failure?: OAuthFailure;
 }
@@ -45,6 +48,11 @@ export interface RefreshRequest {
   trigger: RefreshTrigger;
   /** For `token_request`: the held token must stay valid this long, else refresh. */
   minValiditySeconds?: number;
+  /**
+   * Epoch milliseconds by which the caller must be done (a Lambda's remaining time). No grant is started
+   * that could outlive it: a function killed after the server rotated a refresh token would lose it.
+   */
+  deadline?: number;
 }
 
 export interface RefresherDependencies {
@@ -64,16 +72,27 @@ export interface RefresherDependencies {
   maxWaitMs?: number;
   /** Attempts at writing a new token set before it is staged in the store instead. */
   vaultWriteAttempts?: number;
+  random?: () => number;
+  /** Best-effort revocation of tokens obtained for a profile deleted meanwhile. */
+  revoke?: (record: ProfileRecord, tokens: TokenSet, clientSecret: string | undefined) => Promise<void>;
 }
 
 const DEFAULT_LEASE_MS = 60_000;
 const DEFAULT_MAX_WAIT_MS = 10_000;
 const DEFAULT_VAULT_WRITE_ATTEMPTS = 3;
+const DEFAULT_OAUTH_TIMEOUT_MS = 10_000;
+/** Time kept after a token request for the vault write (or staging) and the commit. */
+const AFTER_GRANT_MS = 5_000;
+const COMMIT_ATTEMPTS = 3;
 /** Backoff after passing failures: 30 s doubling to 1 h, with jitter, never sooner than `Retry-After`. */
 const BACKOFF_BASE_MS = 30_000;
 const BACKOFF_CAP_MS = 60 * 60_000;
 
-type Settled = Required<Omit<RefresherDependencies, 'sleep'>> & { sleep: (ms: number) => Promise<void> };
+type Settled = Required<Omit<RefresherDependencies, 'sleep' | 'random' | 'revoke'>> & {
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+  revoke: NonNullable<RefresherDependencies['revoke']>;
+};
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -83,11 +102,18 @@ export class Refresher {
   constructor(deps: RefresherDependencies) {
     this.#d = {
       sleep: realSleep,
+      random: Math.random,
+      revoke: async () => {},
       leaseMs: DEFAULT_LEASE_MS,
       maxWaitMs: DEFAULT_MAX_WAIT_MS,
       vaultWriteAttempts: DEFAULT_VAULT_WRITE_ATTEMPTS,
       ...deps,
     } as Settled;
+  }
+
+  /** A token request plus what must follow it before the lease or the caller's time runs out. */
+  get #grantBudgetMs(): number {
+    return (this.#d.oauth.timeoutMs ?? DEFAULT_OAUTH_TIMEOUT_MS) + AFTER_GRANT_MS;
   }
 
   /**
@@ -97,25 +123,30 @@ export class Refresher {
   async refresh(profileId: string, request: RefreshRequest): Promise<RefreshResult> {
     const { store, clock } = this.#d;
     const owner = randomUUID();
-    const deadline = clock() + this.#d.maxWaitMs;
+    const leaseOptions = () => ({ now: clock(), durationMs: this.#d.leaseMs });
+    const leased = await store.acquireLease(profileId, owner, leaseOptions());
+    if (leased) return this.#refreshUnderLease(leased, owner, request);
+
+    // Someone else holds the lease: wait for their result instead of refreshing again. Reads while the
+    // lease is held; a conditional write only once it is free.
+    const waitUntil = Math.min(clock() + this.#d.maxWaitMs, request.deadline !== undefined ? request.deadline - this.#grantBudgetMs : Infinity);
     let seenVersion: string | null | undefined;
     for (let attempt = 0; ; attempt++) {
-      const leased = await store.acquireLease(profileId, owner, { now: clock(), durationMs: this.#d.leaseMs });
-      if (leased) return this.#refreshUnderLease(leased, owner, request);
-
-      // Someone else holds the lease: wait for their result instead of refreshing again.
       const current = await store.getProfile(profileId);
-      if (!current) return { outcome: 'profile_gone', record: undefined };
-      seenVersion ??= current.tokenVersion;
+      if (!current || current.deleting) return { outcome: 'profile_gone', record: undefined };
       if (request.trigger === 'schedule') return { outcome: 'lease_busy', record: current };
-      if (current.tokenVersion !== seenVersion || !current.lease || current.lease.expiresAt <= clock()) {
+      seenVersion ??= current.tokenVersion;
+      const leaseFree = !current.lease || current.lease.expiresAt <= clock();
+      if (current.tokenVersion !== seenVersion || leaseFree) {
         const served = await this.#served(current, request);
         if (served) return served;
-        if (current.tokenVersion !== seenVersion) seenVersion = current.tokenVersion;
+        seenVersion = current.tokenVersion;
       }
-      if (clock() >= deadline) {
-        return { outcome: 'lease_busy', record: current, retryAfterSeconds: 2 };
+      if (leaseFree) {
+        const taken = await store.acquireLease(profileId, owner, leaseOptions());
+        if (taken) return this.#refreshUnderLease(taken, owner, request);
       }
+      if (clock() >= waitUntil) return { outcome: 'lease_busy', record: current, retryAfterSeconds: 2 };
       await this.#d.sleep(Math.min(100 * 2 ** Math.min(attempt, 4), 1000));
     }
   }
@@ -123,12 +154,10 @@ export class Refresher {
   /** After the winner committed: is its token good enough for this caller? */
   async #served(record: ProfileRecord, request: RefreshRequest): Promise<RefreshResult | undefined> {
     if (record.tokenVersion === null || record.stagedTokens) return undefined;
-    if (request.trigger === 'admin') {
-      return { outcome: 'served_by_other', record };
-    }
+    if (request.trigger === 'admin') return { outcome: 'served_by_other', record };
     const tokens = await this.#d.vault.getTokenSet(record.id, record.tokenVersion);
     if (tokens && this.#satisfies(tokens, request.minValiditySeconds ?? 0)) {
-      return { outcome: 'served_by_other', record, tokens };
+      return { outcome: 'served_by_other', record, tokens, tokensVersion: record.tokenVersion };
     }
     return undefined;
   }
@@ -156,53 +185,52 @@ export class Refresher {
   ): Promise<{ result: RefreshResult; released: boolean }> {
     const { clock, vault } = this.#d;
     const now = clock();
-    // Tokens obtained earlier whose vault write failed are put in place before anything else.
+    const keep = (result: RefreshResult) => ({ result, released: false });
     let current = record;
-    let tokens: TokenSet | undefined;
+    let held: TokenSet | undefined;
+    let heldVersion: string | undefined;
+
+    // Tokens obtained while the vault was failing are written before anything else, when due (so a
+    // failing vault is not retried on every token request) or when a person asks.
     if (record.stagedTokens) {
-      const reconciled = await this.#reconcile(record, owner);
-      if (!reconciled) return { result: { outcome: 'failing', record }, released: false };
-      // The vault still refuses: the staged tokens are still good to serve (not to cache under a version).
-      if (!reconciled.written) return { result: { outcome: 'failing', record, tokens: reconciled.tokens }, released: false };
+      const staged = await this.#openStaged(record);
+      if (!staged) return keep({ outcome: 'failing', record });
+      if (request.trigger !== 'admin' && !isDue(record, now)) {
+        return keep({ outcome: 'failing', record, tokens: staged, ...retryAfter(record, now) });
+      }
+      const reconciled = await this.#reconcile(record, owner, staged, request);
+      if (!reconciled.written) return keep({ outcome: 'failing', record: reconciled.record, tokens: staged, ...retryAfter(reconciled.record, now) });
       current = reconciled.record;
-      tokens = reconciled.tokens;
+      held = staged;
+      heldVersion = current.tokenVersion ?? undefined;
       if (request.trigger === 'schedule' && !isDue(current, now)) {
-        return { result: { outcome: 'reconciled', record: current, tokens }, released: false };
+        return keep({ outcome: 'reconciled', record: current, tokens: staged, ...(heldVersion ? { tokensVersion: heldVersion } : {}) });
       }
     }
+
     const grant = current.config.grantType;
-    if (current.tokenVersion === null && grant === 'authorization_code') {
-      return { result: { outcome: 'no_grant', record: current }, released: false };
-    }
+    if (current.tokenVersion === null && grant === 'authorization_code') return keep({ outcome: 'no_grant', record: current });
     if (current.status.state === 'authorization_required' && grant === 'authorization_code') {
-      return { result: { outcome: 'authorization_required', record: current }, released: false };
+      return keep({ outcome: 'authorization_required', record: current });
     }
-    if (current.status.state === 'error' && request.trigger !== 'admin') {
-      return { result: { outcome: 'error', record: current }, released: false };
+    if (current.status.state === 'error' && request.trigger !== 'admin') return keep({ outcome: 'error', record: current });
+    if (!held && current.tokenVersion !== null) {
+      // The vault's current token set is the newest one ever written (writes happen under the lease, or for
+      // a new authorization), even when the profile's pointer lags behind after a lost commit. Refreshing
+      // with it means a rotated refresh token is never sent twice.
+      held = await vault.getTokenSet(current.id);
     }
-    if (current.tokenVersion !== null && !tokens) {
-      tokens = await vault.getTokenSet(current.id, current.tokenVersion);
-    }
-    // Re-check the need under the lease: another instance may have refreshed a moment ago.
-    if (tokens && !this.#needsRefresh(current, tokens, request, now)) {
-      return { result: { outcome: 'not_needed', record: current, tokens }, released: false };
+    if (held && !this.#needsRefresh(current, held, request, now)) {
+      return keep({ outcome: 'not_needed', record: current, tokens: held, ...(heldVersion ? { tokensVersion: heldVersion } : {}) });
     }
     // Respect backoff (and Retry-After) for automatic triggers; a person asking is let through.
     if (request.trigger !== 'admin' && isBackingOff(current, now)) {
-      return {
-        result: {
-          outcome: 'backing_off',
-          record: current,
-          ...(tokens ? { tokens } : {}),
-          retryAfterSeconds: Math.ceil((Date.parse(current.status.nextRefreshAt!) - now) / 1000),
-        },
-        released: false,
-      };
+      return keep({ outcome: 'backing_off', record: current, ...(held ? { tokens: held } : {}), ...retryAfter(current, now) });
     }
-    if (grant === 'authorization_code' && !tokens?.refreshToken) {
-      return { result: { outcome: 'no_grant', record: current, ...(tokens ? { tokens } : {}) }, released: false };
+    if (grant === 'authorization_code' && !held?.refreshToken) {
+      return keep({ outcome: 'no_grant', record: current, ...(held ? { tokens: held } : {}) });
     }
-    return { result: await this.#grant(current, owner, tokens), released: true };
+    return { result: await this.#grant(current, owner, held, request), released: true };
   }
 
   #needsRefresh(record: ProfileRecord, tokens: TokenSet, request: RefreshRequest, now: number): boolean {
@@ -220,13 +248,30 @@ export class Refresher {
     return Date.parse(tokens.expiresAt) - this.#d.clock() >= minValiditySeconds * 1000;
   }
 
+  /** Whether a grant started now would end, vault write and commit included, within the lease and the caller's time. */
+  #timeForGrant(record: ProfileRecord, request: RefreshRequest): boolean {
+    const now = this.#d.clock();
+    const leaseEnds = record.lease?.expiresAt ?? now + this.#d.leaseMs;
+    const ends = Math.min(leaseEnds, request.deadline ?? Infinity);
+    return ends - now >= this.#grantBudgetMs;
+  }
+
   /** Asks the token endpoint and records the outcome, all while holding the lease. */
-  async #grant(record: ProfileRecord, owner: string, held: TokenSet | undefined): Promise<RefreshResult> {
+  async #grant(record: ProfileRecord, owner: string, held: TokenSet | undefined, request: RefreshRequest): Promise<RefreshResult> {
     const { clock, vault, logger } = this.#d;
-    const clientSecret = record.config.clientAuthMethod === 'none' ? undefined : await vault.getClientSecret(record.id);
+    const needsSecret = record.config.clientAuthMethod !== 'none';
+    const clientSecret = needsSecret ? await vault.getClientSecret(record.id) : undefined;
+    if (needsSecret && !clientSecret) {
+      // Possibly a PUT still writing it: a passing failure, retried with backoff, not a verdict on the client.
+      const failure = new OAuthFailure('client_secret_missing', 'passing', 'No client secret is stored for this profile yet: set clientSecret with PUT /profiles/{id}.');
+      return this.#recordFailure(record, owner, held, failure);
+    }
     let tokens: TokenSet;
     try {
       const as = await this.#d.authorizationServer(record);
+      if (!this.#timeForGrant(record, request)) {
+        return this.#release(record, owner, { outcome: 'no_time', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 });
+      }
       const context = { ...this.#d.oauth, now: clock(), clientSecret };
       tokens =
         record.config.grantType === 'client_credentials'
@@ -238,27 +283,17 @@ export class Refresher {
     }
     if (held && sameTokenSet(held, tokens)) {
       // Nothing changed: no vault write (Secrets Manager's write quota and version limit).
-      const committed = await this.#commit(record, owner, this.#readyStatus(record, tokens), undefined, null);
+      const committed = await this.#commit(record, owner, this.#readyStatus(record, tokens), { tokenVersion: undefined });
       return { outcome: 'refreshed', record: committed ?? record, tokens };
     }
-    const version = await this.#writeTokens(record, tokens);
-    if (version === undefined) {
-      // The server has rotated the refresh token: the new set must survive. Stage it on the profile, sealed
-      // with a key derived from the refresh token it replaces (which only the vault holds), and reconcile
-      // on the next run.
-      const staged = held?.refreshToken ? sealStagedTokens(tokens, held.refreshToken, record.id) : null;
-      const status: ProfileStatus = {
-        ...this.#readyStatus(record, tokens),
-        lastError: lastError('vault_write_failed', 'New tokens were obtained but could not be written to the vault; they are kept and will be written on the next run.', clock()),
-        nextRefreshAt: new Date(clock()).toISOString(),
-      };
-      const committed = await this.#commit(record, owner, status, undefined, staged);
-      logger.error('token set could not be written to the vault', { profileId: record.id, staged: staged !== null, committed: committed !== undefined });
-      return { outcome: 'failing', record: committed ?? record, tokens };
-    }
-    const committed = await this.#commit(record, owner, this.#readyStatus(record, tokens), version, null);
+    const version = await this.#writeTokens(record, tokens, owner, request);
+    if (version === undefined) return this.#keepUnwritten(record, owner, held, tokens, clientSecret);
+    const committed = await this.#commit(record, owner, this.#readyStatus(record, tokens), { tokenVersion: version, stagedTokens: null });
     if (!committed) {
-      logger.error('refresh commit lost the lease', { profileId: record.id });
+      // The new set is the vault's current one, so the next refresh uses the rotated refresh token even
+      // though the pointer was not moved; a profile deleted meanwhile loses the re-created secret again.
+      logger.error('refresh commit failed after the vault write', { profileId: record.id });
+      await this.#cleanUpIfGone(record, tokens, clientSecret);
       return { outcome: 'failing', record, tokens };
     }
     logger.info('token refreshed', {
@@ -266,44 +301,103 @@ export class Refresher {
       accessTokenExpiresAt: tokens.expiresAt,
       refreshTokenRotated: held?.refreshToken !== undefined && tokens.refreshToken !== held.refreshToken,
     });
-    return { outcome: 'refreshed', record: committed, tokens };
+    return { outcome: 'refreshed', record: committed, tokens, tokensVersion: version };
   }
 
   /**
-   * Puts staged tokens in the vault and clears them (`written`); when the vault still fails they stay
-   * staged and are returned unwritten. `undefined` when they cannot be opened.
+   * The vault refused the new set. A rotated refresh token must survive: it is staged on the profile,
+   * sealed with a key derived from the refresh token it replaces (which only the vault holds), and written
+   * on the next run. Without a refresh token (client credentials) nothing is lost but the access token,
+   * which this caller still gets.
    */
-  async #reconcile(record: ProfileRecord, owner: string): Promise<{ record: ProfileRecord; tokens: TokenSet; written: boolean } | undefined> {
-    const { vault, logger } = this.#d;
-    const previous = record.tokenVersion ? await vault.getTokenSet(record.id, record.tokenVersion) : undefined;
-    const tokens = previous?.refreshToken ? openStagedTokens(record.stagedTokens!, previous.refreshToken, record.id) : undefined;
-    if (!tokens) {
-      logger.error('staged tokens cannot be opened', { profileId: record.id });
-      return undefined;
-    }
-    const version = await this.#writeTokens(record, tokens);
-    if (version === undefined) return { record, tokens, written: false };
-    const status: ProfileStatus = { ...this.#readyStatus(record, tokens), lastRefreshAt: record.status.lastRefreshAt, lastError: null };
-    const committed = await this.#d.store.updateStatus(
-      record.id,
-      { status, tokenVersion: version, stagedTokens: null },
-      { now: new Date(this.#d.clock()).toISOString(), leaseOwner: owner, keepLease: true },
-    );
-    if (record.status.state !== status.state) {
-      await this.#d.events.statusChanged({ profileId: record.id, from: record.status.state, to: status.state, lastError: null });
-    }
-    logger.info('staged tokens reconciled', { profileId: record.id });
-    return { record: committed, tokens, written: true };
+  async #keepUnwritten(
+    record: ProfileRecord,
+    owner: string,
+    held: TokenSet | undefined,
+    tokens: TokenSet,
+    clientSecret: string | undefined,
+  ): Promise<RefreshResult> {
+    const { clock, logger } = this.#d;
+    const now = clock();
+    const failures = record.status.consecutiveFailures + 1;
+    const delay = backoffMs(failures, undefined, this.#d.random);
+    const staged = held?.refreshToken ? sealStagedTokens(tokens, held.refreshToken, record.id) : null;
+    const vaultError = lastError('vault_write_failed', 'New tokens were obtained but could not be written to the vault; they are kept and will be written on the next run.', now);
+    const status: ProfileStatus = staged
+      ? { ...this.#readyStatus(record, tokens), lastError: vaultError, consecutiveFailures: failures, nextRefreshAt: new Date(now + delay).toISOString() }
+      : {
+          ...record.status,
+          state: held && Date.parse(held.expiresAt) > now ? 'refresh_failing' : 'expired',
+          lastError: lastError('vault_write_failed', 'A new token was obtained but could not be written to the vault; it will be requested again.', now),
+          consecutiveFailures: failures,
+          nextRefreshAt: new Date(now + delay).toISOString(),
+        };
+    const committed = await this.#commit(record, owner, status, { stagedTokens: staged });
+    logger.error('token set could not be written to the vault', { profileId: record.id, staged: staged !== null, committed: committed !== undefined });
+    if (!committed) await this.#cleanUpIfGone(record, tokens, clientSecret);
+    return { outcome: 'failing', record: committed ?? record, tokens, retryAfterSeconds: Math.ceil(delay / 1000) };
   }
 
-  async #writeTokens(record: ProfileRecord, tokens: TokenSet): Promise<string | undefined> {
+  async #openStaged(record: ProfileRecord): Promise<TokenSet | undefined> {
+    const previous = await this.#d.vault.getTokenSet(record.id);
+    const tokens = previous?.refreshToken ? openStagedTokens(record.stagedTokens!, previous.refreshToken, record.id) : undefined;
+    if (!tokens) this.#d.logger.error('staged tokens cannot be opened', { profileId: record.id });
+    return tokens;
+  }
+
+  /**
+   * Writes staged tokens to the vault and clears them, keeping the lease for what follows. When the vault
+   * still refuses, records a backoff so the next attempt waits.
+   */
+  async #reconcile(
+    record: ProfileRecord,
+    owner: string,
+    tokens: TokenSet,
+    request: RefreshRequest,
+  ): Promise<{ record: ProfileRecord; written: boolean }> {
+    const { store, clock, logger } = this.#d;
+    const nowIso = new Date(clock()).toISOString();
+    const version = await this.#writeTokens(record, tokens, owner, request);
+    try {
+      if (version === undefined) {
+        const failures = record.status.consecutiveFailures + 1;
+        const status: ProfileStatus = {
+          ...record.status,
+          consecutiveFailures: failures,
+          nextRefreshAt: new Date(clock() + backoffMs(failures, undefined, this.#d.random)).toISOString(),
+        };
+        return { record: await store.updateStatus(record.id, { status }, { now: nowIso, leaseOwner: owner, keepLease: true }), written: false };
+      }
+      const status: ProfileStatus = { ...this.#readyStatus(record, tokens), lastRefreshAt: record.status.lastRefreshAt, lastError: null };
+      const committed = await store.updateStatus(
+        record.id,
+        { status, tokenVersion: version, stagedTokens: null },
+        { now: nowIso, leaseOwner: owner, keepLease: true },
+      );
+      await this.#signal(record, status);
+      logger.info('staged tokens reconciled', { profileId: record.id });
+      return { record: committed, written: true };
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      logger.warn('staged tokens not reconciled: the lease was lost', { profileId: record.id });
+      return { record, written: false };
+    }
+  }
+
+  /** Bounded retries within the caller's time; `undefined` when the vault keeps refusing. */
+  async #writeTokens(record: ProfileRecord, tokens: TokenSet, owner: string, request: RefreshRequest): Promise<string | undefined> {
+    const { clock, logger } = this.#d;
     const attempts = this.#d.vaultWriteAttempts;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        return await this.#d.vault.putTokenSet(record.id, tokens);
+        // The same request token for every attempt: a retry of a write that did land adds no version.
+        return await this.#d.vault.putTokenSet(record.id, tokens, { requestToken: owner });
       } catch (error) {
-        this.#d.logger.warn('vault write failed', { profileId: record.id, attempt, ...errorFields(error) });
-        if (attempt < attempts) await this.#d.sleep(200 * 2 ** (attempt - 1));
+        logger.warn('vault write failed', { profileId: record.id, attempt, ...errorFields(error) });
+        const pause = 200 * 2 ** (attempt - 1);
+        const timeLeft = Math.min(record.lease?.expiresAt ?? Infinity, request.deadline ?? Infinity) - clock();
+        if (attempt === attempts || timeLeft < pause + AFTER_GRANT_MS) break;
+        await this.#d.sleep(pause);
       }
     }
     return undefined;
@@ -326,7 +420,7 @@ export class Refresher {
       case 'passing': {
         const heldValid = held !== undefined && Date.parse(held.expiresAt) > now;
         state = heldValid ? 'refresh_failing' : 'expired';
-        const delay = backoffMs(failures, failure.retryAfterSeconds);
+        const delay = backoffMs(failures, failure.retryAfterSeconds, this.#d.random);
         next = new Date(now + delay).toISOString();
         retryAfterSeconds = Math.ceil(delay / 1000);
         break;
@@ -339,33 +433,71 @@ export class Refresher {
       consecutiveFailures: failures,
       nextRefreshAt: next,
     };
-    const committed = await this.#commit(record, owner, status, undefined, undefined);
+    const committed = await this.#commit(record, owner, status, {});
     this.#d.logger.warn('refresh failed', { profileId: record.id, reason: failure.code, kind: failure.kind, state, consecutiveFailures: failures, httpStatus: failure.httpStatus });
     const outcome: RefreshOutcome = failure.kind === 'passing' ? 'failing' : failure.kind;
     return { outcome, record: committed ?? record, ...(held ? { tokens: held } : {}), failure, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) };
   }
 
-  /** Writes the status only while holding the lease, releasing it in the same write; signals changes. */
+  /** Releases the lease and returns `result` (used where the grant path gives up without writing). */
+  async #release(record: ProfileRecord, owner: string, result: RefreshResult): Promise<RefreshResult> {
+    await this.#d.store.releaseLease(record.id, owner).catch((error: unknown) => {
+      this.#d.logger.warn('lease release failed', { profileId: record.id, ...errorFields(error) });
+    });
+    return result;
+  }
+
+  /**
+   * Writes the status only while holding the lease, releasing it in the same write; signals changes.
+   * Throttling or a network error is retried a few times: losing this write after a rotation would leave
+   * the profile pointing at a consumed refresh token's set.
+   */
   async #commit(
     record: ProfileRecord,
     owner: string,
     status: ProfileStatus,
-    tokenVersion: string | undefined,
-    stagedTokens: string | null | undefined,
+    pointers: { tokenVersion?: string | undefined; stagedTokens?: string | null },
   ): Promise<ProfileRecord | undefined> {
-    try {
-      const committed = await this.#d.store.updateStatus(
-        record.id,
-        { status, ...(tokenVersion !== undefined ? { tokenVersion } : {}), ...(stagedTokens !== undefined ? { stagedTokens } : {}) },
-        { now: new Date(this.#d.clock()).toISOString(), leaseOwner: owner },
-      );
-      if (record.status.state !== status.state) {
-        await this.#d.events.statusChanged({ profileId: record.id, from: record.status.state, to: status.state, lastError: status.lastError });
+    const update = {
+      status,
+      ...(pointers.tokenVersion !== undefined ? { tokenVersion: pointers.tokenVersion } : {}),
+      ...(pointers.stagedTokens !== undefined ? { stagedTokens: pointers.stagedTokens } : {}),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const committed = await this.#d.store.updateStatus(record.id, update, { now: new Date(this.#d.clock()).toISOString(), leaseOwner: owner });
+        await this.#signal(record, status);
+        return committed;
+      } catch (error) {
+        if (error instanceof ConditionFailedError) return undefined;
+        this.#d.logger.warn('status commit failed', { profileId: record.id, attempt, ...errorFields(error) });
+        if (attempt >= COMMIT_ATTEMPTS) return undefined;
+        await this.#d.sleep(200 * 2 ** (attempt - 1));
       }
-      return committed;
+    }
+  }
+
+  async #signal(record: ProfileRecord, status: ProfileStatus): Promise<void> {
+    if (record.status.state !== status.state) {
+      await this.#d.events.statusChanged({ profileId: record.id, from: record.status.state, to: status.state, lastError: status.lastError });
+    }
+  }
+
+  /**
+   * A profile deleted while a refresh was in flight must not keep the grant it just rotated, nor a
+   * re-created secret: the new tokens are revoked (best effort) and its secrets removed again.
+   */
+  async #cleanUpIfGone(record: ProfileRecord, tokens: TokenSet, clientSecret: string | undefined): Promise<void> {
+    const profileId = record.id;
+    try {
+      const current = await this.#d.store.getProfile(profileId);
+      if (!current || current.deleting) {
+        await this.#d.revoke(record, tokens, clientSecret);
+        await this.#d.vault.deleteProfileSecrets(profileId);
+        this.#d.logger.warn('tokens of a deleted profile revoked and removed', { profileId });
+      }
     } catch (error) {
-      if (error instanceof ConditionFailedError) return undefined;
-      throw error;
+      this.#d.logger.error('cleanup after a lost commit failed', { profileId, ...errorFields(error) });
     }
   }
 
@@ -423,8 +555,12 @@ export function backoffMs(consecutiveFailures: number, retryAfterSeconds: number
   return Math.max(jittered, (retryAfterSeconds ?? 0) * 1000);
 }
 
+/** The same answer again (an idempotent server): `expiresAt` is derived from the clock, so it is not compared. */
 function sameTokenSet(a: TokenSet, b: TokenSet): boolean {
-  return a.accessToken === b.accessToken && a.refreshToken === b.refreshToken && a.expiresAt === b.expiresAt && a.scope === b.scope && a.tokenType === b.tokenType;
+  return a.accessToken === b.accessToken && a.refreshToken === b.refreshToken && a.scope === b.scope && a.tokenType === b.tokenType;
 }
 
-export { OAuthFailure };
+function retryAfter(record: ProfileRecord, now: number): { retryAfterSeconds?: number } {
+  const next = record.status.nextRefreshAt ? Date.parse(record.status.nextRefreshAt) : NaN;
+  return Number.isNaN(next) ? {} : { retryAfterSeconds: Math.max(1, Math.ceil((next - now) / 1000)) };
+}

@@ -26,7 +26,7 @@ import {
   type StatusUpdate,
   type StatusUpdateOptions,
 } from '../ports.js';
-import type { ProfileConfig, ProfileRecord, ProfileStatus } from '../profile.js';
+import { grantIdentity, type ProfileConfig, type ProfileRecord, type ProfileStatus } from '../profile.js';
 
 /**
  * The table's fixed schema. The CDK stack creates exactly this and the tests import it; every key
@@ -241,7 +241,14 @@ export class DynamoDbProfileStore implements ProfileStore {
         set.push('#stagedTokens = :stagedTokens');
       }
     }
-    let condition = 'attribute_exists(#pk)';
+    names['#deleting'] = 'deleting';
+    let condition = 'attribute_exists(#pk) AND attribute_not_exists(#deleting)';
+    if (options.sameGrantAs !== undefined) {
+      names['#grantKey'] = 'grantKey';
+      values[':grantKey'] = grantKey(options.sameGrantAs);
+      // Items written before the key existed have none: they are not fenced, rather than never writable.
+      condition += ' AND (attribute_not_exists(#grantKey) OR #grantKey = :grantKey)';
+    }
     if (options.expectedRevision !== undefined) {
       values[':expected'] = options.expectedRevision;
       condition += ' AND #revision = :expected';
@@ -295,9 +302,11 @@ export class DynamoDbProfileStore implements ProfileStore {
           TableName: this.tableName,
           Key: profileKey(id),
           UpdateExpression: 'SET #leaseOwner = :owner, #leaseExpiresAt = :expiresAt, #revision = #revision + :one',
-          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
+          ConditionExpression:
+            'attribute_exists(#pk) AND attribute_not_exists(#deleting) AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
           ExpressionAttributeNames: {
             '#pk': TABLE_SCHEMA.partitionKey,
+            '#deleting': 'deleting',
             '#leaseOwner': 'leaseOwner',
             '#leaseExpiresAt': 'leaseExpiresAt',
             '#revision': 'revision',
@@ -328,6 +337,31 @@ export class DynamoDbProfileStore implements ProfileStore {
     } catch (error) {
       // Someone took over after our lease expired: theirs now, nothing to release.
       if (!isConditionalCheckFailed(error)) throw error;
+    }
+  }
+
+  async markDeleting(id: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: profileKey(id),
+          UpdateExpression: 'SET #deleting = :true, #revision = #revision + :one REMOVE #leaseOwner, #leaseExpiresAt',
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: {
+            '#pk': TABLE_SCHEMA.partitionKey,
+            '#deleting': 'deleting',
+            '#revision': 'revision',
+            '#leaseOwner': 'leaseOwner',
+            '#leaseExpiresAt': 'leaseExpiresAt',
+          },
+          ExpressionAttributeValues: { ':true': true, ':one': 1 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
     }
   }
 
@@ -479,7 +513,9 @@ function toItem(record: ProfileRecord): Item {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     revision: record.revision,
+    grantKey: grantKey(record.config),
   };
+  if (record.deleting) item['deleting'] = true;
   if (record.status.nextRefreshAt !== null) {
     item[TABLE_SCHEMA.indexes.due.partitionKey] = DUE_PARTITION;
     item[TABLE_SCHEMA.indexes.due.sortKey] = record.status.nextRefreshAt;
@@ -508,5 +544,11 @@ function toRecord(item: Item): ProfileRecord {
         ? { owner: item['leaseOwner'], expiresAt: item['leaseExpiresAt'] as number }
         : null,
     stagedTokens: (item['stagedTokens'] as string | undefined) ?? null,
+    ...(item['deleting'] === true ? { deleting: true } : {}),
   };
+}
+
+/** `grantIdentity` (what tokens are bound to), stored on the profile item so a commit can be conditional on it. */
+function grantKey(config: ProfileConfig): string {
+  return grantIdentity(config);
 }

@@ -62,12 +62,16 @@ describe('the vault write failing after a successful grant', () => {
     expect(staged.tokenVersion).toBe(authorized.tokenVersion);
     expect(staged.status.lastError?.code).toBe('vault_write_failed');
     expect(staged.status.lastError?.message).not.toMatch(/token[^s]*[A-Za-z0-9_-]{20,}/);
-    expect(Date.parse(staged.status.nextRefreshAt!)).toBeLessThanOrEqual(s.clock());
+    // The vault is retried after a backoff, not on every run or token request.
+    expect(Date.parse(staged.status.nextRefreshAt!)).toBeGreaterThan(s.clock());
+    expect(staged.status.consecutiveFailures).toBe(1);
     expect(staged.lease).toBeNull();
     expect(await s.vault.getTokenSet(id)).toEqual(before);
     expect(s.logs.entries()).toContainEqual(expect.objectContaining({ message: 'token set could not be written to the vault', profileId: id }));
+    expect((await s.scheduledRun()).outcomes).toEqual({});
 
-    // The vault is healthy again: the next run writes the staged set, with no new grant.
+    // The vault is healthy again: the next run after the backoff writes the staged set, with no new grant.
+    s.clock.set(Date.parse(staged.status.nextRefreshAt!) + 1000);
     const reconciled = await s.scheduledRun();
     expect(reconciled.outcomes).toEqual({ reconciled: 1 });
     expect(env.server.grantCount('refresh_token')).toBe(1);
@@ -114,6 +118,7 @@ describe('the vault write failing after a successful grant', () => {
     s.clock.set(Date.parse(authorized.status.nextRefreshAt!) + 1000);
     faults.failNext(3, (secretId) => secretId === s.tokenSetName(id));
     expect((await s.scheduledRun()).outcomes).toEqual({ failing: 1 });
+    s.clock.set(Date.parse((await s.record(id)).status.nextRefreshAt!) + 1000);
     expect((await s.scheduledRun()).outcomes).toEqual({ reconciled: 1 });
     env.server.resetCounters();
 
@@ -124,7 +129,7 @@ describe('the vault write failing after a successful grant', () => {
     expect(env.server.grantCount('refresh_token')).toBe(1);
   });
 
-  it('a token request while the vault fails still gets the new token, and a later request reconciles', async () => {
+  it('a token request while the vault fails still gets the new token; later requests serve it, and one after the backoff reconciles', async () => {
     const id = s.newId('vault-down-inline');
     await s.createProfile(id);
     await s.authorize(id, 'vault-down-inline-user');
@@ -140,7 +145,18 @@ describe('the vault write failing after a successful grant', () => {
     expect(await env.server.introspect(fresh)).toBe(true);
     expect((await s.record(id)).stagedTokens).toEqual(expect.any(String));
 
-    // Another instance: the profile has staged tokens, so it reconciles under the lease and serves them.
+    // Another instance, before the backoff ends: served the staged token, no vault write attempted.
+    const rejectedBefore = faults.rejected;
+    const writesBefore = env.secrets.calls('PutSecretValue');
+    const meanwhile = await s.tokenHandler(s.newBroker())(events.token(id));
+    expect(meanwhile.statusCode, meanwhile.body).toBe(200);
+    expect(jsonBody<TokenResponse>(meanwhile).access_token).toBe(fresh);
+    expect(faults.rejected).toBe(rejectedBefore);
+    expect(env.secrets.calls('PutSecretValue')).toBe(writesBefore);
+    expect((await s.record(id)).stagedTokens).toEqual(expect.any(String));
+
+    // After the backoff: the staged tokens are reconciled under the lease and served.
+    s.clock.set(Date.parse((await s.record(id)).status.nextRefreshAt!) + 1000);
     const later = await s.tokenHandler(s.newBroker())(events.token(id));
     expect(later.statusCode, later.body).toBe(200);
     expect(jsonBody<TokenResponse>(later).access_token).toBe(fresh);
@@ -163,8 +179,8 @@ describe('the vault write failing for longer', () => {
     s.clock.set(Date.parse(before.expiresAt) - 30_000);
     env.server.resetCounters();
 
-    // The first request's refresh (3 attempts) and the next request's reconciliation (3 attempts) all fail.
-    faults.failNext(6, (secretId) => secretId === s.tokenSetName(id));
+    // The first request's refresh fails its 3 write attempts; the next request, inside the backoff, makes none.
+    faults.failNext(3, (secretId) => secretId === s.tokenSetName(id));
     const first = await s.tokenHandler(s.newBroker())(events.token(id));
     expect(first.statusCode, first.body).toBe(200);
     const fresh = jsonBody<TokenResponse>(first).access_token;

@@ -71,4 +71,37 @@ describe('PowertoolsMetrics.refresh', () => {
     expect(reasons).toEqual(['other', 'invalid_grant', undefined]);
     expect(written.join('')).not.toContain('acme_custom_error_7f3a');
   });
+
+  it('counts served tokens without writing, then writes one document a minute: served, misses, fewest seconds to expiry', () => {
+    // Prepare
+    let now = 1_000_000;
+    const metrics = new PowertoolsMetrics({ namespace: 'Test', serviceName: 'test' }, () => now);
+
+    // Act
+    metrics.tokenServed(100, 'cache');
+    metrics.tokenServed(50, 'store');
+    metrics.tokenServed(200, 'cache');
+    const beforeTheMinute = documents().length;
+    now += 60_000;
+    metrics.tokenServed(300, 'refresh');
+
+    // Assess
+    expect(beforeTheMinute).toBe(0);
+    const [document, ...more] = documents();
+    expect(more).toEqual([]);
+    expect(document).toMatchObject({ TokensServed: 4, TokenCacheMisses: 2, TokenSecondsToExpiry: 50 });
+  });
+
+  it('flush writes nothing when no token was served since the last one', () => {
+    // Prepare
+    const metrics = new PowertoolsMetrics({ namespace: 'Test', serviceName: 'test' });
+    metrics.tokenServed(10, 'cache');
+    metrics.flush();
+
+    // Act
+    metrics.flush();
+
+    // Assess
+    expect(documents()).toHaveLength(1);
+  });
 });

@@ -22,10 +22,14 @@ export interface StatusEvents {
   statusChanged(change: StatusChange): Promise<void>;
 }
 
-/** The EventBridge SDK, loaded on the first signal: the token path rarely signals (cold start). */
-type EventBridgeModule = typeof import('@aws-sdk/client-eventbridge');
+/**
+ * The EventBridge SDK, loaded on the first signal: the token path rarely signals (cold start). Through
+ * `adapters/eventbridge-client.ts`, whose named imports make the bundle smaller than an `import()` of the
+ * package would.
+ */
+type EventBridgeModule = typeof import('./adapters/eventbridge-client.js');
 let eventBridgeModule: Promise<EventBridgeModule> | undefined;
-const loadEventBridge = (): Promise<EventBridgeModule> => (eventBridgeModule ??= import('@aws-sdk/client-eventbridge'));
+const loadEventBridge = (): Promise<EventBridgeModule> => (eventBridgeModule ??= import('./adapters/eventbridge-client.js'));
 
 export class EventBridgeStatusEvents implements StatusEvents {
   #client: Promise<EventBridgeClient> | undefined;

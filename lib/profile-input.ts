@@ -1,9 +1,10 @@
 /**
- * Validation of the `PUT /profiles/{id}` body (API.md), on zod. Kept apart from `profile.ts` so that only
- * the route that writes profiles loads zod: the token path never parses a profile, and zod is a large
- * share of a bundle (cold start). Import this module dynamically from the use case that needs it.
+ * Validation of the `PUT /profiles/{id}` body (API.md), on zod's tree-shakable `zod/mini` API. Kept apart
+ * from `profile.ts` so that only the route that writes profiles loads it: the token path never parses a
+ * profile (cold start). Import this module dynamically from the use case that needs it.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { en } from 'zod/locales';
 import { invalidRequest } from './errors.js';
 import {
   CLIENT_AUTH_METHODS,
@@ -15,31 +16,39 @@ import {
 } from './profile.js';
 import { isLoopbackUrl } from './shared.js';
 
+// zod's own messages for length and range checks (passed through by `parseProfileInput`) come from its
+// English locale, which classic `zod` installs when its first schema is made and `zod/mini` leaves out.
+// Installed the same way: only when no locale is set yet. (`z.config()` returns the global config; reading
+// `z.core.globalConfig` instead would make the bundler keep all of `z.core`, ~380 KiB.)
+if (!z.config().localeError) z.config(en());
+
 /** `https:`, or `http:` on a loopback host only (API.md). No credentials or fragments in endpoint URLs. */
 const endpointUrl = (field: string) =>
-  z.string().superRefine((value, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `${field} is not a valid absolute URL` });
-      return;
-    }
-    if (url.protocol === 'http:' && !isLoopbackUrl(url)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${field} must use https: (http: is accepted only for 127.0.0.1, localhost or [::1])`,
-      });
-    } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      ctx.addIssue({ code: 'custom', message: `${field} must be an https: URL` });
-    } else if (url.username || url.password) {
-      ctx.addIssue({ code: 'custom', message: `${field} must not contain a user name or password` });
-    } else if (url.hash) {
-      ctx.addIssue({ code: 'custom', message: `${field} must not contain a #fragment` });
-    }
-  });
+  z.string().check(
+    z.superRefine((value, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${field} is not a valid absolute URL` });
+        return;
+      }
+      if (url.protocol === 'http:' && !isLoopbackUrl(url)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field} must use https: (http: is accepted only for 127.0.0.1, localhost or [::1])`,
+        });
+      } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        ctx.addIssue({ code: 'custom', message: `${field} must be an https: URL` });
+      } else if (url.username || url.password) {
+        ctx.addIssue({ code: 'custom', message: `${field} must not contain a user name or password` });
+      } else if (url.hash) {
+        ctx.addIssue({ code: 'custom', message: `${field} must not contain a #fragment` });
+      }
+    }),
+  );
 
-const reservedKeys = (reserved: readonly string[], field: string) => (value: Record<string, string>, ctx: z.RefinementCtx) => {
+const reservedKeys = (reserved: readonly string[], field: string) => (value: Record<string, string>, ctx: z.core.$RefinementCtx<Record<string, string>>) => {
   for (const key of Object.keys(value)) {
     if (reserved.includes(key)) {
       ctx.addIssue({
@@ -51,55 +60,61 @@ const reservedKeys = (reserved: readonly string[], field: string) => (value: Rec
   }
 };
 
-const stringMap = z.record(z.string().min(1).max(256), z.string().max(2048));
+const stringMap = z.record(z.string().check(z.minLength(1), z.maxLength(256)), z.string().check(z.maxLength(2048)));
 
 /** The body of `PUT /profiles/{id}`. Unknown fields are refused so that typos do not pass silently. */
 export const profileInputSchema = z
   .strictObject({
-    grantType: z.enum(GRANT_TYPES).default('authorization_code'),
-    authorizationUrl: endpointUrl('authorizationUrl').optional(),
-    tokenUrl: endpointUrl('tokenUrl').optional(),
-    issuer: endpointUrl('issuer').optional(),
-    clientId: z.string().min(1, 'clientId must not be empty').max(1024),
-    clientSecret: z.string().min(1, 'clientSecret must not be empty').max(4096).optional(),
-    clientAuthMethod: z.enum(CLIENT_AUTH_METHODS).default('client_secret_basic'),
-    scope: z
-      .string()
-      .max(2048)
-      .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'scope must be space-delimited scope tokens (RFC 6749 §3.3)')
-      .optional(),
-    authorizationParams: stringMap.superRefine(reservedKeys(RESERVED_AUTHORIZATION_PARAMS, 'authorizationParams')).default({}),
-    tokenParams: stringMap.superRefine(reservedKeys(RESERVED_TOKEN_PARAMS, 'tokenParams')).default({}),
-    usePkce: z.boolean().default(true),
-    defaultTokenLifetimeSeconds: z.number().int().min(60).max(86_400).default(3600),
-    revocationUrl: endpointUrl('revocationUrl').optional(),
+    grantType: z._default(z.enum(GRANT_TYPES), 'authorization_code'),
+    authorizationUrl: z.optional(endpointUrl('authorizationUrl')),
+    tokenUrl: z.optional(endpointUrl('tokenUrl')),
+    issuer: z.optional(endpointUrl('issuer')),
+    clientId: z.string().check(z.minLength(1, 'clientId must not be empty'), z.maxLength(1024)),
+    clientSecret: z.optional(z.string().check(z.minLength(1, 'clientSecret must not be empty'), z.maxLength(4096))),
+    clientAuthMethod: z._default(z.enum(CLIENT_AUTH_METHODS), 'client_secret_basic'),
+    scope: z.optional(
+      z
+        .string()
+        .check(
+          z.maxLength(2048),
+          z.regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'scope must be space-delimited scope tokens (RFC 6749 §3.3)'),
+        ),
+    ),
+    authorizationParams: z._default(stringMap.check(z.superRefine(reservedKeys(RESERVED_AUTHORIZATION_PARAMS, 'authorizationParams'))), {}),
+    tokenParams: z._default(stringMap.check(z.superRefine(reservedKeys(RESERVED_TOKEN_PARAMS, 'tokenParams'))), {}),
+    usePkce: z._default(z.boolean(), true),
+    // `z.int()` as a check on a number, as classic `z.number().int()` is: the same issues, in the same order.
+    defaultTokenLifetimeSeconds: z._default(z.number().check(z.int(), z.gte(60), z.lte(86_400)), 3600),
+    revocationUrl: z.optional(endpointUrl('revocationUrl')),
   })
-  .superRefine((p, ctx) => {
-    if (!p.issuer && !p.tokenUrl) {
-      ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'tokenUrl is required unless issuer is given' });
-    }
-    if (p.grantType === 'authorization_code' && !p.issuer && !p.authorizationUrl) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['authorizationUrl'],
-        message: 'authorizationUrl is required for authorization_code profiles unless issuer is given',
-      });
-    }
-    if (p.clientAuthMethod === 'none' && p.clientSecret !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['clientSecret'],
-        message: 'clientSecret must be omitted when clientAuthMethod is "none"',
-      });
-    }
-    if (p.grantType === 'client_credentials' && p.clientAuthMethod === 'none') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['clientAuthMethod'],
-        message: 'client_credentials profiles need a client secret: use client_secret_basic or client_secret_post',
-      });
-    }
-  });
+  .check(
+    z.superRefine((p, ctx) => {
+      if (!p.issuer && !p.tokenUrl) {
+        ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'tokenUrl is required unless issuer is given' });
+      }
+      if (p.grantType === 'authorization_code' && !p.issuer && !p.authorizationUrl) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['authorizationUrl'],
+          message: 'authorizationUrl is required for authorization_code profiles unless issuer is given',
+        });
+      }
+      if (p.clientAuthMethod === 'none' && p.clientSecret !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clientSecret'],
+          message: 'clientSecret must be omitted when clientAuthMethod is "none"',
+        });
+      }
+      if (p.grantType === 'client_credentials' && p.clientAuthMethod === 'none') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clientAuthMethod'],
+          message: 'client_credentials profiles need a client secret: use client_secret_basic or client_secret_post',
+        });
+      }
+    }),
+  );
 
 export type ProfileInput = z.output<typeof profileInputSchema>;
 

@@ -10,8 +10,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { proxyEvent } from '../http-event.js';
+import { listenOnLoopback } from './loopback.js';
 
 export type ProxyHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
@@ -198,28 +200,18 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): LocalHtt
     writeResult(res, result);
   }
 
-  const listen = (requested: number) =>
-    new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => {
-        server.off('listening', onListening);
-        const code = error.code ?? 'UNKNOWN';
-        const message =
-          code === 'EADDRINUSE'
-            ? `Port ${requested} on 127.0.0.1 is already in use.`
-            : code === 'EACCES'
-              ? `Port ${requested} on 127.0.0.1 may not be used by this user.`
-              : `Port ${requested} on 127.0.0.1 cannot be used (${code}).`;
-        reject(new PortUnavailableError(message, requested, code));
-      };
-      const onListening = () => {
-        server.off('error', onError);
-        port = (server.address() as AddressInfo).port;
-        resolve();
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ port: requested, host: '127.0.0.1', exclusive: true });
+  const listen = async (requested: number) => {
+    port = await listenOnLoopback(server, requested, (error) => {
+      const code = error.code ?? 'UNKNOWN';
+      const message =
+        code === 'EADDRINUSE'
+          ? `Port ${requested} on 127.0.0.1 is already in use.`
+          : code === 'EACCES'
+            ? `Port ${requested} on 127.0.0.1 may not be used by this user.`
+            : `Port ${requested} on 127.0.0.1 cannot be used (${code}).`;
+      return new PortUnavailableError(message, requested, code);
     });
+  };
 
   const close = async (graceMs = 10_000) => {
     if (!server.listening) return;
@@ -334,63 +326,26 @@ export function toEvent(
   pathParameters: Record<string, string> | null,
   body: string | null,
 ): APIGatewayProxyEvent {
-  // API Gateway: the single-value maps keep the last value of a repeated key; `null` when empty.
-  const query: Record<string, string> = {};
-  const multiQuery: Record<string, string[]> = {};
-  for (const [key, value] of url.searchParams) {
-    query[key] = value;
-    (multiQuery[key] ??= []).push(value);
-  }
+  // API Gateway: the single-value header map keeps the last value of a repeated header.
   const headers: Record<string, string> = {};
-  const multiHeaders: Record<string, string[]> = {};
+  const multiValueHeaders: Record<string, string[]> = {};
   for (const [name, values] of Object.entries(req.headersDistinct)) {
     if (!values || values.length === 0) continue;
     headers[name] = values[values.length - 1]!;
-    multiHeaders[name] = values;
+    multiValueHeaders[name] = values;
   }
-  const hasQuery = Object.keys(query).length > 0;
-  const now = Date.now();
-  return {
-    httpMethod: method,
-    resource,
-    path: url.pathname,
-    pathParameters,
-    queryStringParameters: hasQuery ? query : null,
-    multiValueQueryStringParameters: hasQuery ? multiQuery : null,
-    headers,
-    multiValueHeaders: multiHeaders,
-    body,
-    isBase64Encoded: false,
-    stageVariables: null,
-    requestContext: {
+  return proxyEvent(
+    { method, resource, path: url.pathname, pathParameters, query: url.searchParams, headers, multiValueHeaders, body },
+    {
       accountId: 'local',
       apiId: 'local',
-      authorizer: null,
-      protocol: `HTTP/${req.httpVersion}`,
-      httpMethod: method,
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-        user: null,
-        userAgent: headers['user-agent'] ?? null,
-        userArn: null,
-      },
-      path: `/${LOCAL_STAGE}${url.pathname}`,
       stage: LOCAL_STAGE,
-      requestId: randomUUID(),
-      requestTimeEpoch: now,
       resourceId: 'local',
-      resourcePath: resource,
+      protocol: `HTTP/${req.httpVersion}`,
+      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      userAgent: headers['user-agent'] ?? null,
+      requestId: randomUUID(),
+      requestTimeEpoch: Date.now(),
     },
-  };
+  );
 }

@@ -10,12 +10,9 @@
  * `startLocalBroker` is what `npm start` runs (`lib/local/main.ts`), and what tests start in-process.
  */
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createHandler as createAuthorizeUrlHandler } from '../../lambdas/authorize-url.js';
 import { createHandler as createCallbackHandler } from '../../lambdas/callback.js';
@@ -29,6 +26,7 @@ import { LoggedStatusEvents, type StatusChange, type StatusEvents } from '../eve
 import { errorFields, type Log } from '../logger.js';
 import { systemClock, type Clock, type ProfileStore, type SecretVault } from '../ports.js';
 import { DEMO_SCOPE, startDemoAuthorizationServer, type DemoAuthorizationServer } from './demo-authorization-server.js';
+import { startDynalite } from './dynalite.js';
 import { createLocalHttpServer, PortUnavailableError, type Route } from './http-adapter.js';
 import { RefreshScheduler } from './refresh-scheduler.js';
 
@@ -161,15 +159,6 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
     { method: 'GET', resource: '/callback', handler: callback },
   ];
 }
-
-// dynalite ships no type declarations.
-interface DynaliteOptions {
-  path?: string;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}
-const dynalite = createRequire(import.meta.url)('dynalite') as (options?: DynaliteOptions) => Server;
 
 /** Data directories locked by this process (the lock file alone cannot tell two brokers of one process apart). */
 const lockedHere = new Set<string>();
@@ -351,30 +340,11 @@ interface EmbeddedDynamoDb {
 
 /** dynalite on a free loopback port, persisted in `dir` (LevelDB), with the broker's table. */
 async function startEmbeddedDynamoDb(dir: string): Promise<EmbeddedDynamoDb> {
-  const server = dynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${port}`,
+  const { client, doc, close } = await startDynalite({
+    path: dir,
     region: 'local',
-    // dynalite checks that requests are signed, not by whom.
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  const close = async () => {
-    client.destroy();
-    await new Promise<void>((resolve, reject) => {
-      // dynalite's close waits for pending LevelDB operations, then closes the store.
-      server.close((error?: Error) => (error ? reject(error) : resolve()));
-      server.closeAllConnections();
-    });
-  };
   try {
     await ensureTable(client);
   } catch (error) {

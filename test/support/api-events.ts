@@ -5,6 +5,7 @@
  * where API Gateway sends `null`, and the route template in `resource`.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { proxyEvent } from '../../lib/http-event.js';
 
 export interface ApiRequest {
   method: string;
@@ -17,66 +18,41 @@ export interface ApiRequest {
   headers?: Record<string, string>;
 }
 
+/** `resource` with its path parameters filled in (URL-encoded), e.g. `/profiles/p-1/token`. */
+export function resourcePath(resource: string, pathParameters: Record<string, string> | undefined): string {
+  return resource.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(pathParameters?.[name] ?? `{${name}}`));
+}
+
 export function apiGatewayEvent(request: ApiRequest): APIGatewayProxyEvent {
   const { method, resource, pathParameters, body } = request;
-  const path = resource.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(pathParameters?.[name] ?? `{${name}}`));
-  const query = request.query instanceof URLSearchParams ? request.query : new URLSearchParams(request.query ?? {});
-  const single: Record<string, string> = {};
-  const multi: Record<string, string[]> = {};
-  for (const [key, value] of query) {
-    single[key] = value;
-    (multi[key] ??= []).push(value);
-  }
-  const hasQuery = Object.keys(single).length > 0;
   const headers: Record<string, string> = {
     Host: 'api.example.test',
     'User-Agent': 'vitest',
     ...(body ? { 'Content-Type': 'application/json' } : {}),
     ...request.headers,
   };
-  return {
-    httpMethod: method,
-    resource,
-    path,
-    pathParameters: pathParameters ?? null,
-    queryStringParameters: hasQuery ? single : null,
-    multiValueQueryStringParameters: hasQuery ? multi : null,
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
-    body: body ?? null,
-    isBase64Encoded: false,
-    stageVariables: null,
-    requestContext: {
+  return proxyEvent(
+    {
+      method,
+      resource,
+      path: resourcePath(resource, pathParameters),
+      pathParameters: pathParameters ?? null,
+      query: request.query instanceof URLSearchParams ? request.query : new URLSearchParams(request.query ?? {}),
+      headers,
+      body: body ?? null,
+    },
+    {
       accountId: '123456789012',
       apiId: 'integration',
-      authorizer: null,
-      protocol: 'HTTP/1.1',
-      httpMethod: method,
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: '127.0.0.1',
-        user: null,
-        userAgent: 'vitest',
-        userArn: null,
-      },
-      path: `/test${path}`,
       stage: 'test',
+      resourceId: 'resource',
+      protocol: 'HTTP/1.1',
+      sourceIp: '127.0.0.1',
+      userAgent: 'vitest',
       requestId: `request-${Math.random().toString(36).slice(2)}`,
       requestTimeEpoch: Date.now(),
-      resourceId: 'resource',
-      resourcePath: resource,
     },
-  };
+  );
 }
 
 /** The broker's routes (API.md), as events. */

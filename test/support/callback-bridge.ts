@@ -5,11 +5,11 @@
  * redirect (followed by Chromium or by the programmatic consent) reaches the real handler.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { ProxyHandler } from '../../lib/local/http-adapter.js';
+import { closeServer, listenOnLoopback } from '../../lib/local/loopback.js';
 import { events } from './api-events.js';
 
-export type ProxyHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+export type { ProxyHandler };
 
 export interface CallbackBridge {
   /** `http://127.0.0.1:<port>/callback` */
@@ -49,14 +49,7 @@ export async function startCallbackBridge(): Promise<CallbackBridge> {
     );
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, 0);
   const url = `http://127.0.0.1:${port}/callback`;
   return {
     url,
@@ -67,10 +60,6 @@ export async function startCallbackBridge(): Promise<CallbackBridge> {
       bridge.handler = value;
     },
     answered,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }

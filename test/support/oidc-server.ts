@@ -13,11 +13,20 @@
  * - refresh token rotation (default on): reusing a consumed refresh token answers `invalid_grant`
  *   AND revokes the whole grant (the rotated refresh token dies with it)
  *
- * oidc-provider ships no TypeScript types; the small interfaces below describe what is used here.
+ * Loading oidc-provider, its signing key and its loopback server are shared with local mode's demo
+ * authorization server (`lib/local/oidc-provider-host.ts`). oidc-provider ships no TypeScript types; the
+ * small interfaces below describe what is used here.
  */
-import { generateKeyPairSync, createPublicKey, verify as cryptoVerify, type JsonWebKey } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import {
+  generateSigningKey,
+  issueRefreshTokenForOfflineAccess,
+  loadOidcProvider,
+  startProviderServer,
+  type OidcProviderLike,
+  type OidcProviderModuleLike,
+} from '../../lib/local/oidc-provider-host.js';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
 
@@ -130,10 +139,8 @@ interface GrantModel {
   adapter: { destroy(id: string): Promise<void> };
 }
 
-interface OidcProvider {
-  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+interface OidcProvider extends OidcProviderLike {
   use(middleware: (ctx: KoaContext, next: KoaNext) => Promise<void>): void;
-  on(event: string, listener: (...args: unknown[]) => void): void;
   AccessToken: TokenModel;
   ClientCredentials: TokenModel;
   RefreshToken: TokenModel;
@@ -141,34 +148,9 @@ interface OidcProvider {
   Grant: GrantModel;
 }
 
-interface OidcProviderModule {
+interface OidcProviderModule extends OidcProviderModuleLike {
   default: new (issuer: string, configuration: Record<string, unknown>) => OidcProvider;
   errors: { InvalidTarget: new (description?: string) => Error };
-}
-
-// ---- quieting oidc-provider's console notices --------------------------------------------------
-
-let consoleFilterInstalled = false;
-/** oidc-provider prints development notices ("Unsupported runtime", dev keys, devInteractions…). */
-function installConsoleFilter(): void {
-  if (consoleFilterInstalled) return;
-  consoleFilterInstalled = true;
-  for (const level of ['info', 'warn'] as const) {
-    const original = console[level].bind(console);
-    console[level] = (...args: unknown[]): void => {
-      const first = args[0];
-      // eslint-disable-next-line no-control-regex -- oidc-provider colours its notices with ANSI escapes
-      if (typeof first === 'string' && /^(\x1b\[[0-9;]*m)?oidc-provider (NOTICE|WARNING):/.test(first)) return;
-      original(...args);
-    };
-  }
-}
-
-async function loadOidcProvider(): Promise<OidcProviderModule> {
-  installConsoleFilter();
-  // A non-literal specifier: the package has no type declarations.
-  const specifier: string = 'oidc-provider';
-  return (await import(specifier)) as OidcProviderModule;
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -177,16 +159,6 @@ async function readRawBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
@@ -207,7 +179,7 @@ function base64urlJson(part: string): Record<string, unknown> | undefined {
 // ---- the server ---------------------------------------------------------------------------------
 
 export async function startOidcServer(options: OidcServerOptions): Promise<OidcServer> {
-  const { default: Provider, errors } = await loadOidcProvider();
+  const { default: Provider, errors } = await loadOidcProvider<OidcProviderModule>();
 
   const accessTokenTtl = options.accessTokenTtlSeconds ?? 3600;
   const rotateRefreshToken = options.rotateRefreshToken ?? true;
@@ -216,22 +188,11 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
   const clientCredentials = options.clientCredentials ?? false;
 
   // Listen first: the issuer needs the port.
-  // eslint-disable-next-line prefer-const -- assigned once the provider exists, which needs the port
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server = createServer((req, res) => {
-    if (handler) handler(req, res);
-    else {
-      res.statusCode = 503;
-      res.end();
-    }
-  });
-  server.keepAliveTimeout = 1000;
-  const port = await listen(server);
-  const issuer = `http://127.0.0.1:${port}`;
+  const host = await startProviderServer(0);
+  const { issuer } = host;
   const resource = `${issuer}/api`;
 
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = { ...(privateKey.export({ format: 'jwk' }) as JsonWebKey), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
+  const { privateKey, jwk } = generateSigningKey('test-rs256');
   const publicKey = createPublicKey(privateKey);
 
   const clients = options.clients.map((c) => {
@@ -268,8 +229,7 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
     pkce: { required: () => pkceRequired },
     rotateRefreshToken,
-    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(t: string): boolean }, code: { scopes: Set<string> }) =>
-      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    issueRefreshToken: issueRefreshTokenForOfflineAccess,
     findAccount: async (_ctx: unknown, sub: string) => ({
       accountId: sub,
       claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true }),
@@ -312,7 +272,7 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
   });
 
   // Fault injection and accounting on the token endpoint. The body is read here and handed to
-  // oidc-provider as an already parsed body (supported; it only prints a notice, filtered above).
+  // oidc-provider as an already parsed body (supported; it only prints a notice, which `loadOidcProvider` filters).
   const faults: CannedTokenResponse[] = [];
   let records: TokenRequestRecord[] = [];
   provider.use(async (ctx, next) => {
@@ -369,13 +329,7 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
     console.error('oidc-provider server_error', err);
   });
 
-  handler = provider.callback();
-
-  const sockets = new Set<import('node:net').Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  host.serve(provider.callback());
 
   const verifyJwt = (token: string): boolean => {
     const parts = token.split('.');
@@ -436,10 +390,6 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
       const found = await provider.RefreshToken.find(token);
       return Boolean(found && !found.isExpired && !found.consumed);
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        for (const socket of sockets) socket.destroy();
-      }),
+    close: () => host.close(),
   };
 }

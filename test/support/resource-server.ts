@@ -4,7 +4,8 @@
  * `WWW-Authenticate: Bearer error="invalid_token"` (or `Bearer realm="test"` when no token was sent).
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listenOnLoopback } from '../../lib/local/loopback.js';
 
 export interface ResourceServerOptions {
   /** e.g. `(token) => oidcServer.introspect(token)` */
@@ -64,13 +65,7 @@ export async function startResourceServer(options: ResourceServerOptions): Promi
     socket.on('close', () => sockets.delete(socket));
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
+  const port = await listenOnLoopback(server, 0);
 
   return {
     url: `http://127.0.0.1:${port}/`,

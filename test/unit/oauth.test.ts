@@ -20,27 +20,14 @@ import {
   validateAuthorizationResponse,
 } from '../../lib/oauth.js';
 import type { ProfileConfig } from '../../lib/profile.js';
+import { profileConfig } from '../support/profile-config.js';
 
 const NOW = Date.parse('2026-01-15T10:00:00.000Z');
 const REFRESH_TOKEN = 'rt-7f3a-very-secret-refresh-token';
 const CLIENT_SECRET = 'cs-9b2d-very-secret-client-secret';
 const AS: oauth.AuthorizationServer = { issuer: 'urn:x', token_endpoint: 'https://as.example/token' };
 
-const config = (overrides: Partial<ProfileConfig> = {}): ProfileConfig => ({
-  grantType: 'authorization_code',
-  authorizationUrl: 'https://as.example/authorize',
-  tokenUrl: 'https://as.example/token',
-  issuer: null,
-  clientId: 'mes-client',
-  clientAuthMethod: 'client_secret_basic',
-  scope: 'openid offline_access',
-  authorizationParams: {},
-  tokenParams: {},
-  usePkce: true,
-  defaultTokenLifetimeSeconds: 3600,
-  revocationUrl: null,
-  ...overrides,
-});
+const config = profileConfig;
 
 /** A JWS compact serialization with the given payload (unsigned: only `exp` is read). */
 const jwt = (payload: Record<string, unknown>) =>

@@ -11,6 +11,7 @@ import {
   type ProfileRecord,
 } from '../../lib/profile.js';
 import { parseProfileInput } from '../../lib/profile-input.js';
+import { profileConfig } from '../support/profile-config.js';
 
 const SECRET = 'zz-Distinctive-Secret-Value-93e1c7';
 
@@ -332,20 +333,7 @@ describe('toView', () => {
 });
 
 describe('tokensSurviveChange', () => {
-  const base: ProfileConfig = {
-    grantType: 'authorization_code',
-    authorizationUrl: 'https://as.example/authorize',
-    tokenUrl: 'https://as.example/token',
-    issuer: null,
-    clientId: 'mes-client',
-    clientAuthMethod: 'client_secret_basic',
-    scope: 'openid offline_access',
-    authorizationParams: {},
-    tokenParams: {},
-    usePkce: true,
-    defaultTokenLifetimeSeconds: 3600,
-    revocationUrl: null,
-  };
+  const base = profileConfig();
   const change = (overrides: Partial<ProfileConfig>, before: ProfileConfig = base) => tokensSurviveChange(before, { ...before, ...overrides });
 
   it.each<[string, Partial<ProfileConfig>]>([

@@ -4,96 +4,14 @@
  * write; `updateStatus({ sameGrantAs })` commits only while the profile still uses the same grant type,
  * client and token endpoint.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbProfileStore, createTable } from '../../../lib/adapters/dynamodb-profile-store.js';
+import { describe, expect, it } from 'vitest';
 import { ConditionFailedError, type StatusUpdateOptions } from '../../../lib/ports.js';
-import type { ProfileConfig, ProfileRecord, ProfileStatus } from '../../../lib/profile.js';
+import type { ProfileRecord } from '../../../lib/profile.js';
 import { scanTable } from '../../support/store-snapshot.js';
-import { startDynalite, type RunningDynalite } from '../../support/dynalite.js';
+import { LEASE_MS, T0, config, created, db, freshId, iso, read, readyStatus, record, store, useProfileTable } from './fixture.js';
 
 const TABLE = 'deleting-test';
-const T0 = Date.parse('2026-11-28T09:00:00.000Z');
-const LEASE_MS = 60_000;
-
-let db: RunningDynalite;
-let store: DynamoDbProfileStore;
-
-beforeAll(async () => {
-  db = await startDynalite();
-  await createTable(db.client, TABLE);
-  store = new DynamoDbProfileStore({ tableName: TABLE, client: db.doc });
-});
-
-afterAll(async () => {
-  await db?.close();
-});
-
-let counter = 0;
-function freshId(label: string): string {
-  counter += 1;
-  return `${label}-${counter}`;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function readyStatus(nextRefreshAt: string | null = iso(T0 + 50 * 60_000)): ProfileStatus {
-  return {
-    state: 'ready',
-    accessTokenExpiresAt: iso(T0 + 60 * 60_000),
-    hasRefreshToken: true,
-    lastRefreshAt: iso(T0),
-    lastAuthorizedAt: iso(T0 - 86_400_000),
-    lastError: null,
-    consecutiveFailures: 0,
-    nextRefreshAt,
-  };
-}
-
-function config(overrides: Partial<ProfileConfig> = {}): ProfileConfig {
-  return {
-    grantType: 'authorization_code',
-    authorizationUrl: 'https://as.example/authorize',
-    tokenUrl: 'https://as.example/token',
-    issuer: null,
-    clientId: 'client-1',
-    clientAuthMethod: 'client_secret_basic',
-    scope: 'openid offline_access',
-    authorizationParams: {},
-    tokenParams: {},
-    usePkce: true,
-    defaultTokenLifetimeSeconds: 3600,
-    revocationUrl: null,
-    ...overrides,
-  };
-}
-
-function record(id: string, overrides: Partial<ProfileRecord> = {}): ProfileRecord {
-  return {
-    id,
-    config: config(),
-    hasClientSecret: true,
-    status: readyStatus(),
-    tokenVersion: 'v-1',
-    createdAt: iso(T0 - 86_400_000),
-    updatedAt: iso(T0),
-    revision: 1,
-    lease: null,
-    stagedTokens: null,
-    ...overrides,
-  };
-}
-
-async function created(label: string, overrides: Partial<ProfileRecord> = {}): Promise<ProfileRecord> {
-  const r = record(freshId(label), overrides);
-  await store.putProfile(r, null);
-  return r;
-}
-
-async function read(id: string): Promise<ProfileRecord> {
-  const r = await store.getProfile(id);
-  expect(r).toBeDefined();
-  return r!;
-}
+useProfileTable(TABLE);
 
 describe('markDeleting', () => {
   it('on a leased profile: sets deleting, removes the lease and bumps the revision', async () => {

@@ -3,90 +3,13 @@
  * holder at a time, takeover after expiry, commits conditional on still holding it, release by the owner
  * only, and the revision bump that protects a concurrent profile replacement.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbProfileStore, createTable } from '../../../lib/adapters/dynamodb-profile-store.js';
+import { describe, expect, it } from 'vitest';
 import { ConditionFailedError } from '../../../lib/ports.js';
-import type { ProfileRecord, ProfileStatus } from '../../../lib/profile.js';
-import { startDynalite, type RunningDynalite } from '../../support/dynalite.js';
+import type { ProfileRecord } from '../../../lib/profile.js';
+import { LEASE_MS, T0, created, freshId, iso, read, readyStatus, store, useProfileTable } from './fixture.js';
 
 const TABLE = 'lease-test';
-const T0 = Date.parse('2026-11-28T09:00:00.000Z');
-const LEASE_MS = 60_000;
-
-let db: RunningDynalite;
-let store: DynamoDbProfileStore;
-
-beforeAll(async () => {
-  db = await startDynalite();
-  await createTable(db.client, TABLE);
-  store = new DynamoDbProfileStore({ tableName: TABLE, client: db.doc });
-});
-
-afterAll(async () => {
-  await db?.close();
-});
-
-let counter = 0;
-function freshId(label: string): string {
-  counter += 1;
-  return `${label}-${counter}`;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function readyStatus(nextRefreshAt: string | null = iso(T0 + 50 * 60_000)): ProfileStatus {
-  return {
-    state: 'ready',
-    accessTokenExpiresAt: iso(T0 + 60 * 60_000),
-    hasRefreshToken: true,
-    lastRefreshAt: iso(T0),
-    lastAuthorizedAt: iso(T0 - 86_400_000),
-    lastError: null,
-    consecutiveFailures: 0,
-    nextRefreshAt,
-  };
-}
-
-function record(id: string, overrides: Partial<ProfileRecord> = {}): ProfileRecord {
-  return {
-    id,
-    config: {
-      grantType: 'authorization_code',
-      authorizationUrl: 'https://as.example/authorize',
-      tokenUrl: 'https://as.example/token',
-      issuer: null,
-      clientId: 'client-1',
-      clientAuthMethod: 'client_secret_basic',
-      scope: 'openid offline_access',
-      authorizationParams: {},
-      tokenParams: {},
-      usePkce: true,
-      defaultTokenLifetimeSeconds: 3600,
-      revocationUrl: null,
-    },
-    hasClientSecret: true,
-    status: readyStatus(),
-    tokenVersion: 'v-1',
-    createdAt: iso(T0 - 86_400_000),
-    updatedAt: iso(T0),
-    revision: 1,
-    lease: null,
-    stagedTokens: null,
-    ...overrides,
-  };
-}
-
-async function created(label: string, overrides: Partial<ProfileRecord> = {}): Promise<ProfileRecord> {
-  const r = record(freshId(label), overrides);
-  await store.putProfile(r, null);
-  return r;
-}
-
-async function read(id: string): Promise<ProfileRecord> {
-  const r = await store.getProfile(id);
-  expect(r).toBeDefined();
-  return r!;
-}
+useProfileTable(TABLE);
 
 describe('DynamoDbProfileStore lease', () => {
   it('two concurrent acquireLease calls: exactly one wins, and the item names it', async () => {

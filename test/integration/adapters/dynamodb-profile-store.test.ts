@@ -1,59 +1,27 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  DUE_PARTITION,
-  DynamoDbProfileStore,
-  TABLE_SCHEMA,
-  createTable,
-} from '../../../lib/adapters/dynamodb-profile-store.js';
+import { DUE_PARTITION, DynamoDbProfileStore, TABLE_SCHEMA } from '../../../lib/adapters/dynamodb-profile-store.js';
 import { ConditionFailedError, type PendingAuthorization } from '../../../lib/ports.js';
 import { initialStatus, type ProfileRecord, type ProfileStatus } from '../../../lib/profile.js';
-import { startDynalite, type RunningDynalite } from '../../support/dynalite.js';
+import { config, db, freshId, store, useProfileTable } from './fixture.js';
 
 const TABLE = 'broker-test';
 
-let db: RunningDynalite;
-let store: DynamoDbProfileStore;
+useProfileTable(TABLE);
+
 /** Same table, one-item query pages: proves the adapter follows `LastEvaluatedKey`. */
 let pagedStore: DynamoDbProfileStore;
 
-beforeAll(async () => {
-  db = await startDynalite();
-  await createTable(db.client, TABLE);
-  store = new DynamoDbProfileStore({ tableName: TABLE, client: db.doc });
+beforeAll(() => {
   pagedStore = new DynamoDbProfileStore({ tableName: TABLE, client: db.doc, pageSize: 1 });
 });
-
-afterAll(async () => {
-  await db?.close();
-});
-
-let counter = 0;
-/** A fresh id per test, so that tests sharing the table do not see each other's items. */
-function freshId(label: string): string {
-  counter += 1;
-  return `${label}-${counter}`;
-}
 
 function fullRecord(id: string, overrides: Partial<ProfileRecord> = {}): ProfileRecord {
   return {
     id,
-    config: {
-      grantType: 'authorization_code',
-      authorizationUrl: 'https://as.example/authorize',
-      tokenUrl: 'https://as.example/token',
-      issuer: null,
-      clientId: 'client-1',
-      clientAuthMethod: 'client_secret_basic',
-      scope: 'openid offline_access',
-      authorizationParams: { audience: 'api://mes', prompt: 'consent' },
-      tokenParams: {},
-      usePkce: true,
-      defaultTokenLifetimeSeconds: 3600,
-      revocationUrl: null,
-    },
+    config: config({ authorizationParams: { audience: 'api://mes', prompt: 'consent' } }),
     hasClientSecret: true,
     status: {
       state: 'refresh_failing',

@@ -4,41 +4,22 @@
  * with the real Powertools logger captured to prove no secret is ever logged.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { completeConsentAndFollow, completeConsentInChromium, completeConsentProgrammatically } from '../../support/consent.js';
 import { events, header, jsonBody } from '../../support/api-events.js';
-import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 import type { ProfileView } from '../../../lib/profile.js';
 import {
   SCOPE,
   expectCallbackPageHeaders,
   expectFreeOfSecrets,
-  startFlowEnvironment,
+  env,
+  logs,
+  useFlowEnvironment,
   type AuthMethod,
   type ConfigStyle,
-  type FlowEnvironment,
 } from './fixture.js';
 
-let env: FlowEnvironment;
-let logs: LogCapture;
-
-beforeAll(async () => {
-  env = await startFlowEnvironment();
-});
-
-afterAll(async () => {
-  await env?.close();
-});
-
-beforeEach(() => {
-  env.server.resetCounters();
-  env.clock.offsetMs = 0;
-  logs = captureLogs();
-});
-
-afterEach(() => {
-  logs.stop();
-});
+useFlowEnvironment();
 
 function s256(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');

@@ -5,42 +5,22 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AUTHORIZATION_TTL_SECONDS } from '../../../lib/broker.js';
 import type { ProfileView } from '../../../lib/profile.js';
 import { events, header, jsonBody } from '../../support/api-events.js';
 import { completeConsentAndFollow, completeConsentProgrammatically } from '../../support/consent.js';
 import type { CannedTokenResponse } from '../../support/oidc-server.js';
-import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 import {
   expectCallbackPageHeaders,
   expectFreeOfSecrets,
-  startFlowEnvironment,
-  type FlowEnvironment,
+  env,
+  logs,
+  useFlowEnvironment,
   type StoredState,
 } from './fixture.js';
 
-let env: FlowEnvironment;
-let logs: LogCapture;
-
-beforeAll(async () => {
-  env = await startFlowEnvironment();
-});
-
-afterAll(async () => {
-  await env?.close();
-});
-
-beforeEach(() => {
-  env.server.resetCounters();
-  env.clock.offsetMs = 0;
-  logs = captureLogs();
-});
-
-afterEach(() => {
-  logs.stop();
-  env.clock.offsetMs = 0;
-});
+useFlowEnvironment();
 
 async function expectNothingStoredChanged(before: StoredState): Promise<void> {
   const after = await env.snapshot();

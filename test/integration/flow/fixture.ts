@@ -3,11 +3,11 @@
  * composition root, over a real dynalite table and the map-backed fake Secrets Manager, with the real
  * Powertools logger; a real oidc-provider (PKCE required, rotating refresh tokens, `iss` sent); and a
  * loopback "API Gateway" for `GET /callback` so browser or programmatic consent lands on the real
- * callback handler. One environment per test file; tests use fresh profile ids.
+ * callback handler. One environment per test file (`useFlowEnvironment()`); tests use fresh profile ids.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { createTable } from '../../../lib/adapters/dynamodb-profile-store.js';
 import type { Broker } from '../../../lib/broker.js';
 import { createBroker, type BrokerSettings } from '../../../lib/composition.js';
@@ -22,6 +22,7 @@ import { events, jsonBody } from '../../support/api-events.js';
 import { startCallbackBridge, type CallbackBridge, type ProxyHandler } from '../../support/callback-bridge.js';
 import { startDynalite, type RunningDynalite } from '../../support/dynalite.js';
 import { createFakeSecretsManager, type FakeSecretsManager } from '../../support/fake-secrets-manager.js';
+import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
 import { scanTable, snapshotSecrets, type SecretSnapshot, type TableItem } from '../../support/store-snapshot.js';
 
@@ -179,6 +180,35 @@ export async function startFlowEnvironment(): Promise<FlowEnvironment> {
     },
   };
   return env;
+}
+
+/**
+ * The test file's environment and the current test's log capture, set by the hooks `useFlowEnvironment`
+ * registers. Live bindings: read them in hooks and tests, not while the file loads.
+ */
+export let env: FlowEnvironment;
+export let logs: LogCapture;
+
+/**
+ * Registers the hooks of a test file: one environment for the file; for each test zeroed server counters,
+ * the broker's clock back at real time, and the logs captured.
+ */
+export function useFlowEnvironment(): void {
+  beforeAll(async () => {
+    env = await startFlowEnvironment();
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+  beforeEach(() => {
+    env.server.resetCounters();
+    env.clock.offsetMs = 0;
+    logs = captureLogs();
+  });
+  afterEach(() => {
+    logs.stop();
+    env.clock.offsetMs = 0;
+  });
 }
 
 /** The values that must never reach a log line, a page or an error body. */

@@ -2,28 +2,13 @@
  * Client-credentials profiles (lifecycle issue §7): a token is obtained on the first token request and
  * kept fresh by the scheduler; status `ready` after the first success.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TokenResponse } from '../../../lib/broker.js';
 import type { ProfileView } from '../../../lib/profile.js';
 import { apiGatewayEvent, events, jsonBody } from '../../support/api-events.js';
-import { startLifecycleServer, startScenario, type LifecycleServer, type Scenario } from './fixture.js';
+import { env, s, useLifecycleHooks } from './fixture.js';
 
-let env: LifecycleServer;
-let s: Scenario;
-
-beforeAll(async () => {
-  env = await startLifecycleServer();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(async () => {
-  s = await startScenario(env);
-  env.server.resetCounters();
-});
-afterEach(() => {
-  s?.stop();
-});
+useLifecycleHooks();
 
 async function machineProfile(id: string): Promise<void> {
   await s.createProfile(id, {

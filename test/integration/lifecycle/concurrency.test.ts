@@ -3,11 +3,11 @@
  * several broker instances plus concurrent scheduled runs refresh once; a lease holder that dies blocks
  * refreshes only until its lease expires.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TokenResponse } from '../../../lib/broker.js';
 import { ConditionFailedError } from '../../../lib/ports.js';
 import { events, header, jsonBody } from '../../support/api-events.js';
-import { startLifecycleServer, startScenario, type LifecycleServer, type Scenario } from './fixture.js';
+import { env, s, useLifecycleHooks } from './fixture.js';
 
 /**
  * Losers poll the lease with the refresher's own backoff (100 ms doubling), capped at 100 ms of real time:
@@ -15,21 +15,7 @@ import { startLifecycleServer, startScenario, type LifecycleServer, type Scenari
  */
 const pollSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(ms, 100)));
 
-let env: LifecycleServer;
-let s: Scenario;
-
-beforeAll(async () => {
-  env = await startLifecycleServer();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(async () => {
-  s = await startScenario(env, { brokerOverrides: { sleep: pollSleep } });
-});
-afterEach(() => {
-  s?.stop();
-});
+useLifecycleHooks({ brokerOverrides: { sleep: pollSleep } });
 
 describe('one refresh at a time per profile', () => {
   it('50 concurrent token requests on 5 instances and two concurrent scheduled runs make exactly one refresh grant', async () => {

@@ -7,11 +7,13 @@
  * it forward instead of sleeping), one `LoggedStatusEvents`, a log capture, and as many `Broker` instances
  * on the same table and vault as the test wants (each one stands for a Lambda container).
  *
+ * A test file calls `useLifecycleHooks()` once and reads `env` and `s` (and `faults`) in its tests.
+ *
  * The broker's clock decides when a token is due or expired; the authorization server keeps real time, so
  * the refresh tokens it issued (valid 14 days there) still work when the broker's clock is hours ahead.
  */
 import { randomBytes } from 'node:crypto';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { DynamoDbProfileStore, createTable } from '../../../lib/adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from '../../../lib/adapters/secrets-manager-vault.js';
 import type { Broker, RefreshRunSummary } from '../../../lib/broker.js';
@@ -28,6 +30,7 @@ import { startDynalite, type RunningDynalite } from '../../support/dynalite.js';
 import { createFakeSecretsManager, type FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
+import { injectPutSecretValueFaults, type PutSecretValueFaults } from '../../support/secrets-manager-faults.js';
 
 /** Never fetched: the consent helper stops at the redirect and the test hands its query to the broker. */
 export const CALLBACK_URL = 'https://broker.lifecycle.test/callback';
@@ -120,7 +123,9 @@ export interface Scenario {
   newBroker(overrides?: BrokerOverrides): Broker;
   /** A fresh profile id. */
   newId(label: string): string;
-  /** PUT a profile through the broker; `clientSecret` and endpoints default to the code client. */
+  /** The body of a `PUT /profiles/{id}` for the code client (endpoints, no issuer), with overrides. */
+  profileBody(overrides?: Record<string, unknown>): Record<string, unknown>;
+  /** PUT a profile through the broker; the body is `profileBody(body)`. */
   createProfile(id: string, body?: Record<string, unknown>): Promise<ProfileView>;
   /** authorize-url → programmatic consent (login `login`) → completeAuthorization. */
   authorize(id: string, login: string, broker?: Broker): Promise<void>;
@@ -197,19 +202,19 @@ export async function startScenario(env: LifecycleServer, options: { brokerOverr
       idCounter += 1;
       return `${label}-${idCounter}`;
     },
+    profileBody(overrides = {}) {
+      return {
+        authorizationUrl: env.server.authorizationEndpoint,
+        tokenUrl: env.server.tokenEndpoint,
+        clientId: env.clients.code.clientId,
+        clientSecret: env.clients.code.clientSecret,
+        scope: SCOPE,
+        authorizationParams: { prompt: 'consent' },
+        ...overrides,
+      };
+    },
     async createProfile(id, body = {}) {
-      const { created, view } = await broker.putProfile(
-        id,
-        JSON.stringify({
-          authorizationUrl: env.server.authorizationEndpoint,
-          tokenUrl: env.server.tokenEndpoint,
-          clientId: env.clients.code.clientId,
-          clientSecret: env.clients.code.clientSecret,
-          scope: SCOPE,
-          authorizationParams: { prompt: 'consent' },
-          ...body,
-        }),
-      );
+      const { created, view } = await broker.putProfile(id, JSON.stringify(scenario.profileBody(body)));
       expect(created).toBe(true);
       return view;
     },
@@ -269,6 +274,52 @@ export async function startScenario(env: LifecycleServer, options: { brokerOverr
     },
   };
   return scenario;
+}
+
+// ---- the hooks of a test file ---------------------------------------------------------------------
+
+/**
+ * The test file's environment and the current test's scenario, set by the hooks `useLifecycleHooks`
+ * registers. Live bindings: read them in hooks and tests, not while the file loads.
+ */
+export let env: LifecycleServer;
+export let s: Scenario;
+/** The vault faults of `useLifecycleHooks({ vaultFaults: true })`. */
+export let faults: PutSecretValueFaults;
+
+export interface LifecycleHookOptions {
+  /** Overrides for every broker of every scenario (e.g. its `sleep`). */
+  brokerOverrides?: BrokerOverrides;
+  /** Inject `PutSecretValue` faults (`faults`), and require after each test that none is left unused. */
+  vaultFaults?: boolean;
+}
+
+/**
+ * Registers the hooks of a test file: one environment for the file; for each test a fresh scenario and
+ * zeroed server counters, and afterwards the check that no canned token response (nor injected vault
+ * fault) is left over for the next test.
+ */
+export function useLifecycleHooks(options: LifecycleHookOptions = {}): void {
+  beforeAll(async () => {
+    env = await startLifecycleServer();
+    if (options.vaultFaults) faults = injectPutSecretValueFaults(env.secrets);
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+  beforeEach(async () => {
+    s = await startScenario(env, { brokerOverrides: options.brokerOverrides });
+    env.server.resetCounters();
+  });
+  afterEach(() => {
+    s?.stop();
+    if (options.vaultFaults) {
+      const unusedFaults = faults.pending();
+      faults.clear();
+      expect(unusedFaults, 'injected vault faults left unused').toBe(0);
+    }
+    expect(env.server.pendingFailures(), 'canned token responses left unused').toBe(0);
+  });
 }
 
 /** A JWS-shaped (unsigned, never verified) access token with the given claims. */

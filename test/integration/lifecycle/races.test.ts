@@ -10,7 +10,7 @@
  * Nothing waits for time to pass: the broker's clock is moved.
  */
 import type { PutSecretValueCommandInput } from '@aws-sdk/client-secrets-manager';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoDbProfileStore } from '../../../lib/adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from '../../../lib/adapters/secrets-manager-vault.js';
 import { Broker, type TokenResponse } from '../../../lib/broker.js';
@@ -20,31 +20,9 @@ import type { ProfileRecord, ProfileView } from '../../../lib/profile.js';
 import { createHandler as createCallbackHandler } from '../../../lambdas/callback.js';
 import { events, jsonBody } from '../../support/api-events.js';
 import { completeConsentProgrammatically } from '../../support/consent.js';
-import { injectPutSecretValueFaults, type PutSecretValueFaults } from '../../support/secrets-manager-faults.js';
-import { CALLBACK_URL, SCOPE, shortSleep, startLifecycleServer, startScenario, type LifecycleServer, type Scenario } from './fixture.js';
+import { CALLBACK_URL, env, faults, s, shortSleep, useLifecycleHooks } from './fixture.js';
 
-let env: LifecycleServer;
-let s: Scenario;
-let faults: PutSecretValueFaults;
-
-beforeAll(async () => {
-  env = await startLifecycleServer();
-  faults = injectPutSecretValueFaults(env.secrets);
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(async () => {
-  s = await startScenario(env);
-  env.server.resetCounters();
-});
-afterEach(() => {
-  s?.stop();
-  const unusedFaults = faults.pending();
-  faults.clear();
-  expect(unusedFaults, 'injected vault faults left unused').toBe(0);
-  expect(env.server.pendingFailures(), 'canned token responses left unused').toBe(0);
-});
+useLifecycleHooks({ vaultFaults: true });
 
 // ---- gates, wrappers, helpers ---------------------------------------------------------------------
 
@@ -175,19 +153,6 @@ function directBroker(parts: { store?: ProfileStore; vault?: SecretVault; fetch?
   });
 }
 
-/** The full body of a PUT /profiles/{id} for the code client, with overrides. */
-function profileBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    authorizationUrl: env.server.authorizationEndpoint,
-    tokenUrl: env.server.tokenEndpoint,
-    clientId: env.clients.code.clientId,
-    clientSecret: env.clients.code.clientSecret,
-    scope: SCOPE,
-    authorizationParams: { prompt: 'consent' },
-    ...overrides,
-  };
-}
-
 /** Every secret the fake Secrets Manager holds for a profile (live or scheduled for deletion). */
 function secretsOf(id: string): string[] {
   return [...env.secrets.secrets.keys()].filter((name) => name.startsWith(`${s.secretPrefix}/${id}/`));
@@ -307,7 +272,7 @@ describe('a refresh in flight', () => {
     expect((await s.record(id)).lease).not.toBeNull();
 
     const otherSecret = `other-secret-${id}-0123456789`;
-    const put = await s.profilesHandler()(events.putProfile(id, profileBody({ clientId: 'lifecycle-other-client', clientSecret: otherSecret })));
+    const put = await s.profilesHandler()(events.putProfile(id, s.profileBody({ clientId: 'lifecycle-other-client', clientSecret: otherSecret })));
     expect(put.statusCode, put.body).toBe(200);
     expect(jsonBody<ProfileView>(put).status.state).toBe('authorization_required');
     tokenAnswer.open();
@@ -402,7 +367,7 @@ describe('a callback in flight', () => {
     const page = createCallbackHandler(() => s.newBroker({ fetch: paused.fetch }), s.logger)(events.callback(redirect));
     await exchange.reached;
 
-    const put = await s.profilesHandler()(events.putProfile(id, profileBody({ clientId: 'lifecycle-replacement-client' })));
+    const put = await s.profilesHandler()(events.putProfile(id, s.profileBody({ clientId: 'lifecycle-replacement-client' })));
     expect(put.statusCode, put.body).toBe(200);
     exchange.open();
     const answer = await page;
@@ -429,7 +394,7 @@ describe('a profile in `error` that an administrator PUTs again', () => {
   it('is due at once with its failures cleared, and the next scheduled run refreshes it to ready', async () => {
     const { id, authorized, before } = await authorizedProfile('error-fixed');
     const wrongSecret = `wrong-secret-${id}-0123456789`;
-    const broken = await s.profilesHandler()(events.putProfile(id, profileBody({ clientSecret: wrongSecret })));
+    const broken = await s.profilesHandler()(events.putProfile(id, s.profileBody({ clientSecret: wrongSecret })));
     expect(broken.statusCode, broken.body).toBe(200);
     s.clock.set(Date.parse(authorized.status.nextRefreshAt!) + 1000);
     env.server.resetCounters();
@@ -444,7 +409,7 @@ describe('a profile in `error` that an administrator PUTs again', () => {
     s.clock.advance(3_600_000);
     expect((await s.scheduledRun()).attempted).toBe(0);
 
-    const fixed = await s.profilesHandler()(events.putProfile(id, profileBody()));
+    const fixed = await s.profilesHandler()(events.putProfile(id, s.profileBody()));
     expect(fixed.statusCode, fixed.body).toBe(200);
     const view = jsonBody<ProfileView>(fixed);
     const record = await s.record(id);
@@ -481,20 +446,20 @@ describe('PUT and the client secret', () => {
     const versionsBefore = versions();
 
     let writes = putsTo(name);
-    const same = await s.profilesHandler()(events.putProfile(id, profileBody({ scope: 'openid offline_access' })));
+    const same = await s.profilesHandler()(events.putProfile(id, s.profileBody({ scope: 'openid offline_access' })));
     expect(same.statusCode, same.body).toBe(200);
     expect(putsTo(name) - writes).toBe(0);
     expect(versions()).toBe(versionsBefore);
 
     // Without clientSecret in the body: the stored one is kept, nothing written.
-    const { clientSecret: _omitted, ...withoutSecret } = profileBody();
+    const { clientSecret: _omitted, ...withoutSecret } = s.profileBody();
     const kept = await s.profilesHandler()(events.putProfile(id, withoutSecret));
     expect(kept.statusCode, kept.body).toBe(200);
     expect(putsTo(name) - writes).toBe(0);
 
     const rotated = `rotated-secret-${id}-0123456789`;
     writes = putsTo(name);
-    const changed = await s.profilesHandler()(events.putProfile(id, profileBody({ clientSecret: rotated })));
+    const changed = await s.profilesHandler()(events.putProfile(id, s.profileBody({ clientSecret: rotated })));
     expect(changed.statusCode, changed.body).toBe(200);
     expect(putsTo(name) - writes).toBe(1);
     expect(env.secrets.currentValue(name)).toBe(rotated);
@@ -617,7 +582,7 @@ describe('a DELETE that failed half-way', () => {
 
     const token = await s.tokenHandler(s.newBroker())(events.token(id));
     expect(token.statusCode, token.body).toBe(404);
-    const put = await s.profilesHandler()(events.putProfile(id, profileBody()));
+    const put = await s.profilesHandler()(events.putProfile(id, s.profileBody()));
     expect(put.statusCode, put.body).toBe(409);
     expect((await s.record(id)).deleting).toBe(true);
     s.clock.set(Date.parse(authorized.status.nextRefreshAt!) + 1000);
@@ -630,7 +595,7 @@ describe('a DELETE that failed half-way', () => {
     expect(repeated.statusCode, repeated.body).toBe(204);
     expect(await s.store.getProfile(id)).toBeUndefined();
     expect(secretsOf(id)).toEqual([]);
-    const recreated = await s.profilesHandler()(events.putProfile(id, profileBody()));
+    const recreated = await s.profilesHandler()(events.putProfile(id, s.profileBody()));
     expect(recreated.statusCode, recreated.body).toBe(201);
     s.expectLogsFreeOf([env.clients.code.clientSecret]);
   });

@@ -3,30 +3,13 @@
  * passing failures with backoff and Retry-After, an expired held token, a grant without refresh token, and
  * `POST /profiles/{id}/refresh`. Time is injected: the broker's clock is moved, nothing waits for expiry.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TokenResponse } from '../../../lib/broker.js';
 import type { ProfileView } from '../../../lib/profile.js';
 import { apiGatewayEvent, events, header, jsonBody } from '../../support/api-events.js';
-import { startLifecycleServer, startScenario, type LifecycleServer, type Scenario } from './fixture.js';
+import { env, s, useLifecycleHooks, type Scenario } from './fixture.js';
 
-let env: LifecycleServer;
-let s: Scenario;
-
-beforeAll(async () => {
-  env = await startLifecycleServer();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(async () => {
-  s = await startScenario(env);
-  env.server.resetCounters();
-});
-afterEach(() => {
-  s?.stop();
-  // A canned answer left over would be served to the next test.
-  expect(env.server.pendingFailures()).toBe(0);
-});
+useLifecycleHooks();
 
 const refreshEvent = (id: string) =>
   apiGatewayEvent({ method: 'POST', resource: '/profiles/{id}/refresh', pathParameters: { id } });

@@ -4,35 +4,13 @@
  * refresh token (§4).
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TokenResponse } from '../../../lib/broker.js';
 import { apiGatewayEvent, events, jsonBody } from '../../support/api-events.js';
-import { injectPutSecretValueFaults, type PutSecretValueFaults } from '../../support/secrets-manager-faults.js';
 import { snapshotSecrets } from '../../support/store-snapshot.js';
-import { fakeJwt, startLifecycleServer, startScenario, type LifecycleServer, type Scenario } from './fixture.js';
+import { env, fakeJwt, faults, s, useLifecycleHooks } from './fixture.js';
 
-let env: LifecycleServer;
-let s: Scenario;
-let faults: PutSecretValueFaults;
-
-beforeAll(async () => {
-  env = await startLifecycleServer();
-  faults = injectPutSecretValueFaults(env.secrets);
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(async () => {
-  s = await startScenario(env);
-  env.server.resetCounters();
-});
-afterEach(() => {
-  s?.stop();
-  const unusedFaults = faults.pending();
-  faults.clear();
-  expect(unusedFaults, 'injected vault faults left unused').toBe(0);
-  expect(env.server.pendingFailures(), 'canned token responses left unused').toBe(0);
-});
+useLifecycleHooks({ vaultFaults: true });
 
 const puts = () => env.secrets.calls('PutSecretValue');
 const gets = () => env.secrets.calls('GetSecretValue');

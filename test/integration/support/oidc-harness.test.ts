@@ -3,10 +3,10 @@
  * with oauth4webapi directly: no broker code.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { closeServer, listenOnLoopback } from '../../../lib/local/loopback.js';
 import { completeConsentAndFollow, completeConsentInChromium, completeConsentProgrammatically } from '../../support/consent.js';
 import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
 import { startResourceServer, type ResourceServer } from '../../support/resource-server.js';
@@ -21,16 +21,11 @@ async function startCallbackServer(): Promise<{ url: string; hits: string[]; clo
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     res.end('done');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, 0);
   return {
     url: `http://127.0.0.1:${port}/callback`,
     hits,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
 }
 

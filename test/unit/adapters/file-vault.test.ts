@@ -13,24 +13,10 @@ import {
 } from '../../../lib/adapters/file-vault.js';
 import { TokenSetCodecError } from '../../../lib/adapters/token-set-codec.js';
 import type { TokenSet } from '../../../lib/ports.js';
+import { ACCESS_TOKEN, CLIENT_SECRET, REFRESH_TOKEN, tokenSet } from '../support/token-sets.js';
 
-const CLIENT_SECRET = 'cs-SUPER-SECRET-VALUE-4f1c9e';
-const ACCESS_TOKEN = 'at-SUPER-SECRET-ACCESS-8d2b7a';
-const REFRESH_TOKEN = 'rt-SUPER-SECRET-REFRESH-3e6f0c';
 /** Every secret value used in this file; none may appear on disk in clear or in any error message. */
 const SECRET_VALUES = [CLIENT_SECRET, ACCESS_TOKEN, REFRESH_TOKEN];
-
-function tokenSet(overrides: Partial<TokenSet> = {}): TokenSet {
-  return {
-    accessToken: ACCESS_TOKEN,
-    tokenType: 'Bearer',
-    expiresAt: '2026-11-28T11:00:00.000Z',
-    refreshToken: REFRESH_TOKEN,
-    scope: 'openid offline_access',
-    obtainedAt: '2026-11-28T10:00:00.000Z',
-    ...overrides,
-  };
-}
 
 async function caught(work: () => Promise<unknown>): Promise<Error> {
   try {

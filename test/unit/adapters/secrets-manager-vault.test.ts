@@ -12,25 +12,11 @@ import {
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { PROFILE_ID_TAG, SecretsManagerVault } from '../../../lib/adapters/secrets-manager-vault.js';
 import type { TokenSet } from '../../../lib/ports.js';
+import { ACCESS_TOKEN, CLIENT_SECRET, REFRESH_TOKEN, tokenSet } from '../support/token-sets.js';
 import { createFakeSecretsManager, type FakeSecretsManager } from '../../support/fake-secrets-manager.js';
 
 const PREFIX = 'oauth-broker/test';
 const KMS_KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-const CLIENT_SECRET = 'cs-SUPER-SECRET-VALUE-4f1c9e';
-const ACCESS_TOKEN = 'at-SUPER-SECRET-ACCESS-8d2b7a';
-const REFRESH_TOKEN = 'rt-SUPER-SECRET-REFRESH-3e6f0c';
-
-function tokenSet(overrides: Partial<TokenSet> = {}): TokenSet {
-  return {
-    accessToken: ACCESS_TOKEN,
-    tokenType: 'Bearer',
-    expiresAt: '2026-11-28T11:00:00.000Z',
-    refreshToken: REFRESH_TOKEN,
-    scope: 'openid offline_access',
-    obtainedAt: '2026-11-28T10:00:00.000Z',
-    ...overrides,
-  };
-}
 
 const meta = { $metadata: {} };
 const notFound = () => new ResourceNotFoundException({ ...meta, message: "Secrets Manager can't find the specified secret." });

@@ -7,21 +7,7 @@ import {
   TokenSetCodecError,
 } from '../../../lib/adapters/token-set-codec.js';
 import type { TokenSet } from '../../../lib/ports.js';
-
-const ACCESS_TOKEN = 'at-SUPER-SECRET-ACCESS-8d2b7a';
-const REFRESH_TOKEN = 'rt-SUPER-SECRET-REFRESH-3e6f0c';
-
-function tokenSet(overrides: Partial<TokenSet> = {}): TokenSet {
-  return {
-    accessToken: ACCESS_TOKEN,
-    tokenType: 'Bearer',
-    expiresAt: '2026-11-28T11:00:00.000Z',
-    refreshToken: REFRESH_TOKEN,
-    scope: 'openid offline_access',
-    obtainedAt: '2026-11-28T10:00:00.000Z',
-    ...overrides,
-  };
-}
+import { ACCESS_TOKEN, REFRESH_TOKEN, tokenSet } from '../support/token-sets.js';
 
 function thrown(work: () => unknown): Error {
   try {

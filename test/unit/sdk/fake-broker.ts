@@ -3,7 +3,7 @@
  * records every request and answers with a handler the test sets.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback } from '../../../lib/local/loopback.js';
 
 export interface RecordedRequest {
   method: string;
@@ -63,19 +63,14 @@ export async function startFakeServer(handler: FakeHandler): Promise<FakeServer>
         );
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, 0);
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
     setHandler(next) {
       current = next;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
+    close: () => closeServer(server),
   };
 }
 

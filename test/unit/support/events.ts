@@ -3,6 +3,8 @@
  * delivers: both the single- and the multi-value query maps, `null` where API Gateway sends `null`.
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { proxyEvent } from '../../../lib/http-event.js';
+import { resourcePath } from '../../support/api-events.js';
 
 export interface ApiEventInput {
   method: string;
@@ -16,50 +18,26 @@ export interface ApiEventInput {
 }
 
 export function apiEvent({ method, resource, path, pathParameters, query, body }: ApiEventInput): APIGatewayProxyEvent {
-  const filledPath =
-    path ?? resource.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(pathParameters?.[name] ?? `{${name}}`));
-  const hasQuery = query !== undefined && Object.keys(query).length > 0;
-  return {
-    httpMethod: method,
-    resource,
-    path: filledPath,
-    pathParameters: pathParameters ?? null,
-    queryStringParameters: hasQuery ? { ...query } : null,
-    multiValueQueryStringParameters: hasQuery ? Object.fromEntries(Object.entries(query).map(([k, v]) => [k, [v]])) : null,
-    headers: body ? { 'Content-Type': 'application/json' } : {},
-    multiValueHeaders: body ? { 'Content-Type': ['application/json'] } : {},
-    body: body ?? null,
-    isBase64Encoded: false,
-    stageVariables: null,
-    requestContext: {
+  return proxyEvent(
+    {
+      method,
+      resource,
+      path: path ?? resourcePath(resource, pathParameters),
+      pathParameters: pathParameters ?? null,
+      query: Object.entries(query ?? {}),
+      headers: body ? { 'Content-Type': 'application/json' } : {},
+      body: body ?? null,
+    },
+    {
       accountId: '123456789012',
       apiId: 'api-test',
-      authorizer: null,
-      protocol: 'HTTP/1.1',
-      httpMethod: method,
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: '127.0.0.1',
-        user: null,
-        userAgent: 'vitest',
-        userArn: null,
-      },
-      path: `/test${filledPath}`,
       stage: 'test',
+      resourceId: 'resource-1',
+      protocol: 'HTTP/1.1',
+      sourceIp: '127.0.0.1',
+      userAgent: 'vitest',
       requestId: 'request-1',
       requestTimeEpoch: 0,
-      resourceId: 'resource-1',
-      resourcePath: resource,
     },
-  };
+  );
 }

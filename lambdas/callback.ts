@@ -22,8 +22,10 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
         logger.info('callback refused', { reason: error.reason });
         return htmlPage(error.status, { ok: false, title: 'Authorization failed', message: error.message });
       }
+      // API.md: the callback answers 200 or 400, always a page; the state may still be unconsumed, so the
+      // person is told to start again rather than shown a bare server error.
       logger.error('callback failed', errorFields(error));
-      return htmlPage(500, {
+      return htmlPage(400, {
         ok: false,
         title: 'Authorization failed',
         message: 'The broker could not complete the authorization; the error was logged. Start again from the profile\'s authorization URL.',

@@ -41,6 +41,7 @@ import { refreshPolicy, type RefreshPolicy } from './schedule.js';
 import { Refresher, readyStatus, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
 import { LoggedStatusEvents, type StatusEvents } from './events.js';
 import { noMetrics, type BrokerMetrics } from './metrics.js';
+import { openStagedTokens } from './staging.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from './shared.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
@@ -185,6 +186,7 @@ export class Broker {
       // fail, so the lease goes too. A staged token set stays with the tokens it belongs to.
       lease: keepTokens ? existing.lease : null,
       stagedTokens: keepTokens ? existing.stagedTokens : null,
+      ...(keepTokens && existing.pendingVersion ? { pendingVersion: existing.pendingVersion } : {}),
     };
     try {
       await store.putProfile(record, existing ? existing.revision : null);
@@ -216,13 +218,10 @@ export class Broker {
     const status = existing.status;
     if (status.state !== 'error') return status;
     const expiresAt = status.accessTokenExpiresAt ? Date.parse(status.accessTokenExpiresAt) : NaN;
-    const state: ProfileState =
-      existing.tokenVersion === null && existing.config.grantType === 'authorization_code'
-        ? 'authorization_required'
-        : expiresAt > Date.parse(now)
-          ? 'ready'
-          : 'expired';
-    return { ...status, state, lastError: null, consecutiveFailures: 0, nextRefreshAt: state === 'authorization_required' ? null : now };
+    const clientCredentials = existing.config.grantType === 'client_credentials';
+    const state: ProfileState = existing.tokenVersion === null ? 'authorization_required' : expiresAt > Date.parse(now) ? 'ready' : 'expired';
+    const due = clientCredentials || existing.tokenVersion !== null;
+    return { ...status, state, lastError: null, consecutiveFailures: 0, nextRefreshAt: due ? now : null };
   }
 
   /** `GET /profiles/{id}`. */
@@ -233,7 +232,7 @@ export class Broker {
   /** `GET /profiles`. */
   async listProfiles(): Promise<ProfileView[]> {
     const records = await this.#deps.store.listProfiles();
-    return records.map((record) => toView(record, this.callbackUrl));
+    return records.filter((record) => !record.deleting).map((record) => toView(record, this.callbackUrl));
   }
 
   /**
@@ -244,7 +243,7 @@ export class Broker {
   async deleteProfile(id: string | undefined): Promise<void> {
     const profileId = assertProfileId(id);
     const { store, vault, logger } = this.#deps;
-    const record = await this.#requireProfile(profileId);
+    const record = await this.#requireProfile(profileId, { deleting: 'include' });
     if (!(await store.markDeleting(profileId))) throw notFound(`Profile "${profileId}" does not exist.`);
     this.#tokens.delete(profileId);
     const pending = await store.deletePendingAuthorizations(profileId);
@@ -263,8 +262,13 @@ export class Broker {
     if (record.tokenVersion === null) return;
     try {
       // The vault's current set is the newest (a commit may have been lost after a rotation).
+      const clientSecret = await this.#clientSecret(record);
       const tokens = await this.#deps.vault.getTokenSet(record.id);
-      if (tokens) await this.#revoke(record, tokens, await this.#clientSecret(record));
+      if (tokens) await this.#revoke(record, tokens, clientSecret);
+      // A staged set (the vault was failing) holds the live rotated refresh token: revoke that one too.
+      const pointed = record.stagedTokens ? await this.#deps.vault.getTokenSet(record.id, record.tokenVersion) : undefined;
+      const staged = pointed?.refreshToken ? openStagedTokens(record.stagedTokens!, pointed.refreshToken, record.id) : undefined;
+      if (staged) await this.#revoke(record, staged, clientSecret);
     } catch (error) {
       this.#deps.logger.warn('token revocation failed', { profileId: record.id, ...errorFields(error) });
     }
@@ -434,7 +438,7 @@ export class Broker {
   }
 
   /** `POST /profiles/{id}/refresh`: refreshes now, whatever the schedule says; the view tells the outcome. */
-  async refreshNow(id: string | undefined): Promise<ProfileView> {
+  async refreshNow(id: string | undefined, options: { remainingMs?: number } = {}): Promise<ProfileView> {
     const profileId = assertProfileId(id);
     const record = await this.#requireProfile(profileId);
     if (record.config.grantType === 'authorization_code' && (record.tokenVersion === null || !record.status.hasRefreshToken)) {
@@ -443,13 +447,16 @@ export class Broker {
         'no_refresh_token',
       );
     }
-    const result = await this.#refresh(profileId, { trigger: 'admin' });
+    const result = await this.#refresh(profileId, {
+      trigger: 'admin',
+      ...(options.remainingMs !== undefined ? { deadline: this.#deps.clock() + options.remainingMs } : {}),
+    });
     this.#fromRefresh(result);
     // API.md: 409 only when there was nothing to refresh with; after an attempt, the view tells the outcome.
     if (result.outcome === 'no_grant' || (result.outcome === 'authorization_required' && result.failure === undefined)) {
       throw authorizationRequired(`Profile "${profileId}" needs a person to authorize it again: open its authorization URL and consent.`, result.outcome);
     }
-    if (result.outcome === 'lease_busy') {
+    if (result.outcome === 'lease_busy' || result.outcome === 'no_time') {
       throw temporarilyUnavailable(`Profile "${profileId}" is being refreshed by another request; retry shortly.`, 2, 'lease_busy');
     }
     return toView(result.record ?? (await this.#requireProfile(profileId)), this.callbackUrl);
@@ -529,7 +536,8 @@ export class Broker {
   #unavailable(profileId: string, result: RefreshResult, minValiditySeconds: number): BrokerError {
     const record = result.record;
     if (!record) return notFound(`Profile "${profileId}" does not exist.`);
-    if (result.outcome === 'authorization_required' || result.outcome === 'no_grant' || record.status.state === 'authorization_required') {
+    const authorizationCode = record.config.grantType === 'authorization_code';
+    if (authorizationCode && (result.outcome === 'authorization_required' || result.outcome === 'no_grant' || record.status.state === 'authorization_required')) {
       return this.#noGrant(record);
     }
     if (record.status.state === 'error') {
@@ -551,9 +559,10 @@ export class Broker {
   // Internals
   // -------------------------------------------------------------------------------------------------
 
-  async #requireProfile(profileId: string): Promise<ProfileRecord> {
+  /** A profile being deleted is gone for every route but DELETE itself (which must be able to finish it). */
+  async #requireProfile(profileId: string, options: { deleting?: 'include' } = {}): Promise<ProfileRecord> {
     const record = await this.#deps.store.getProfile(profileId);
-    if (!record) throw notFound(`Profile "${profileId}" does not exist.`);
+    if (!record || (record.deleting && options.deleting !== 'include')) throw notFound(`Profile "${profileId}" does not exist.`);
     return record;
   }
 

@@ -80,8 +80,8 @@ function optionalSeconds<K extends keyof RefreshPolicy>(env: NodeJS.ProcessEnv, 
  * outlive it (or the function) after the authorization server has rotated a refresh token.
  */
 const AWS_CLIENT_OPTIONS = {
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 2000, requestTimeout: 5000 },
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 },
 };
 
 export interface BrokerOverrides {

@@ -38,14 +38,25 @@ export function errorResponse(error: unknown, logger: Log): APIGatewayProxyResul
   return json(500, { error: 'internal_error', message: 'The broker failed to handle the request; the error was logged.' });
 }
 
+/**
+ * AWS failures that say "not now" rather than "never": throttling, the service's own 5xx, timeouts, and a
+ * secret whose forced deletion Secrets Manager has not finished (a profile deleted and created again within
+ * seconds). API.md answers these with 503 and `Retry-After`.
+ */
 function isThrottling(error: unknown): boolean {
-  const name = (error as { name?: unknown } | null)?.name;
-  return (
+  const { name, message, $metadata } = (error ?? {}) as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (
     name === 'ThrottlingException' ||
     name === 'ProvisionedThroughputExceededException' ||
     name === 'RequestLimitExceeded' ||
-    name === 'TooManyRequestsException'
-  );
+    name === 'TooManyRequestsException' ||
+    name === 'TimeoutError' ||
+    name === 'RequestTimeout'
+  ) {
+    return true;
+  }
+  if (typeof $metadata === 'object' && typeof $metadata.httpStatusCode === 'number' && $metadata.httpStatusCode >= 500) return true;
+  return name === 'InvalidRequestException' && typeof message === 'string' && /(scheduled|marked) for deletion/i.test(message);
 }
 
 /** Runs a handler body and maps anything it throws. */

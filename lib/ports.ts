@@ -45,6 +45,8 @@ export interface StatusUpdate {
   tokenVersion?: string | null;
   /** A sealed token set waiting to be written to the vault (`null` clears it; `undefined` keeps it). */
   stagedTokens?: string | null;
+  /** The vault version a holder is about to write (`null` clears it; `undefined` keeps it). */
+  pendingVersion?: string | null;
 }
 
 export interface StatusUpdateOptions {
@@ -57,7 +59,10 @@ export interface StatusUpdateOptions {
    */
   leaseOwner?: string;
   keepLease?: boolean;
-  /** Removes any lease, so its holder's commit fails (a person's new authorization wins). */
+  /**
+   * Removes any lease (and the version its holder was about to write), so that holder's commit fails and
+   * its token set is never adopted: a person's new authorization wins.
+   */
   breakLease?: boolean;
   /**
    * Conditional on the profile still using the same grant (grant type, client id, token endpoint) as

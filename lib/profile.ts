@@ -95,6 +95,12 @@ export interface ProfileRecord {
   lease: Lease | null;
   /** A token set obtained while the vault was failing, sealed; written to the vault on the next run. */
   stagedTokens: string | null;
+  /**
+   * The vault version the lease holder is about to write, recorded before it asks the token endpoint. If
+   * its commit is lost, the next holder adopts that version when the vault has it: the set holding the
+   * rotated refresh token is never forgotten, and no other set is ever mistaken for it.
+   */
+  pendingVersion?: string | null;
   /** Set by the first step of a DELETE; such a profile is treated as gone. */
   deleting?: boolean;
 }

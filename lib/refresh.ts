@@ -81,8 +81,12 @@ const DEFAULT_LEASE_MS = 60_000;
 const DEFAULT_MAX_WAIT_MS = 10_000;
 const DEFAULT_VAULT_WRITE_ATTEMPTS = 3;
 const DEFAULT_OAUTH_TIMEOUT_MS = 10_000;
-/** Time kept after a token request for the vault write (or staging) and the commit. */
-const AFTER_GRANT_MS = 5_000;
+/**
+ * Time kept after a token request for the vault write (or staging) and the commit: two AWS calls, each
+ * bounded by the clients' settings in lib/composition.ts (at most 1 s + 3 s per attempt); a vault write
+ * that would overrun stops retrying and the set is staged instead.
+ */
+const AFTER_GRANT_MS = 8_000;
 const COMMIT_ATTEMPTS = 3;
 /** Backoff after passing failures: 30 s doubling to 1 h, with jitter, never sooner than `Retry-After`. */
 const BACKOFF_BASE_MS = 30_000;
@@ -186,25 +190,31 @@ export class Refresher {
     const { clock, vault } = this.#d;
     const now = clock();
     const keep = (result: RefreshResult) => ({ result, released: false });
-    let current = record;
-    let held: TokenSet | undefined;
-    let heldVersion: string | undefined;
+
+    // A previous holder recorded a version it was about to write, and never committed: adopt it if the vault
+    // has it (its set holds the rotated refresh token), else forget it.
+    let current = record.pendingVersion ? await this.#adoptPending(record, owner) : record;
+    if (!current) return keep({ outcome: 'profile_gone', record: undefined });
 
     // Tokens obtained while the vault was failing are written before anything else, when due (so a
     // failing vault is not retried on every token request) or when a person asks.
-    if (record.stagedTokens) {
-      const staged = await this.#openStaged(record);
-      if (!staged) return keep({ outcome: 'failing', record });
-      if (request.trigger !== 'admin' && !isDue(record, now)) {
-        return keep({ outcome: 'failing', record, tokens: staged, ...retryAfter(record, now) });
-      }
-      const reconciled = await this.#reconcile(record, owner, staged, request);
-      if (!reconciled.written) return keep({ outcome: 'failing', record: reconciled.record, tokens: staged, ...retryAfter(reconciled.record, now) });
-      current = reconciled.record;
-      held = staged;
-      heldVersion = current.tokenVersion ?? undefined;
-      if (request.trigger === 'schedule' && !isDue(current, now)) {
-        return keep({ outcome: 'reconciled', record: current, tokens: staged, ...(heldVersion ? { tokensVersion: heldVersion } : {}) });
+    let held: TokenSet | undefined;
+    if (current.stagedTokens) {
+      const staged = await this.#openStaged(current, owner);
+      if (staged.record) current = staged.record;
+      if (staged.tokens) {
+        if (request.trigger !== 'admin' && !isDue(current, now)) {
+          return keep({ outcome: 'failing', record: current, tokens: staged.tokens, ...retryAfter(current, now) });
+        }
+        const reconciled = await this.#reconcile(current, owner, staged.tokens, request);
+        if (!reconciled.written) {
+          return keep({ outcome: 'failing', record: reconciled.record, tokens: staged.tokens, ...retryAfter(reconciled.record, now) });
+        }
+        current = reconciled.record;
+        held = staged.tokens;
+        if (request.trigger === 'schedule' && !isDue(current, now)) {
+          return keep({ outcome: 'reconciled', record: current, tokens: held, ...(current.tokenVersion ? { tokensVersion: current.tokenVersion } : {}) });
+        }
       }
     }
 
@@ -214,12 +224,8 @@ export class Refresher {
       return keep({ outcome: 'authorization_required', record: current });
     }
     if (current.status.state === 'error' && request.trigger !== 'admin') return keep({ outcome: 'error', record: current });
-    if (!held && current.tokenVersion !== null) {
-      // The vault's current token set is the newest one ever written (writes happen under the lease, or for
-      // a new authorization), even when the profile's pointer lags behind after a lost commit. Refreshing
-      // with it means a rotated refresh token is never sent twice.
-      held = await vault.getTokenSet(current.id);
-    }
+    if (!held && current.tokenVersion !== null) held = await vault.getTokenSet(current.id, current.tokenVersion);
+    const heldVersion = current.tokenVersion ?? undefined;
     if (held && !this.#needsRefresh(current, held, request, now)) {
       return keep({ outcome: 'not_needed', record: current, tokens: held, ...(heldVersion ? { tokensVersion: heldVersion } : {}) });
     }
@@ -267,11 +273,17 @@ export class Refresher {
       return this.#recordFailure(record, owner, held, failure);
     }
     let tokens: TokenSet;
+    let marked: ProfileRecord | undefined;
+    const writeId = randomUUID();
     try {
       const as = await this.#d.authorizationServer(record);
       if (!this.#timeForGrant(record, request)) {
         return this.#release(record, owner, { outcome: 'no_time', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 });
       }
+      // Recorded before the token endpoint is asked: whatever happens after the server answers, the next
+      // holder knows which vault version holds the new set.
+      marked = await this.#markPending(record, owner, writeId);
+      if (!marked) return { outcome: 'lease_busy', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 };
       const context = { ...this.#d.oauth, now: clock(), clientSecret };
       tokens =
         record.config.grantType === 'client_credentials'
@@ -279,22 +291,22 @@ export class Refresher {
           : await refreshAccessToken(as, record.config, held!.refreshToken!, context);
     } catch (error) {
       const failure = classifyOAuthError(error, [clientSecret, held?.refreshToken]);
-      return this.#recordFailure(record, owner, held, failure);
+      return this.#recordFailure(marked ?? record, owner, held, failure, { pendingVersion: null });
     }
     if (held && sameTokenSet(held, tokens)) {
       // Nothing changed: no vault write (Secrets Manager's write quota and version limit).
-      const committed = await this.#commit(record, owner, this.#readyStatus(record, tokens), { tokenVersion: undefined });
-      return { outcome: 'refreshed', record: committed ?? record, tokens };
+      const committed = await this.#commit(marked, owner, this.#readyStatus(marked, tokens), { pendingVersion: null });
+      return { outcome: 'refreshed', record: committed ?? marked, tokens, ...(committed?.tokenVersion ? { tokensVersion: committed.tokenVersion } : {}) };
     }
-    const version = await this.#writeTokens(record, tokens, owner, request);
-    if (version === undefined) return this.#keepUnwritten(record, owner, held, tokens, clientSecret);
-    const committed = await this.#commit(record, owner, this.#readyStatus(record, tokens), { tokenVersion: version, stagedTokens: null });
+    const version = await this.#writeTokens(marked, tokens, writeId, request);
+    if (version === undefined) return this.#keepUnwritten(marked, owner, held, tokens, clientSecret);
+    const committed = await this.#commit(marked, owner, this.#readyStatus(marked, tokens), { tokenVersion: version, stagedTokens: null, pendingVersion: null });
     if (!committed) {
-      // The new set is the vault's current one, so the next refresh uses the rotated refresh token even
-      // though the pointer was not moved; a profile deleted meanwhile loses the re-created secret again.
+      // The profile still names the pending version, so the next holder adopts the new set; a profile
+      // deleted meanwhile loses the re-created secret, and its new grant is revoked.
       logger.error('refresh commit failed after the vault write', { profileId: record.id });
       await this.#cleanUpIfGone(record, tokens, clientSecret);
-      return { outcome: 'failing', record, tokens };
+      return { outcome: 'failing', record: marked, tokens };
     }
     logger.info('token refreshed', {
       profileId: record.id,
@@ -305,10 +317,60 @@ export class Refresher {
   }
 
   /**
+   * Records the version about to be written, keeping the lease (throttling is retried a few times);
+   * `undefined` when the lease was lost, and then nothing may be asked of the token endpoint.
+   */
+  async #markPending(record: ProfileRecord, owner: string, writeId: string): Promise<ProfileRecord | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#d.store.updateStatus(
+          record.id,
+          { status: record.status, pendingVersion: writeId },
+          { now: new Date(this.#d.clock()).toISOString(), leaseOwner: owner, keepLease: true },
+        );
+      } catch (error) {
+        if (error instanceof ConditionFailedError) return undefined;
+        if (attempt >= COMMIT_ATTEMPTS) throw error;
+        this.#d.logger.warn('pending version not recorded', { profileId: record.id, attempt, ...errorFields(error) });
+        await this.#d.sleep(200 * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  /**
+   * Adopts the version a previous holder recorded but never committed, when the vault has it (the staged
+   * set it stood for, if any, is then written); otherwise forgets it. Keeps the lease.
+   */
+  async #adoptPending(record: ProfileRecord, owner: string): Promise<ProfileRecord | undefined> {
+    const { store, vault, clock, logger } = this.#d;
+    const version = record.pendingVersion!;
+    const tokens = await vault.getTokenSet(record.id, version);
+    const nowIso = new Date(clock()).toISOString();
+    try {
+      if (!tokens) {
+        return await store.updateStatus(record.id, { status: record.status, pendingVersion: null }, { now: nowIso, leaseOwner: owner, keepLease: true });
+      }
+      const status: ProfileStatus = { ...this.#readyStatus(record, tokens), lastRefreshAt: new Date(Date.parse(tokens.obtainedAt)).toISOString() };
+      const adopted = await store.updateStatus(
+        record.id,
+        { status, tokenVersion: version, stagedTokens: null, pendingVersion: null },
+        { now: nowIso, leaseOwner: owner, keepLease: true },
+      );
+      await this.#signal(record, status);
+      logger.warn('adopted a token set whose commit was lost', { profileId: record.id });
+      return adopted;
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return undefined;
+      throw error;
+    }
+  }
+
+  /**
    * The vault refused the new set. A rotated refresh token must survive: it is staged on the profile,
-   * sealed with a key derived from the refresh token it replaces (which only the vault holds), and written
-   * on the next run. Without a refresh token (client credentials) nothing is lost but the access token,
-   * which this caller still gets.
+   * sealed with a key derived from the refresh token it replaces (the one the profile points at, which only
+   * the vault holds), and written on the next run. The pending version stays recorded, in case the write
+   * did land although it reported a failure. Without a refresh token (client credentials) nothing is lost
+   * but the access token, which this caller still gets.
    */
   async #keepUnwritten(
     record: ProfileRecord,
@@ -338,11 +400,27 @@ export class Refresher {
     return { outcome: 'failing', record: committed ?? record, tokens, retryAfterSeconds: Math.ceil(delay / 1000) };
   }
 
-  async #openStaged(record: ProfileRecord): Promise<TokenSet | undefined> {
-    const previous = await this.#d.vault.getTokenSet(record.id);
-    const tokens = previous?.refreshToken ? openStagedTokens(record.stagedTokens!, previous.refreshToken, record.id) : undefined;
-    if (!tokens) this.#d.logger.error('staged tokens cannot be opened', { profileId: record.id });
-    return tokens;
+  /**
+   * Opens the staged set with the refresh token of the set the profile points at (the one it was sealed
+   * under). A set that cannot be opened is dropped, so that it cannot block the profile for good.
+   */
+  async #openStaged(record: ProfileRecord, owner: string): Promise<{ tokens?: TokenSet; record?: ProfileRecord }> {
+    const { vault, store, clock, logger } = this.#d;
+    const pointed = record.tokenVersion ? await vault.getTokenSet(record.id, record.tokenVersion) : undefined;
+    const tokens = pointed?.refreshToken ? openStagedTokens(record.stagedTokens!, pointed.refreshToken, record.id) : undefined;
+    if (tokens) return { tokens };
+    logger.error('staged tokens cannot be opened and are dropped', { profileId: record.id });
+    try {
+      const dropped = await store.updateStatus(
+        record.id,
+        { status: record.status, stagedTokens: null },
+        { now: new Date(clock()).toISOString(), leaseOwner: owner, keepLease: true },
+      );
+      return { record: dropped };
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return {};
+      throw error;
+    }
   }
 
   /**
@@ -356,42 +434,52 @@ export class Refresher {
     request: RefreshRequest,
   ): Promise<{ record: ProfileRecord; written: boolean }> {
     const { store, clock, logger } = this.#d;
+    const writeId = randomUUID();
+    const marked = await this.#markPending(record, owner, writeId);
+    if (!marked) return { record, written: false };
+    const version = await this.#writeTokens(marked, tokens, writeId, request);
     const nowIso = new Date(clock()).toISOString();
-    const version = await this.#writeTokens(record, tokens, owner, request);
     try {
       if (version === undefined) {
-        const failures = record.status.consecutiveFailures + 1;
+        const failures = marked.status.consecutiveFailures + 1;
+        const now = clock();
         const status: ProfileStatus = {
-          ...record.status,
+          ...marked.status,
+          state: Date.parse(tokens.expiresAt) > now ? marked.status.state : 'expired',
           consecutiveFailures: failures,
-          nextRefreshAt: new Date(clock() + backoffMs(failures, undefined, this.#d.random)).toISOString(),
+          nextRefreshAt: new Date(now + backoffMs(failures, undefined, this.#d.random)).toISOString(),
         };
-        return { record: await store.updateStatus(record.id, { status }, { now: nowIso, leaseOwner: owner, keepLease: true }), written: false };
+        const updated = await store.updateStatus(record.id, { status }, { now: nowIso, leaseOwner: owner, keepLease: true });
+        await this.#signal(marked, status);
+        return { record: updated, written: false };
       }
-      const status: ProfileStatus = { ...this.#readyStatus(record, tokens), lastRefreshAt: record.status.lastRefreshAt, lastError: null };
+      const status: ProfileStatus = { ...this.#readyStatus(marked, tokens), lastRefreshAt: marked.status.lastRefreshAt, lastError: null };
       const committed = await store.updateStatus(
         record.id,
-        { status, tokenVersion: version, stagedTokens: null },
+        { status, tokenVersion: version, stagedTokens: null, pendingVersion: null },
         { now: nowIso, leaseOwner: owner, keepLease: true },
       );
-      await this.#signal(record, status);
+      await this.#signal(marked, status);
       logger.info('staged tokens reconciled', { profileId: record.id });
       return { record: committed, written: true };
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
       logger.warn('staged tokens not reconciled: the lease was lost', { profileId: record.id });
-      return { record, written: false };
+      return { record: marked, written: false };
     }
   }
 
-  /** Bounded retries within the caller's time; `undefined` when the vault keeps refusing. */
-  async #writeTokens(record: ProfileRecord, tokens: TokenSet, owner: string, request: RefreshRequest): Promise<string | undefined> {
+  /**
+   * Bounded retries within the caller's time; `undefined` when the vault keeps refusing. Every attempt
+   * carries the same request token, which becomes the version id: a retry of a write that did land adds no
+   * version, and the id recorded as pending names exactly this set.
+   */
+  async #writeTokens(record: ProfileRecord, tokens: TokenSet, writeId: string, request: RefreshRequest): Promise<string | undefined> {
     const { clock, logger } = this.#d;
     const attempts = this.#d.vaultWriteAttempts;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        // The same request token for every attempt: a retry of a write that did land adds no version.
-        return await this.#d.vault.putTokenSet(record.id, tokens, { requestToken: owner });
+        return await this.#d.vault.putTokenSet(record.id, tokens, { requestToken: writeId });
       } catch (error) {
         logger.warn('vault write failed', { profileId: record.id, attempt, ...errorFields(error) });
         const pause = 200 * 2 ** (attempt - 1);
@@ -403,7 +491,13 @@ export class Refresher {
     return undefined;
   }
 
-  async #recordFailure(record: ProfileRecord, owner: string, held: TokenSet | undefined, failure: OAuthFailure): Promise<RefreshResult> {
+  async #recordFailure(
+    record: ProfileRecord,
+    owner: string,
+    held: TokenSet | undefined,
+    failure: OAuthFailure,
+    pointers: { pendingVersion?: null } = {},
+  ): Promise<RefreshResult> {
     const now = this.#d.clock();
     const failures = record.status.consecutiveFailures + 1;
     let state: ProfileState;
@@ -433,7 +527,7 @@ export class Refresher {
       consecutiveFailures: failures,
       nextRefreshAt: next,
     };
-    const committed = await this.#commit(record, owner, status, {});
+    const committed = await this.#commit(record, owner, status, pointers);
     this.#d.logger.warn('refresh failed', { profileId: record.id, reason: failure.code, kind: failure.kind, state, consecutiveFailures: failures, httpStatus: failure.httpStatus });
     const outcome: RefreshOutcome = failure.kind === 'passing' ? 'failing' : failure.kind;
     return { outcome, record: committed ?? record, ...(held ? { tokens: held } : {}), failure, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) };
@@ -449,19 +543,20 @@ export class Refresher {
 
   /**
    * Writes the status only while holding the lease, releasing it in the same write; signals changes.
-   * Throttling or a network error is retried a few times: losing this write after a rotation would leave
-   * the profile pointing at a consumed refresh token's set.
+   * Throttling or a network error is retried a few times; when it keeps failing the lease is released
+   * (best effort) so that others need not wait for it to expire.
    */
   async #commit(
     record: ProfileRecord,
     owner: string,
     status: ProfileStatus,
-    pointers: { tokenVersion?: string | undefined; stagedTokens?: string | null },
+    pointers: { tokenVersion?: string | undefined; stagedTokens?: string | null; pendingVersion?: string | null },
   ): Promise<ProfileRecord | undefined> {
     const update = {
       status,
       ...(pointers.tokenVersion !== undefined ? { tokenVersion: pointers.tokenVersion } : {}),
       ...(pointers.stagedTokens !== undefined ? { stagedTokens: pointers.stagedTokens } : {}),
+      ...(pointers.pendingVersion !== undefined ? { pendingVersion: pointers.pendingVersion } : {}),
     };
     for (let attempt = 1; ; attempt++) {
       try {
@@ -471,7 +566,10 @@ export class Refresher {
       } catch (error) {
         if (error instanceof ConditionFailedError) return undefined;
         this.#d.logger.warn('status commit failed', { profileId: record.id, attempt, ...errorFields(error) });
-        if (attempt >= COMMIT_ATTEMPTS) return undefined;
+        if (attempt >= COMMIT_ATTEMPTS) {
+          await this.#release(record, owner, { outcome: 'failing', record });
+          return undefined;
+        }
         await this.#d.sleep(200 * 2 ** (attempt - 1));
       }
     }
@@ -485,17 +583,21 @@ export class Refresher {
 
   /**
    * A profile deleted while a refresh was in flight must not keep the grant it just rotated, nor a
-   * re-created secret: the new tokens are revoked (best effort) and its secrets removed again.
+   * re-created secret: the new tokens are revoked (best effort) and its secrets removed again, unless a
+   * profile of the same id was created again meanwhile.
    */
   async #cleanUpIfGone(record: ProfileRecord, tokens: TokenSet, clientSecret: string | undefined): Promise<void> {
     const profileId = record.id;
-    try {
+    const gone = async () => {
       const current = await this.#d.store.getProfile(profileId);
-      if (!current || current.deleting) {
-        await this.#d.revoke(record, tokens, clientSecret);
-        await this.#d.vault.deleteProfileSecrets(profileId);
-        this.#d.logger.warn('tokens of a deleted profile revoked and removed', { profileId });
-      }
+      return !current || current.deleting === true;
+    };
+    try {
+      if (!(await gone())) return;
+      await this.#d.revoke(record, tokens, clientSecret);
+      if (!(await gone())) return;
+      await this.#d.vault.deleteProfileSecrets(profileId);
+      this.#d.logger.warn('tokens of a deleted profile revoked and removed', { profileId });
     } catch (error) {
       this.#d.logger.error('cleanup after a lost commit failed', { profileId, ...errorFields(error) });
     }

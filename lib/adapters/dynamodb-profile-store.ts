@@ -242,6 +242,14 @@ export class DynamoDbProfileStore implements ProfileStore {
       }
     }
     names['#deleting'] = 'deleting';
+    if (update.pendingVersion !== undefined) {
+      names['#pendingVersion'] = 'pendingVersion';
+      if (update.pendingVersion === null) remove.push('#pendingVersion');
+      else {
+        values[':pendingVersion'] = update.pendingVersion;
+        set.push('#pendingVersion = :pendingVersion');
+      }
+    }
     let condition = 'attribute_exists(#pk) AND attribute_not_exists(#deleting)';
     if (options.sameGrantAs !== undefined) {
       names['#grantKey'] = 'grantKey';
@@ -264,6 +272,10 @@ export class DynamoDbProfileStore implements ProfileStore {
       names['#leaseOwner'] = 'leaseOwner';
       names['#leaseExpiresAt'] = 'leaseExpiresAt';
       remove.push('#leaseOwner', '#leaseExpiresAt');
+      if (update.pendingVersion === undefined) {
+        names['#pendingVersion'] = 'pendingVersion';
+        remove.push('#pendingVersion');
+      }
     }
     try {
       const out = await this.client.send(
@@ -525,6 +537,7 @@ function toItem(record: ProfileRecord): Item {
     item['leaseExpiresAt'] = record.lease.expiresAt;
   }
   if (record.stagedTokens) item['stagedTokens'] = record.stagedTokens;
+  if (record.pendingVersion) item['pendingVersion'] = record.pendingVersion;
   return item;
 }
 
@@ -544,6 +557,7 @@ function toRecord(item: Item): ProfileRecord {
         ? { owner: item['leaseOwner'], expiresAt: item['leaseExpiresAt'] as number }
         : null,
     stagedTokens: (item['stagedTokens'] as string | undefined) ?? null,
+    ...(typeof item['pendingVersion'] === 'string' ? { pendingVersion: item['pendingVersion'] } : {}),
     ...(item['deleting'] === true ? { deleting: true } : {}),
   };
 }

@@ -190,19 +190,25 @@ async function authorizedProfile(
 
 // ---- 1. the status commit throttled after the vault write -------------------------------------------
 
+/** The commit that ends a refresh (and releases the lease), as opposed to the writes that keep it. */
+function finalCommit(options: { leaseOwner?: string; keepLease?: boolean }): boolean {
+  return options.leaseOwner !== undefined && !options.keepLease;
+}
+
 describe('the status commit throttled after the vault write', () => {
   it('one throttled commit is retried: the refresh still commits and the profile points at the new set', async () => {
     const { id, authorized, before } = await authorizedProfile('commit-retry');
     s.clock.set(Date.parse(authorized.status.nextRefreshAt!) + 1000);
     env.server.resetCounters();
     let injected = 0;
-    const store = interceptedStore(s.store, (options) => (options.leaseOwner !== undefined && injected++ === 0 ? throttled() : undefined));
+    // The final commit (the one that releases the lease), not the marking of the pending version.
+    const store = interceptedStore(s.store, (options) => (finalCommit(options) && injected++ === 0 ? throttled() : undefined));
 
     const run = await s.scheduledRun(directBroker({ store }));
 
     expect(run.outcomes).toEqual({ refreshed: 1 });
     expect(injected).toBe(2);
-    expect(store.calls.filter((options) => options.leaseOwner !== undefined)).toHaveLength(2);
+    expect(store.calls.filter(finalCommit)).toHaveLength(2);
     const after = await s.record(id);
     expect(after.status).toMatchObject({ state: 'ready', lastError: null, consecutiveFailures: 0 });
     expect(after.lease).toBeNull();
@@ -216,20 +222,23 @@ describe('the status commit throttled after the vault write', () => {
     s.expectLogsFreeOf([...s.allTokensEverStored(id), env.clients.code.clientSecret]);
   });
 
-  it('every commit attempt throttled: `failing`, the vault holds the new set, and the next refresh sends the rotated refresh token', async () => {
+  it('every commit attempt throttled: `failing`, the lease is released, and the next run adopts the new set without another grant', async () => {
     const { id, authorized, before } = await authorizedProfile('commit-lost');
     s.clock.set(Date.parse(authorized.status.nextRefreshAt!) + 1000);
     env.server.resetCounters();
-    const store = interceptedStore(s.store, (options) => (options.leaseOwner !== undefined ? throttled() : undefined));
+    const store = interceptedStore(s.store, (options) => (finalCommit(options) ? throttled() : undefined));
 
     const failed = await s.scheduledRun(directBroker({ store }));
 
     expect(failed.outcomes).toEqual({ failing: 1 });
-    expect(store.calls.filter((options) => options.leaseOwner !== undefined).length).toBeGreaterThanOrEqual(2);
+    expect(store.calls.filter(finalCommit).length).toBeGreaterThanOrEqual(2);
     expect(env.server.grantCount('refresh_token')).toBe(1);
-    // The server rotated; the vault's current set is the new one, though the profile still points at the old.
+    // The server rotated; the vault's current set is the new one, though the profile still points at the old
+    // and names the new one as pending. The lease was released.
     const lagging = await s.record(id);
     expect(lagging.tokenVersion).toBe(authorized.tokenVersion);
+    expect(lagging.pendingVersion).toEqual(expect.any(String));
+    expect(lagging.lease).toBeNull();
     const current = await s.vault.getTokenSet(id);
     expect(current?.refreshToken).toBeTruthy();
     expect(current!.refreshToken).not.toBe(before.refreshToken);
@@ -237,17 +246,26 @@ describe('the status commit throttled after the vault write', () => {
     expect(await env.server.refreshTokenActive(current!.refreshToken!)).toBe(true);
     expect(s.logs.entries()).toContainEqual(expect.objectContaining({ message: 'refresh commit failed after the vault write', profileId: id }));
 
-    // The lost commit left its lease behind: once it has expired, a healthy container refreshes.
-    const leaseEnds = lagging.lease?.expiresAt ?? s.clock();
-    s.clock.set(Math.max(leaseEnds, Date.parse(lagging.status.nextRefreshAt!)) + 1000);
+    // The next run adopts the pending version: the new set, with no second grant.
+    s.clock.set(Date.parse(lagging.status.nextRefreshAt!) + 1000);
     const next = await s.scheduledRun(s.newBroker());
 
-    expect(next.outcomes).toEqual({ refreshed: 1 });
+    expect(next.outcomes).toEqual({ not_needed: 1 });
+    expect(env.server.grantCount('refresh_token')).toBe(1);
+    const adopted = await s.record(id);
+    expect(adopted.tokenVersion).toBe(lagging.pendingVersion);
+    expect(adopted.pendingVersion).toBeUndefined();
+    expect(adopted.status).toMatchObject({ state: 'ready', lastError: null, consecutiveFailures: 0 });
+    expect(adopted.lease).toBeNull();
+    expect(await s.heldTokens(id)).toEqual(current);
+
+    // And the refresh after that sends the rotated refresh token: no invalid_grant.
+    s.clock.set(Date.parse(adopted.status.nextRefreshAt!) + 1000);
+    expect((await s.scheduledRun(s.newBroker())).outcomes).toEqual({ refreshed: 1 });
     expect(env.server.grantCount('refresh_token')).toBe(2);
     expect(env.server.grantErrorCount('refresh_token', 'invalid_grant')).toBe(0);
     const after = await s.record(id);
     expect(after.status).toMatchObject({ state: 'ready', lastError: null, consecutiveFailures: 0 });
-    expect(after.lease).toBeNull();
     const held = await s.heldTokens(id);
     expect(held).toEqual(await s.vault.getTokenSet(id));
     expect(held.refreshToken).not.toBe(current!.refreshToken);

@@ -285,7 +285,7 @@ describe('GET /callback', () => {
     expect((await broker.getProfile('erp')).status.state).toBe('authorization_required');
   });
 
-  it('answers a 500 page without the error text when DynamoDB fails unexpectedly', async () => {
+  it('answers a 400 page (API.md: 200 or 400, always HTML) without the error text when DynamoDB fails unexpectedly', async () => {
     // Prepare
     aws.ddb.on(GetCommand).rejects(new Error(`socket hang up ${CLIENT_SECRET}`));
 
@@ -293,8 +293,9 @@ describe('GET /callback', () => {
     const response = await callback({ code: CODE, state: 'some-state' });
 
     // Assess
-    expect(response.statusCode).toBe(500);
+    expect(response.statusCode).toBe(400);
     expectPageHeaders(response);
+    expect(response.body).toContain('could not complete the authorization');
     expect(response.body).not.toContain(CLIENT_SECRET);
     expect(response.body).not.toContain('socket hang up');
     expect(log.lines.join('\n')).not.toContain(CLIENT_SECRET);

@@ -262,13 +262,21 @@ export class Broker {
     if (record.tokenVersion === null) return;
     try {
       // The vault's current set is the newest (a commit may have been lost after a rotation).
+      // Every set that may hold the live grant: the one the profile points at, one a holder recorded as
+      // pending (its commit lost), and a staged one (the vault was failing); each refresh token once.
+      const { vault } = this.#deps;
       const clientSecret = await this.#clientSecret(record);
-      const tokens = await this.#deps.vault.getTokenSet(record.id);
-      if (tokens) await this.#revoke(record, tokens, clientSecret);
-      // A staged set (the vault was failing) holds the live rotated refresh token: revoke that one too.
-      const pointed = record.stagedTokens ? await this.#deps.vault.getTokenSet(record.id, record.tokenVersion) : undefined;
-      const staged = pointed?.refreshToken ? openStagedTokens(record.stagedTokens!, pointed.refreshToken, record.id) : undefined;
-      if (staged) await this.#revoke(record, staged, clientSecret);
+      const pointed = await vault.getTokenSet(record.id, record.tokenVersion);
+      const pending = record.pendingVersion ? await vault.getTokenSet(record.id, record.pendingVersion) : undefined;
+      const staged = pointed?.refreshToken && record.stagedTokens ? openStagedTokens(record.stagedTokens, pointed.refreshToken, record.id) : undefined;
+      const revoked = new Set<string>();
+      for (const tokens of [staged, pending, pointed]) {
+        if (!tokens) continue;
+        const key = tokens.refreshToken ?? tokens.accessToken;
+        if (revoked.has(key)) continue;
+        revoked.add(key);
+        await this.#revoke(record, tokens, clientSecret);
+      }
     } catch (error) {
       this.#deps.logger.warn('token revocation failed', { profileId: record.id, ...errorFields(error) });
     }
@@ -456,8 +464,11 @@ export class Broker {
     if (result.outcome === 'no_grant' || (result.outcome === 'authorization_required' && result.failure === undefined)) {
       throw authorizationRequired(`Profile "${profileId}" needs a person to authorize it again: open its authorization URL and consent.`, result.outcome);
     }
-    if (result.outcome === 'lease_busy' || result.outcome === 'no_time') {
+    if (result.outcome === 'lease_busy') {
       throw temporarilyUnavailable(`Profile "${profileId}" is being refreshed by another request; retry shortly.`, 2, 'lease_busy');
+    }
+    if (result.outcome === 'no_time') {
+      throw temporarilyUnavailable(`Not enough time was left to refresh profile "${profileId}" safely; retry.`, 2, 'no_time');
     }
     return toView(result.record ?? (await this.#requireProfile(profileId)), this.callbackUrl);
   }
@@ -617,12 +628,11 @@ export class Broker {
       );
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
+      // Deleted, or its client changed, meanwhile: the new grant will never be used, so it is revoked; a
+      // deleted profile's re-created secret is removed again.
+      await this.#revoke(record, tokens, options.clientSecret);
       const current = await store.getProfile(record.id);
-      if (!current || current.deleting) {
-        // Deleted meanwhile: the new grant must not outlive the profile, nor its re-created secret.
-        await this.#revoke(record, tokens, options.clientSecret);
-        await vault.deleteProfileSecrets(record.id);
-      }
+      if (!current || current.deleting) await vault.deleteProfileSecrets(record.id);
       logger.warn('new tokens not stored: the profile changed', { profileId: record.id, deleted: !current || current.deleting === true });
       return undefined;
     }

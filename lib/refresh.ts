@@ -272,18 +272,22 @@ export class Refresher {
       const failure = new OAuthFailure('client_secret_missing', 'passing', 'No client secret is stored for this profile yet: set clientSecret with PUT /profiles/{id}.');
       return this.#recordFailure(record, owner, held, failure);
     }
-    let tokens: TokenSet;
-    let marked: ProfileRecord | undefined;
-    const writeId = randomUUID();
+    let as: oauth.AuthorizationServer;
     try {
-      const as = await this.#d.authorizationServer(record);
-      if (!this.#timeForGrant(record, request)) {
-        return this.#release(record, owner, { outcome: 'no_time', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 });
-      }
-      // Recorded before the token endpoint is asked: whatever happens after the server answers, the next
-      // holder knows which vault version holds the new set.
-      marked = await this.#markPending(record, owner, writeId);
-      if (!marked) return { outcome: 'lease_busy', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 };
+      as = await this.#d.authorizationServer(record);
+    } catch (error) {
+      return this.#recordFailure(record, owner, held, classifyOAuthError(error, [clientSecret]));
+    }
+    if (!this.#timeForGrant(record, request)) {
+      return this.#release(record, owner, { outcome: 'no_time', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 });
+    }
+    // Recorded before the token endpoint is asked: whatever happens after the server answers, the next
+    // holder knows which vault version holds the new set. (A store failure here is not the server's.)
+    const writeId = randomUUID();
+    const marked = await this.#markPending(record, owner, writeId);
+    if (!marked) return { outcome: 'lease_busy', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 };
+    let tokens: TokenSet;
+    try {
       const context = { ...this.#d.oauth, now: clock(), clientSecret };
       tokens =
         record.config.grantType === 'client_credentials'
@@ -291,7 +295,7 @@ export class Refresher {
           : await refreshAccessToken(as, record.config, held!.refreshToken!, context);
     } catch (error) {
       const failure = classifyOAuthError(error, [clientSecret, held?.refreshToken]);
-      return this.#recordFailure(marked ?? record, owner, held, failure, { pendingVersion: null });
+      return this.#recordFailure(marked, owner, held, failure, { pendingVersion: null });
     }
     if (held && sameTokenSet(held, tokens)) {
       // Nothing changed: no vault write (Secrets Manager's write quota and version limit).

@@ -1,199 +1,43 @@
 /**
  * Races and faults at exact points of a refresh or a callback (review findings): a status commit throttled
  * after the vault write, a PUT or DELETE landing while a refresh or a code exchange is in flight, a profile
- * in `error` that an administrator fixes, unchanged client secrets, and token requests that have too little
- * time left for a grant.
+ * in `error` that an administrator fixes, unchanged client secrets, and token requests (or administrator
+ * refreshes) that have too little time left for a grant.
  *
  * A refresh or callback is paused at a chosen point with a gate (a promise the test resolves): in the token
  * endpoint's answer (a `fetch` wrapper given to the broker) or in the vault write (a vault wrapper). Store
- * faults come from a wrapper around the real `DynamoDbProfileStore`, given to a `Broker` built directly.
- * Nothing waits for time to pass: the broker's clock is moved.
+ * faults come from a wrapper around the real `DynamoDbProfileStore`, given to a `Broker` built directly
+ * (support.ts). Nothing waits for time to pass: the broker's clock is moved.
  */
-import type { PutSecretValueCommandInput } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
-import { DynamoDbProfileStore } from '../../../lib/adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from '../../../lib/adapters/secrets-manager-vault.js';
-import { Broker, type TokenResponse } from '../../../lib/broker.js';
+import type { TokenResponse } from '../../../lib/broker.js';
 import { BrokerError } from '../../../lib/errors.js';
-import type { ProfileStore, SecretVault, StatusUpdate, StatusUpdateOptions, TokenSet } from '../../../lib/ports.js';
-import type { ProfileRecord, ProfileView } from '../../../lib/profile.js';
+import type { SecretVault } from '../../../lib/ports.js';
+import type { ProfileView } from '../../../lib/profile.js';
 import { createHandler as createCallbackHandler } from '../../../lambdas/callback.js';
-import { events, jsonBody } from '../../support/api-events.js';
-import { completeConsentProgrammatically } from '../../support/consent.js';
-import { CALLBACK_URL, env, faults, s, shortSleep, useLifecycleHooks } from './fixture.js';
+import { events, header, jsonBody } from '../../support/api-events.js';
+import { env, faults, s, useLifecycleHooks } from './fixture.js';
+import {
+  adminRefreshEvent,
+  authorizedProfile,
+  consentRedirect,
+  directBroker,
+  finalCommit,
+  interceptedStore,
+  pausingFetch,
+  pausingVault,
+  putsTo,
+  secretsOf,
+  throttled,
+  toReady,
+} from './support.js';
 
 useLifecycleHooks({ vaultFaults: true });
 
-// ---- gates, wrappers, helpers ---------------------------------------------------------------------
-
-/** A point where a call stops until the test opens the gate. */
-interface Gate {
-  /** Resolves when the paused call has reached the gate. */
-  reached: Promise<void>;
-  open(): void;
-}
-
-interface GatePoint extends Gate {
-  /** Called by the paused code: signals arrival and waits for `open()`. */
-  pass(): Promise<void>;
-}
-
-function gate(): GatePoint {
-  let arrive!: () => void;
-  let open!: () => void;
-  const reached = new Promise<void>((resolve) => (arrive = resolve));
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return {
-    reached,
-    open,
-    async pass() {
-      arrive();
-      await opened;
-    },
-  };
-}
-
-/**
- * A `fetch` for the broker whose next token-endpoint answer for `grantType` is held back (after the server
- * answered, before the broker sees it) until the test opens the gate.
- */
-function pausingFetch() {
-  let armed: { grantType: string; point: GatePoint } | undefined;
-  const wrapped = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const url = input instanceof Request ? input.url : String(input);
-    const body = init?.body instanceof URLSearchParams ? init.body.toString() : typeof init?.body === 'string' ? init.body : '';
-    const response = await fetch(input, init);
-    const grantType = new URLSearchParams(body).get('grant_type');
-    if (armed && url === env.server.tokenEndpoint && grantType === armed.grantType) {
-      const { point } = armed;
-      armed = undefined;
-      await point.pass();
-    }
-    return response;
-  };
-  return {
-    fetch: wrapped as typeof fetch,
-    pauseNext(grantType: string): Gate {
-      const point = gate();
-      armed = { grantType, point };
-      return point;
-    },
-  };
-}
-
-/** The real DynamoDB store with `updateStatus` intercepted: `hook` decides whether a call fails. */
-function interceptedStore(
-  real: DynamoDbProfileStore,
-  hook: (options: StatusUpdateOptions, update: StatusUpdate) => Error | undefined,
-): ProfileStore & { calls: StatusUpdateOptions[] } {
-  const calls: StatusUpdateOptions[] = [];
-  return new Proxy(real, {
-    get(target, property) {
-      if (property === 'calls') return calls;
-      if (property === 'updateStatus') {
-        return async (id: string, update: StatusUpdate, options: StatusUpdateOptions) => {
-          calls.push(options);
-          const injected = hook(options, update);
-          if (injected) throw injected;
-          return target.updateStatus(id, update, options);
-        };
-      }
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  }) as unknown as ProfileStore & { calls: StatusUpdateOptions[] };
-}
-
-/** A DynamoDB throttling error, as the SDK surfaces it (by name). */
-function throttled(): Error {
-  const error = new Error('injected: Rate of requests exceeds the allowed throughput.');
-  error.name = 'ProvisionedThroughputExceededException';
-  return error;
-}
-
-/** The real vault with `putTokenSet` paused at a gate (once), recording what it was asked to write. */
-function pausingVault(real: SecretsManagerVault) {
-  let point: GatePoint | undefined;
-  const written: TokenSet[] = [];
-  const vault: SecretVault = {
-    putClientSecret: (id, secret) => real.putClientSecret(id, secret),
-    getClientSecret: (id) => real.getClientSecret(id),
-    getTokenSet: (id, version) => real.getTokenSet(id, version),
-    deleteProfileSecrets: (id) => real.deleteProfileSecrets(id),
-    async putTokenSet(id, tokens, options) {
-      written.push(tokens);
-      const paused = point;
-      point = undefined;
-      if (paused) await paused.pass();
-      return real.putTokenSet(id, tokens, options);
-    },
-  };
-  return {
-    vault,
-    written,
-    pauseNextWrite(): Gate {
-      point = gate();
-      return point;
-    },
-  };
-}
-
-/** A broker ("another container") on the scenario's table and vault, with chosen parts replaced. */
-function directBroker(parts: { store?: ProfileStore; vault?: SecretVault; fetch?: typeof fetch } = {}): Broker {
-  return new Broker({
-    store: parts.store ?? new DynamoDbProfileStore({ tableName: s.tableName, client: env.db.doc }),
-    vault: parts.vault ?? new SecretsManagerVault({ client: env.secrets.client, prefix: s.secretPrefix }),
-    clock: s.clock,
-    logger: s.logger,
-    callbackUrl: CALLBACK_URL,
-    events: s.events,
-    sleep: shortSleep,
-    random: () => 0.5,
-    ...(parts.fetch ? { fetch: parts.fetch } : {}),
-  });
-}
-
-/** Every secret the fake Secrets Manager holds for a profile (live or scheduled for deletion). */
-function secretsOf(id: string): string[] {
-  return [...env.secrets.secrets.keys()].filter((name) => name.startsWith(`${s.secretPrefix}/${id}/`));
-}
-
-/** PutSecretValue calls that targeted one secret. */
-function putsTo(secretName: string): number {
-  return env.secrets.mock
-    .calls()
-    .filter((call) => {
-      const command = call.args[0] as { constructor: { name: string }; input: PutSecretValueCommandInput } | undefined;
-      return command?.constructor.name === 'PutSecretValueCommand' && command.input.SecretId === secretName;
-    }).length;
-}
-
-const toReady = (id: string) => s.changes(id).filter((change) => change.to === 'ready');
-
-/** authorize-url → consent, stopping at the redirect: the callback is delivered by the test. */
-async function consentRedirect(id: string, login: string): Promise<string> {
-  const { authorizationUrl } = await s.broker.createAuthorizationUrl(id);
-  const redirect = await completeConsentProgrammatically(authorizationUrl, { login });
-  expect(new URL(redirect).searchParams.get('code')).toBeTruthy();
-  return redirect;
-}
-
-async function authorizedProfile(
-  label: string,
-  body: Record<string, unknown> = {},
-): Promise<{ id: string; authorized: ProfileRecord; before: TokenSet }> {
-  const id = s.newId(label);
-  await s.createProfile(id, body);
-  await s.authorize(id, `${label}-user`);
-  return { id, authorized: await s.record(id), before: await s.heldTokens(id) };
-}
+// The gates, wrappers and helpers are in support.ts.
 
 // ---- 1. the status commit throttled after the vault write -------------------------------------------
-
-/** The commit that ends a refresh (and releases the lease), as opposed to the writes that keep it. */
-function finalCommit(options: { leaseOwner?: string; keepLease?: boolean }): boolean {
-  return options.leaseOwner !== undefined && !options.keepLease;
-}
 
 describe('the status commit throttled after the vault write', () => {
   it('one throttled commit is retried: the refresh still commits and the profile points at the new set', async () => {
@@ -399,6 +243,8 @@ describe('a callback in flight', () => {
     expect(after.stagedTokens).toBeNull();
     expect(after.revision).toBe(created.revision + 1);
     expect(toReady(id)).toEqual([]);
+    // The new grant will never be used: its revocation was attempted (this profile has no revocation endpoint).
+    expect(s.logs.entries()).toContainEqual(expect.objectContaining({ message: 'token not revoked: no revocation endpoint', profileId: id }));
     const served = await s.tokenHandler(s.newBroker())(events.token(id));
     expect(served.statusCode, served.body).toBe(409);
     expect(s.logs.entries()).toContainEqual(expect.objectContaining({ message: 'new tokens not stored: the profile changed', profileId: id, deleted: false }));
@@ -540,6 +386,40 @@ describe('a token request with too little time left', () => {
     const answer = await s.tokenHandler(s.newBroker())(events.token(id), { getRemainingTimeInMillis: () => 60_000 });
     expect(answer.statusCode, answer.body).toBe(200);
     expect(env.server.grantCount('refresh_token')).toBe(1);
+  });
+
+  it('lambdas/profiles.ts passes the function\'s remaining time to POST /refresh: 3 s left → 503 and no grant; without a context it refreshes', async () => {
+    // Prepare: a ready profile (an administrator refresh always needs a grant).
+    const { id, authorized, before } = await authorizedProfile('admin-deadline');
+    env.server.resetCounters();
+    const handler = s.profilesHandler(s.newBroker());
+
+    // Act
+    const refused = await handler(adminRefreshEvent(id), { getRemainingTimeInMillis: () => 3000 });
+
+    // Assess
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(jsonBody(refused)).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(Number(header(refused, 'Retry-After'))).toBeGreaterThanOrEqual(1);
+    expect(env.server.grantCount('refresh_token')).toBe(0);
+    const untouched = await s.record(id);
+    expect(untouched.lease, 'the lease is released when no grant is started').toBeNull();
+    expect(untouched.pendingVersion).toBeUndefined();
+    expect(untouched.tokenVersion).toBe(authorized.tokenVersion);
+    expect(untouched.status).toEqual(authorized.status);
+
+    // Act: plenty of time left, then no context at all (local mode)
+    const generous = await handler(adminRefreshEvent(id), { getRemainingTimeInMillis: () => 60_000 });
+    const unbounded = await handler(adminRefreshEvent(id));
+
+    // Assess
+    expect(generous.statusCode, generous.body).toBe(200);
+    expect(unbounded.statusCode, unbounded.body).toBe(200);
+    expect(env.server.grantCount('refresh_token')).toBe(2);
+    expect(env.server.grantErrorCount('refresh_token', 'invalid_grant')).toBe(0);
+    const held = await s.heldTokens(id);
+    expect(held.refreshToken).not.toBe(before.refreshToken);
+    expect(jsonBody<ProfileView>(unbounded).status).toMatchObject({ state: 'ready', accessTokenExpiresAt: held.expiresAt });
   });
 });
 

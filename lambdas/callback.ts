@@ -20,7 +20,7 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
     } catch (error) {
       if (error instanceof CallbackError) {
         logger.info('callback refused', { reason: error.reason });
-        return htmlPage(error.status, { ok: false, title: 'Authorization failed', message: error.message });
+        return htmlPage(400, { ok: false, title: 'Authorization failed', message: error.message });
       }
       // API.md: the callback answers 200 or 400, always a page; the state may still be unconsumed, so the
       // person is told to start again rather than shown a bare server error.

@@ -4,11 +4,8 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
-import { bodyText, json, methodNotAllowed, noContent, pathParameter, respond } from '../lib/http.js';
+import { bodyText, json, methodNotAllowed, noContent, pathParameter, respond, timeLeft } from '../lib/http.js';
 import type { Log } from '../lib/logger.js';
-
-/** Kept for writing the response after the use case returns. */
-const RESPONSE_MARGIN_MS = 2000;
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
   return (event: APIGatewayProxyEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyResult> =>
@@ -24,11 +21,7 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
           return json(created ? 201 : 200, view);
         }
         case 'POST /profiles/{id}/refresh':
-        {
-          // A refresh is only started when it can finish before the function times out.
-          const remaining = context?.getRemainingTimeInMillis?.();
-          return json(200, await broker().refreshNow(id, remaining !== undefined ? { remainingMs: remaining - RESPONSE_MARGIN_MS } : {}));
-        }
+          return json(200, await broker().refreshNow(id, timeLeft(context)));
         case 'DELETE /profiles/{id}':
           await broker().deleteProfile(id);
           return noContent();

@@ -4,20 +4,14 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, type Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
-import { json, minValiditySeconds, pathParameter, respond } from '../lib/http.js';
+import { json, minValiditySeconds, pathParameter, respond, timeLeft } from '../lib/http.js';
 import type { Log } from '../lib/logger.js';
-
-/** Kept for writing the response after the use case returns. */
-const RESPONSE_MARGIN_MS = 2000;
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
   return (event: APIGatewayProxyEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyResult> =>
     respond(logger, async () => {
       const minValidity = minValiditySeconds(event, DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS);
-      // An inline refresh is only started when it can finish before the function times out.
-      const remaining = context?.getRemainingTimeInMillis?.();
-      const options = remaining !== undefined ? { remainingMs: remaining - RESPONSE_MARGIN_MS } : {};
-      return json(200, await broker().getToken(pathParameter(event, 'id'), minValidity, options));
+      return json(200, await broker().getToken(pathParameter(event, 'id'), minValidity, timeLeft(context)));
     });
 }
 

@@ -37,7 +37,7 @@ import {
   type ProfileStatus,
   type ProfileView,
 } from './profile.js';
-import { refreshPolicy, type RefreshPolicy } from './schedule.js';
+import { refreshPolicy, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
 import { Refresher, readyStatus, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
 import { LoggedStatusEvents, type StatusEvents } from './events.js';
 import { noMetrics, type BrokerMetrics } from './metrics.js';
@@ -102,7 +102,6 @@ export class CallbackError extends Error {
   constructor(
     readonly reason: string,
     message: string,
-    readonly status: number = 400,
   ) {
     super(message);
     this.name = 'CallbackError';
@@ -692,10 +691,9 @@ function tokenResponse(token: CachedToken, now: number): TokenResponse {
   };
 }
 
+/** Until the next refresh, kept between 1 s and 5 min; 30 s when none is scheduled. */
 function retryAfterFor(status: ProfileStatus, now: number): number {
-  const next = status.nextRefreshAt ? Date.parse(status.nextRefreshAt) : NaN;
-  const seconds = Number.isNaN(next) ? 30 : Math.ceil((next - now) / 1000);
-  return Math.min(300, Math.max(1, seconds));
+  return Math.min(300, secondsUntilNextRefresh(status, now) ?? 30);
 }
 
 function describeProblem(problem: AuthorizationResponseProblem): string {

@@ -3,7 +3,7 @@
  * A 5xx never echoes exception text; every page escapes what it shows.
  */
 import { createHash } from 'node:crypto';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { BrokerError, invalidRequest, isBrokerError } from './errors.js';
 import type { Log } from './logger.js';
 import { errorFields } from './logger.js';
@@ -30,7 +30,7 @@ export function errorResponse(error: unknown, logger: Log): APIGatewayProxyResul
       error.retryAfterSeconds !== undefined ? { 'Retry-After': String(Math.max(1, Math.ceil(error.retryAfterSeconds))) } : {};
     return json(error.status, { error: error.code, message: error.message }, headers);
   }
-  if (isThrottling(error)) {
+  if (isTransient(error)) {
     logger.warn('AWS throttled the request', errorFields(error));
     return json(503, { error: 'temporarily_unavailable', message: 'The broker is busy; retry shortly.' }, { 'Retry-After': '2' });
   }
@@ -43,7 +43,7 @@ export function errorResponse(error: unknown, logger: Log): APIGatewayProxyResul
  * secret whose forced deletion Secrets Manager has not finished (a profile deleted and created again within
  * seconds). API.md answers these with 503 and `Retry-After`.
  */
-function isThrottling(error: unknown): boolean {
+function isTransient(error: unknown): boolean {
   const { name, message, $metadata } = (error ?? {}) as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number } };
   if (
     name === 'ThrottlingException' ||
@@ -66,6 +66,18 @@ export async function respond(logger: Log, work: () => Promise<APIGatewayProxyRe
   } catch (error) {
     return errorResponse(error, logger);
   }
+}
+
+/** Kept for writing the response after the use case returns. */
+const RESPONSE_MARGIN_MS = 2000;
+
+/**
+ * The time a use case may take: the function's remaining time less a margin for the response, so that a
+ * refresh is only started when it can finish before the function times out. Nothing outside Lambda.
+ */
+export function timeLeft(context?: Pick<Context, 'getRemainingTimeInMillis'>): { remainingMs?: number } {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  return remaining === undefined ? {} : { remainingMs: remaining - RESPONSE_MARGIN_MS };
 }
 
 export function pathParameter(event: APIGatewayProxyEvent, name: string): string | undefined {

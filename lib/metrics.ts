@@ -38,6 +38,7 @@ export const METRIC_REASONS = [
   'invalid_configuration',
   'no_refresh_token',
   'vault_write_failed',
+  'client_secret_missing',
 ] as const;
 
 export type MetricReason = (typeof METRIC_REASONS)[number] | 'other';

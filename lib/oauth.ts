@@ -182,8 +182,12 @@ export function clientAuthentication(method: ClientAuthMethod, clientSecret: str
   }
 }
 
+/**
+ * A profile that needs a client secret and has none stored (possibly a PUT still writing it): a passing
+ * failure, retried with backoff, not the server's verdict on the client.
+ */
 function requireSecret(secret: string | undefined): string {
-  if (!secret) throw new OAuthFailure('invalid_client', 'error', 'No client secret is stored for this profile: set clientSecret with PUT /profiles/{id}.');
+  if (!secret) throw new OAuthFailure('client_secret_missing', 'passing', 'No client secret is stored for this profile yet: set clientSecret with PUT /profiles/{id}.');
   return secret;
 }
 

@@ -11,7 +11,7 @@ import { errorFields, type Log } from './logger.js';
 import { OAuthFailure, classifyOAuthError, refreshAccessToken, requestClientCredentialsToken, type OAuthOptions } from './oauth.js';
 import { ConditionFailedError, type Clock, type ProfileStore, type SecretVault, type TokenSet } from './ports.js';
 import type { LastError, ProfileRecord, ProfileState, ProfileStatus } from './profile.js';
-import { nextRefreshAt, type RefreshPolicy } from './schedule.js';
+import { nextRefreshAt, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
 import { openStagedTokens, sealStagedTokens } from './staging.js';
 import type { StatusEvents } from './events.js';
 
@@ -173,12 +173,7 @@ export class Refresher {
       released = result.released;
       return result.result;
     } finally {
-      if (!released) {
-        await this.#d.store.releaseLease(record.id, owner).catch((error: unknown) => {
-          // The lease expires by itself; a failed release only delays the next refresh.
-          this.#d.logger.warn('lease release failed', { profileId: record.id, ...errorFields(error) });
-        });
-      }
+      if (!released) await this.#release(record, owner);
     }
   }
 
@@ -265,13 +260,7 @@ export class Refresher {
   /** Asks the token endpoint and records the outcome, all while holding the lease. */
   async #grant(record: ProfileRecord, owner: string, held: TokenSet | undefined, request: RefreshRequest): Promise<RefreshResult> {
     const { clock, vault, logger } = this.#d;
-    const needsSecret = record.config.clientAuthMethod !== 'none';
-    const clientSecret = needsSecret ? await vault.getClientSecret(record.id) : undefined;
-    if (needsSecret && !clientSecret) {
-      // Possibly a PUT still writing it: a passing failure, retried with backoff, not a verdict on the client.
-      const failure = new OAuthFailure('client_secret_missing', 'passing', 'No client secret is stored for this profile yet: set clientSecret with PUT /profiles/{id}.');
-      return this.#recordFailure(record, owner, held, failure);
-    }
+    const clientSecret = record.config.clientAuthMethod !== 'none' ? await vault.getClientSecret(record.id) : undefined;
     let as: oauth.AuthorizationServer;
     try {
       as = await this.#d.authorizationServer(record);
@@ -279,7 +268,8 @@ export class Refresher {
       return this.#recordFailure(record, owner, held, classifyOAuthError(error, [clientSecret]));
     }
     if (!this.#timeForGrant(record, request)) {
-      return this.#release(record, owner, { outcome: 'no_time', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 });
+      await this.#release(record, owner);
+      return { outcome: 'no_time', record, ...(held ? { tokens: held } : {}), retryAfterSeconds: 2 };
     }
     // Recorded before the token endpoint is asked: whatever happens after the server answers, the next
     // holder knows which vault version holds the new set. (A store failure here is not the server's.)
@@ -537,12 +527,11 @@ export class Refresher {
     return { outcome, record: committed ?? record, ...(held ? { tokens: held } : {}), failure, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) };
   }
 
-  /** Releases the lease and returns `result` (used where the grant path gives up without writing). */
-  async #release(record: ProfileRecord, owner: string, result: RefreshResult): Promise<RefreshResult> {
+  /** Releases the lease, best effort: it expires by itself, so a failed release only delays the next refresh. */
+  async #release(record: ProfileRecord, owner: string): Promise<void> {
     await this.#d.store.releaseLease(record.id, owner).catch((error: unknown) => {
       this.#d.logger.warn('lease release failed', { profileId: record.id, ...errorFields(error) });
     });
-    return result;
   }
 
   /**
@@ -571,7 +560,7 @@ export class Refresher {
         if (error instanceof ConditionFailedError) return undefined;
         this.#d.logger.warn('status commit failed', { profileId: record.id, attempt, ...errorFields(error) });
         if (attempt >= COMMIT_ATTEMPTS) {
-          await this.#release(record, owner, { outcome: 'failing', record });
+          await this.#release(record, owner);
           return undefined;
         }
         await this.#d.sleep(200 * 2 ** (attempt - 1));
@@ -667,6 +656,6 @@ function sameTokenSet(a: TokenSet, b: TokenSet): boolean {
 }
 
 function retryAfter(record: ProfileRecord, now: number): { retryAfterSeconds?: number } {
-  const next = record.status.nextRefreshAt ? Date.parse(record.status.nextRefreshAt) : NaN;
-  return Number.isNaN(next) ? {} : { retryAfterSeconds: Math.max(1, Math.ceil((next - now) / 1000)) };
+  const seconds = secondsUntilNextRefresh(record.status, now);
+  return seconds === undefined ? {} : { retryAfterSeconds: seconds };
 }

@@ -31,3 +31,9 @@ export function nextRefreshAt(obtainedAt: number, expiresAt: number, policy: Ref
   const keepAlive = obtainedAt + policy.keepAliveSeconds * 1000;
   return Math.max(obtainedAt, Math.min(expiresAt - early, keepAlive));
 }
+
+/** Seconds until `status.nextRefreshAt` (at least 1), or `undefined` when nothing is scheduled. */
+export function secondsUntilNextRefresh(status: { nextRefreshAt: string | null }, now: number): number | undefined {
+  const next = status.nextRefreshAt ? Date.parse(status.nextRefreshAt) : NaN;
+  return Number.isNaN(next) ? undefined : Math.max(1, Math.ceil((next - now) / 1000));
+}

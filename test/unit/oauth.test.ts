@@ -482,6 +482,28 @@ describe('validateAuthorizationResponse', () => {
   });
 });
 
+describe('a client secret missing from the vault', () => {
+  it('is a passing failure (client_secret_missing), retried with backoff, and nothing is sent', async () => {
+    // Prepare
+    let requests = 0;
+    const fetch = (async () => {
+      requests++;
+      return json({ access_token: 'at', token_type: 'Bearer', expires_in: 60 });
+    }) as typeof globalThis.fetch;
+
+    // Act
+    const failure = await refreshAccessToken(AS, config(), REFRESH_TOKEN, { now: NOW, clientSecret: undefined, fetch }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    // Assess
+    expect(failure).toBeInstanceOf(OAuthFailure);
+    expect(failure).toMatchObject({ code: 'client_secret_missing', kind: 'passing' });
+    expect(requests).toBe(0);
+  });
+});
+
 describe('classifyOAuthError: configuration problems and accurate messages', () => {
   /** A refresh against `as`; returns the failure and whether any request was sent. */
   async function refreshAgainst(as: oauth.AuthorizationServer): Promise<{ failure: OAuthFailure; requests: number }> {

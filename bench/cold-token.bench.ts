@@ -19,14 +19,14 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoDbProfileStore, createTable } from '../lib/adapters/dynamodb-profile-store.js';
 import { FileVault } from '../lib/adapters/file-vault.js';
 import { Broker } from '../lib/broker.js';
-import { createBroker, type BrokerSettings } from '../lib/composition.js';
+import { createBroker } from '../lib/composition.js';
 import { LoggedStatusEvents } from '../lib/events.js';
 import { createLogger } from '../lib/logger.js';
 import { PowertoolsMetrics, noMetrics, type BrokerMetrics } from '../lib/metrics.js';
 import { systemClock, type ProfileStore, type SecretVault } from '../lib/ports.js';
 import { createHandler } from '../lambdas/token.js';
 import { apiGatewayEvent } from '../test/support/api-events.js';
-import { CALLBACK_URL, profileIds, seedReadyProfiles } from './lib/fixtures.js';
+import { CALLBACK_URL, benchSettings, profileIds, seedReadyProfiles } from './lib/fixtures.js';
 import { QuietStdout, pairedRatio, atLeast, brokerAtMost, brokerExactly, info, interleave, median, progress, rateOver, row, runBenchmark, summary } from './lib/harness.js';
 import { startDynaliteProcess } from './lib/processes.js';
 
@@ -114,14 +114,7 @@ await runBenchmark(async (args) => {
       if (!record || !item) throw new Error(`profile ${id} is missing`);
       items.set(`PROFILE#${id}`, item);
     }
-    const settings: BrokerSettings = {
-      tableName: TABLE,
-      secretPrefix: 'oauth-broker/bench',
-      kmsKeyId: undefined,
-      callbackUrl: CALLBACK_URL,
-      eventBusName: 'default',
-      refresh: {},
-    };
+    const settings = benchSettings(TABLE);
     const dynamo = mockClient(DynamoDBDocumentClient);
     const secrets = mockClient(SecretsManagerClient);
     const calls = { dynamoDbReads: 0, dynamoDbWrites: 0, dynamoDbOther: 0, secretReads: 0, secretWrites: 0, secretOther: 0 };

@@ -29,7 +29,7 @@ import { createLogger } from '../lib/logger.js';
 import { PowertoolsMetrics } from '../lib/metrics.js';
 import { createHandler as createRefreshHandler } from '../lambdas/refresh.js';
 import { createFakeSecretsManager } from '../test/support/fake-secrets-manager.js';
-import { CALLBACK_URL, profileIds } from './lib/fixtures.js';
+import { CALLBACK_URL, benchSettings, profileIds } from './lib/fixtures.js';
 import { QuietStdout, pairedRatio, atLeast, brokerExactly, info, median, pool, progress, row, runBenchmark, summary, type Row } from './lib/harness.js';
 import { startDynaliteProcess, startServerProcess } from './lib/processes.js';
 
@@ -120,14 +120,7 @@ await runBenchmark(async (args) => {
 
   try {
     // --- The broker on dynalite + the fake Secrets Manager, as createBroker builds it for the Lambda. ---
-    const settings: BrokerSettings = {
-      tableName: 'bench-refresh',
-      secretPrefix: 'oauth-broker/bench',
-      kmsKeyId: undefined,
-      callbackUrl: CALLBACK_URL,
-      eventBusName: 'default',
-      refresh: {},
-    };
+    const settings = benchSettings('bench-refresh');
     await createTable(db.client, settings.tableName);
     const clock = offsetClock();
     const broker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, clock, events });

@@ -19,7 +19,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoDbProfileStore, createTable } from '../lib/adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from '../lib/adapters/secrets-manager-vault.js';
 import type { Broker } from '../lib/broker.js';
-import { createBroker, type BrokerOverrides, type BrokerSettings } from '../lib/composition.js';
+import { createBroker, type BrokerOverrides } from '../lib/composition.js';
 import { LoggedStatusEvents } from '../lib/events.js';
 import { createLogger } from '../lib/logger.js';
 import { noMetrics } from '../lib/metrics.js';
@@ -27,7 +27,7 @@ import { createHandler } from '../lambdas/token.js';
 import { apiGatewayEvent } from '../test/support/api-events.js';
 import { startDynalite } from '../test/support/dynalite.js';
 import { createFakeSecretsManager } from '../test/support/fake-secrets-manager.js';
-import { CALLBACK_URL, seedReadyProfiles } from './lib/fixtures.js';
+import { benchSettings, seedReadyProfiles } from './lib/fixtures.js';
 import { QuietStdout, pairedRatio, atLeast, brokerExactly, info, interleave, median, progress, rateOver, row, runBenchmark, summary } from './lib/harness.js';
 
 const TABLE = 'bench-warm';
@@ -38,14 +38,7 @@ await runBenchmark(async (args) => {
   const sliceMs = args.quick ? 100 : 200;
   const quiet = new QuietStdout();
   const logger = createLogger();
-  const settings: BrokerSettings = {
-    tableName: TABLE,
-    secretPrefix: 'oauth-broker/bench',
-    kmsKeyId: undefined,
-    callbackUrl: CALLBACK_URL,
-    eventBusName: 'default',
-    refresh: {},
-  };
+  const settings = benchSettings(TABLE);
 
   // --- Setup: a real profile item and token-set secret, as the broker writes them. ----------------------
   progress('warm-token: seeding a profile on dynalite and the fake Secrets Manager');

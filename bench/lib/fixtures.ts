@@ -4,6 +4,7 @@
  * the status pointing at the vault version). No authorization server is needed: these profiles are only
  * read.
  */
+import type { BrokerSettings } from '../../lib/composition.js';
 import { randomBytes } from 'node:crypto';
 import type { Broker } from '../../lib/broker.js';
 import type { ProfileStore, SecretVault, TokenSet } from '../../lib/ports.js';
@@ -12,6 +13,11 @@ import { refreshPolicy } from '../../lib/schedule.js';
 import { pool } from './harness.js';
 
 export const CALLBACK_URL = 'https://broker.bench.test/callback';
+
+/** The settings the benchmarks' brokers run with: the Lambda's, on a table of their own. */
+export function benchSettings(tableName: string): BrokerSettings {
+  return { tableName, secretPrefix: 'oauth-broker/bench', kmsKeyId: undefined, callbackUrl: CALLBACK_URL, eventBusName: 'default', refresh: {} };
+}
 
 export function profileBody(clientSecret = `secret-${randomBytes(12).toString('base64url')}`): string {
   return JSON.stringify({

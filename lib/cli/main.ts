@@ -97,7 +97,9 @@ function brokerUrl(option: string | undefined, env: Record<string, string | unde
   } catch {
     throw new UsageError(`${from} is not an absolute URL: "${value}"`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UsageError(`${from} must be an http: or https: URL: "${value}"`);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackUrl(url))) {
+    throw new UsageError(`${from} must be an https: URL (http: only for a broker on loopback, such as ${DEFAULT_URL}): "${value}"`);
+  }
   return url;
 }
 
@@ -162,7 +164,7 @@ function safeUrl(option: string | undefined, env: Record<string, string | undefi
 
 let cachedVersion: string | undefined;
 
-/** The package version, from the package.json above this file (lib/cli/ or dist/lib/cli/). */
+/** The package version, from the package.json above this file. */
 export function version(): string {
   if (cachedVersion) return cachedVersion;
   let dir = dirname(fileURLToPath(import.meta.url));

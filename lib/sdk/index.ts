@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { TokenClient, createOAuthFetch } from 'oauth-broker';
+ * import { TokenClient, createOAuthFetch } from '@oauth-broker/sdk';
  *
  * const client = new TokenClient({ baseUrl: process.env.BROKER_URL ?? 'http://127.0.0.1:8787' });
  * const erpFetch = createOAuthFetch(client, 'erp');
@@ -22,6 +22,7 @@ export {
   type AccessToken,
   type GetTokenOptions,
   type TokenClientOptions,
+  type TokenResponse,
 } from './token-client.js';
 export { BrokerApiError, isBrokerApiError, type BrokerErrorCode } from './errors.js';
 export {
@@ -32,5 +33,3 @@ export {
   type SigningOptions,
 } from './signing.js';
 export type { FetchLike } from './transport.js';
-export type { ProfileView, ProfileStatus, ProfileState, LastError, ProfileConfig, GrantType, ClientAuthMethod } from '../profile.js';
-export type { TokenResponse } from '../broker.js';

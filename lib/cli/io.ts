@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AwsCredentials, AwsCredentialsProvider } from '../sdk/signing.js';
 import type { FetchLike } from '../sdk/transport.js';
-import { openInBrowser } from './browser.js';
+import { openInBrowser, type OpenOutcome } from './browser.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -20,8 +20,8 @@ export interface CliIo {
   fetch: FetchLike | undefined;
   /** Whether stderr is a terminal: the `--wait` spinner is drawn only then. */
   isTTY: boolean;
-  /** Opens a URL in the system browser; answers whether a browser could be started. */
-  openUrl: (url: string) => Promise<boolean> | boolean;
+  /** Opens a URL in the system browser; answers whether it could, and why not (`true`/`false` also do). */
+  openUrl: (url: string) => Promise<boolean | OpenOutcome> | boolean | OpenOutcome;
   /** AWS credentials for SigV4. Default: the AWS SDK's default credential chain. */
   credentials: AwsCredentials | AwsCredentialsProvider | undefined;
   readFile: (path: string) => Promise<string>;
@@ -33,14 +33,15 @@ export interface CliIo {
 }
 
 export function defaultIo(overrides: Partial<CliIo> = {}): CliIo {
+  const env = overrides.env ?? process.env;
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
-    env: process.env,
+    env,
     fetch: undefined,
     isTTY: Boolean(process.stderr.isTTY),
-    openUrl: openInBrowser,
+    openUrl: (url) => openInBrowser(url, { env }),
     credentials: undefined,
     readFile: (path) => readFile(path, 'utf8'),
     pollIntervalMs: 2000,

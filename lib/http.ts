@@ -25,7 +25,11 @@ export function noContent(): APIGatewayProxyResult {
 /** `{"error": code, "message": sentence}`; unknown errors become a generic 500 and are logged by name only. */
 export function errorResponse(error: unknown, logger: Log): APIGatewayProxyResult {
   if (isBrokerError(error)) {
-    if (error.status >= 500) logger.error('request failed', errorFields(error));
+    // ERROR is for the broker's own faults: a 4xx is the caller's mistake, a 503 a passing condition (or an
+    // issuer the admin mistyped), neither worth waking anyone for.
+    if (error.status === 503) logger.warn('request failed for now', errorFields(error));
+    else if (error.status >= 500) logger.error('request failed', errorFields(error));
+    else logger.info('request refused', { errorCode: error.code, ...(error.reason ? { reason: error.reason } : {}) });
     const headers: Record<string, string> =
       error.retryAfterSeconds !== undefined ? { 'Retry-After': String(Math.max(1, Math.ceil(error.retryAfterSeconds))) } : {};
     return json(error.status, { error: error.code, message: error.message }, headers);

@@ -99,7 +99,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
       tokens: true,
     });
   } catch (error) {
-    throw new UsageError(describeParseError(error, argv));
+    throw new UsageError(describeParseError(error, argv), guessCommand(argv));
   }
   const { values, positionals, tokens } = parsed;
   let command: string | undefined;
@@ -161,12 +161,21 @@ function describeParseError(error: unknown, argv: readonly string[]): string {
   return message.split('\n')[0] ?? message;
 }
 
+/**
+ * The known command among `argv`'s words, when the options could not be parsed: the first words that are
+ * not options (an option's value may be taken for a word; then no command is found, which is harmless).
+ */
+function guessCommand(argv: readonly string[]): string | undefined {
+  const words = argv.filter((arg) => !arg.startsWith('-'));
+  const command = words[0] === 'profiles' || words[0] === 'profile' ? `profiles ${words[1] ?? ''}` : words[0];
+  return command !== undefined && command in OPTIONS_OF ? command : undefined;
+}
+
 /** " Did you mean --timeout?" for `--tiemout`: among the options of the command given, else all of them. */
 function suggestOption(name: string, argv: readonly string[]): string {
   const bare = name.replace(/^-+/, '');
-  const words = argv.filter((arg) => !arg.startsWith('-'));
-  const command = words[0] === 'profiles' || words[0] === 'profile' ? `profiles ${words[1] ?? ''}` : words[0];
-  const own = command !== undefined && command in OPTIONS_OF ? (OPTIONS_OF[command] ?? []) : Object.keys(COMMAND_OPTIONS);
+  const command = guessCommand(argv);
+  const own = command !== undefined ? (OPTIONS_OF[command] ?? []) : Object.keys(COMMAND_OPTIONS);
   return didYouMean(bare, [...own, ...Object.keys(GLOBAL_OPTIONS)], (option) => `--${option}`);
 }
 

@@ -1,5 +1,5 @@
 /**
- * The admin routes of the broker's contract (API.md), as the CLI calls them: SigV4 through the SDK's
+ * The admin routes of the broker's contract (docs/api.md), as the CLI calls them: SigV4 through the SDK's
  * transport when the URL is not loopback.
  */
 import type { ProfileView } from '../profile.js';

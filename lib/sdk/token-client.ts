@@ -7,7 +7,7 @@ import { BrokerApiError } from './errors.js';
 import type { SigningOptions } from './signing.js';
 import { BrokerTransport, type FetchLike } from './transport.js';
 
-/** API.md: `minValiditySeconds` is 0..3600, default 60. */
+/** docs/api.md: `minValiditySeconds` is 0..3600, default 60. */
 export { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS };
 
 /**

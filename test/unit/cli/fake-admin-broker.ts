@@ -1,5 +1,5 @@
 /**
- * An in-memory broker on loopback speaking the admin part of the contract (API.md), for CLI tests.
+ * An in-memory broker on loopback speaking the admin part of the contract (docs/api.md), for CLI tests.
  */
 import type { ProfileStatus, ProfileView } from '../../../lib/profile.js';
 import { errorBody, startFakeServer, tokenBody, type FakeResponse, type FakeServer, type RecordedRequest } from '../sdk/fake-broker.js';

@@ -1,0 +1,56 @@
+/**
+ * A clone is all a reader has (issue 12): the README and docs/ link only to files inside the repository,
+ * and the CLI's, SDK's and local mode's sources cite the contract there (docs/api.md), not a file beside
+ * the repository.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** Pages being written alongside this one (the console, doctor, security and keys work); linked already. */
+const PAGES_IN_PROGRESS = new Set(['docs/console.md', 'docs/doctor.md', 'docs/security.md', 'docs/keys.md']);
+const MARKDOWN = ['README.md', 'packages/sdk/README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+/** Link targets of Markdown links `[text](target)` and autolinks `<scheme:…>`, outside code. */
+function linkTargets(markdown: string): string[] {
+  const prose = markdown.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+  const inline = [...prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1] as string);
+  const auto = [...prose.matchAll(/<([a-z][a-z0-9+.-]*:[^>\s]+)>/gi)].map((m) => m[1] as string);
+  return [...inline, ...auto];
+}
+
+function sourcesUnder(dir: string): string[] {
+  return readdirSync(path.join(ROOT, dir), { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && /\.(ts|js|mjs)$/.test(entry.name))
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+describe('links stay inside the repository, to files that exist', () => {
+  it.each(MARKDOWN)('%s', (file) => {
+    const targets = linkTargets(readFileSync(path.join(ROOT, file), 'utf8'));
+    for (const target of targets) {
+      expect(target, `${file}: ${target} has a scheme`).not.toMatch(/^[a-z][a-z0-9+.-]*:/i);
+      if (target.startsWith('#')) continue;
+      const resolved = path.resolve(path.dirname(path.join(ROOT, file)), target.split('#')[0] as string);
+      const inRepository = path.relative(ROOT, resolved);
+      expect(inRepository.startsWith('..'), `${file}: ${target} leaves the repository`).toBe(false);
+      expect(existsSync(resolved) || PAGES_IN_PROGRESS.has(inRepository), `${file}: ${target} does not exist`).toBe(true);
+    }
+  });
+
+  it('finds the links it checks (the extractor works)', () => {
+    expect(linkTargets('see [api](docs/api.md#errors), <https://example.com> and `[x](../y)`')).toEqual(['docs/api.md#errors', 'https://example.com']);
+  });
+
+  it('the CLI, the SDK and local mode cite docs/api.md and docs/design.md, nothing beside the repository', () => {
+    const files = ['lib/cli', 'lib/sdk', 'test/unit/cli', 'test/unit/sdk', 'bin', 'packages/sdk'].flatMap((dir) => sourcesUnder(dir)).filter((file) => !file.includes(`${path.sep}dist${path.sep}`));
+    files.push(path.join(ROOT, 'lib/local/main.ts'), path.join(ROOT, 'lib/local/demo-authorization-server.ts'));
+    expect(files.length).toBeGreaterThan(20);
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      expect(text, file).not.toMatch(/\.\.\/shared\/|\bAPI\.md\b|\bDESIGN\.md\b/);
+    }
+  });
+});

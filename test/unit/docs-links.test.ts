@@ -21,6 +21,20 @@ function linkTargets(markdown: string): string[] {
   return [...inline, ...auto];
 }
 
+/** The anchors of a Markdown file's headings, as GitHub makes them. */
+function anchorsOf(markdown: string): Set<string> {
+  const headings = markdown.replace(/```[\s\S]*?```/g, '').match(/^#{1,6} .+$/gm) ?? [];
+  return new Set(
+    headings.map((heading) =>
+      heading
+        .replace(/^#+ /, '')
+        .toLowerCase()
+        .replace(/[^a-z0-9 _-]/g, '')
+        .replace(/ /g, '-'),
+    ),
+  );
+}
+
 function sourcesUnder(dir: string): string[] {
   return readdirSync(path.join(ROOT, dir), { withFileTypes: true, recursive: true })
     .filter((entry) => entry.isFile() && /\.(ts|js|mjs)$/.test(entry.name))
@@ -32,12 +46,24 @@ describe('links stay inside the repository, to files that exist', () => {
     const targets = linkTargets(readFileSync(path.join(ROOT, file), 'utf8'));
     for (const target of targets) {
       expect(target, `${file}: ${target} has a scheme`).not.toMatch(/^[a-z][a-z0-9+.-]*:/i);
-      if (target.startsWith('#')) continue;
-      const resolved = path.resolve(path.dirname(path.join(ROOT, file)), target.split('#')[0] as string);
+      const [pathPart = '', anchor] = target.split('#');
+      const resolved = pathPart === '' ? path.join(ROOT, file) : path.resolve(path.dirname(path.join(ROOT, file)), pathPart);
       const inRepository = path.relative(ROOT, resolved);
       expect(inRepository.startsWith('..'), `${file}: ${target} leaves the repository`).toBe(false);
       expect(existsSync(resolved) || PAGES_IN_PROGRESS.has(inRepository), `${file}: ${target} does not exist`).toBe(true);
+      if (anchor && resolved.endsWith('.md') && existsSync(resolved)) {
+        expect([...anchorsOf(readFileSync(resolved, 'utf8'))], `${file}: ${target} names no heading`).toContain(anchor);
+      }
     }
+  });
+
+  it('makes anchors as GitHub does', () => {
+    expect([...anchorsOf('# Title\n## 3. A stable callback URL: the custom domain\n### `PUT /profiles/{id}`: create or replace\n## API Gateway\'s own answers')]).toEqual([
+      'title',
+      '3-a-stable-callback-url-the-custom-domain',
+      'put-profilesid-create-or-replace',
+      'api-gateways-own-answers',
+    ]);
   });
 
   it('finds the links it checks (the extractor works)', () => {

@@ -92,9 +92,3 @@ export function openInBrowser(url: string, options: OpenOptions = {}): Promise<O
     }
   });
 }
-
-/** What a test double or an older caller may answer: `true`/`false`, or the outcome with its reason. */
-export function toOutcome(value: boolean | OpenOutcome): OpenOutcome {
-  if (typeof value !== 'boolean') return value;
-  return value ? { opened: true } : { opened: false, reason: 'no browser could be started' };
-}

@@ -5,7 +5,7 @@ import type { LastError, ProfileView } from '../profile.js';
 import { BrokerApiError } from '../sdk/errors.js';
 import { isLoopbackUrl } from '../sdk/signing.js';
 import type { AdminClient } from './admin.js';
-import { isOpenableUrl, toOutcome, type OpenOutcome } from './browser.js';
+import { isOpenableUrl } from './browser.js';
 import {
   UsageError,
   checkProfileId,
@@ -272,16 +272,16 @@ const authorize: Command = async (ctx) => {
   }
 
   if (open) {
-    let outcome: OpenOutcome;
+    let notOpened: string | undefined;
     try {
-      outcome = toOutcome(await ctx.io.openUrl(start.authorizationUrl));
+      if (!(await ctx.io.openUrl(start.authorizationUrl))) notOpened = 'no browser could be started';
     } catch (error) {
-      outcome = { opened: false, reason: error instanceof Error ? error.message : String(error) };
+      notOpened = error instanceof Error ? error.message : String(error);
     }
-    if (outcome.opened) {
+    if (notOpened === undefined) {
       hint(ctx, 'Opened the authorization URL in the browser.');
     } else {
-      hint(ctx, `Could not open a browser: ${outcome.reason}. Open the authorization URL above in a browser yourself.`);
+      hint(ctx, `Could not open a browser: ${notOpened}. Open the authorization URL above in a browser yourself.`);
       const tunnel = tunnelHint(start.callbackUrl);
       if (tunnel) hint(ctx, tunnel);
     }

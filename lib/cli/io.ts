@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AwsCredentials, AwsCredentialsProvider } from '../sdk/signing.js';
 import type { FetchLike } from '../sdk/transport.js';
-import { openInBrowser, type OpenOutcome } from './browser.js';
+import { openInBrowser } from './browser.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -20,8 +20,11 @@ export interface CliIo {
   fetch: FetchLike | undefined;
   /** Whether stderr is a terminal: the `--wait` spinner is drawn only then. */
   isTTY: boolean;
-  /** Opens a URL in the system browser; answers whether it could, and why not (`true`/`false` also do). */
-  openUrl: (url: string) => Promise<boolean | OpenOutcome> | boolean | OpenOutcome;
+  /**
+   * Opens a URL in the system browser. Answers `true` when it did; rejects with the reason (or answers
+   * `false`) when no browser could be opened.
+   */
+  openUrl: (url: string) => Promise<boolean> | boolean;
   /** AWS credentials for SigV4. Default: the AWS SDK's default credential chain. */
   credentials: AwsCredentials | AwsCredentialsProvider | undefined;
   readFile: (path: string) => Promise<string>;
@@ -41,7 +44,11 @@ export function defaultIo(overrides: Partial<CliIo> = {}): CliIo {
     env,
     fetch: undefined,
     isTTY: Boolean(process.stderr.isTTY),
-    openUrl: (url) => openInBrowser(url, { env }),
+    openUrl: async (url) => {
+      const outcome = await openInBrowser(url, { env });
+      if (!outcome.opened) throw new Error(outcome.reason);
+      return true;
+    },
     credentials: undefined,
     readFile: (path) => readFile(path, 'utf8'),
     pollIntervalMs: 2000,

@@ -81,7 +81,7 @@ async function cli(argv: string[]): Promise<{ code: number; output: string }> {
     openUrl: (url) => {
       // The person's browser: headless Chromium logs in and consents, while the CLI waits.
       consents.push(completeConsentInChromium(url));
-      return { opened: true };
+      return true;
     },
     pollIntervalMs: 250,
   });

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isOpenableUrl, openInBrowser, openerFor } from '../../../lib/cli/browser.js';
+import { defaultIo } from '../../../lib/cli/io.js';
 
 const URL_TO_OPEN = 'https://as.example/authorize?client_id=x&state=s';
 const sh = (script: string) => ({ command: '/bin/sh', args: ['-c', script], verbatim: false });
@@ -36,6 +37,13 @@ describe('openInBrowser', () => {
   it('refuses URLs that are not https: (or http: on loopback) without starting anything', async () => {
     const outcome = await openInBrowser('file:///tmp/setup.exe', { opener: sh('exit 0') });
     expect(outcome).toEqual({ opened: false, reason: 'only https: URLs (http: on loopback) are opened' });
+  });
+});
+
+describe("the CLI's default openUrl", () => {
+  it('rejects with the reason when no browser could be opened (here: Linux without a display)', async () => {
+    const io = defaultIo({ env: {} });
+    await expect(Promise.resolve(io.openUrl(URL_TO_OPEN))).rejects.toThrow('no graphical display here (DISPLAY and WAYLAND_DISPLAY are unset)');
   });
 });
 

@@ -336,7 +336,7 @@ describe('authorize', () => {
     for (const [openUrl, reason] of [
       [() => false, 'no browser could be started'],
       [() => Promise.reject(new Error('spawn xdg-open ENOENT')), 'spawn xdg-open ENOENT'],
-      [() => ({ opened: false, reason: 'xdg-open exited with status 3' }), 'xdg-open exited with status 3'],
+      [() => Promise.reject(new Error('xdg-open exited with status 3')), 'xdg-open exited with status 3'],
     ] as const) {
       const { code, stdout, stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl });
       expect(code).toBe(0);
@@ -350,7 +350,7 @@ describe('authorize', () => {
 
   it('--open without a browser for a deployed broker gives no tunnel hint', async () => {
     broker.profiles.set('erp', makeView('erp', {}, { callbackUrl: 'https://broker.example.com/callback' }));
-    const { code, stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: () => ({ opened: false, reason: 'no graphical display here' }) });
+    const { code, stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: () => Promise.reject(new Error('no graphical display here')) });
     expect(code).toBe(0);
     expect(stderr).toContain('Could not open a browser: no graphical display here.');
     expect(stderr).not.toContain('ssh -L');

@@ -92,7 +92,7 @@ function expectDescribed(method: string, resource: string, result: APIGatewayPro
   const contentType = header(result, 'content-type') ?? '';
   const mediaType = Object.keys(content).find((type) => contentType.startsWith(type));
   expect(mediaType, `${where}: Content-Type ${contentType} is not one of ${Object.keys(content).join(', ')}`).toBeDefined();
-  const body = mediaType === 'application/json' ? jsonBody(result) : result.body;
+  const body = /[/+]json$/.test(mediaType!) ? jsonBody(result) : result.body;
   const validate = ajv.compile(anchored(content[mediaType!]!.schema));
   expect(validate(body), `${where}: ${ajv.errorsText(validate.errors)}\n${result.body}`).toBe(true);
 }

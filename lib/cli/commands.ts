@@ -271,6 +271,8 @@ const authorize: Command = async (ctx) => {
     line(ctx, '  (it must be registered there as a redirect URI of the client).');
   }
 
+  // Over SSH, a browser on this machine is rarely what the person looks at.
+  let needsTunnel = Boolean(ctx.io.env.SSH_CONNECTION || ctx.io.env.SSH_TTY);
   if (open) {
     let notOpened: string | undefined;
     try {
@@ -282,10 +284,11 @@ const authorize: Command = async (ctx) => {
       hint(ctx, 'Opened the authorization URL in the browser.');
     } else {
       hint(ctx, `Could not open a browser: ${notOpened}. Open the authorization URL above in a browser yourself.`);
-      const tunnel = tunnelHint(start.callbackUrl);
-      if (tunnel) hint(ctx, tunnel);
+      needsTunnel = true;
     }
   }
+  const tunnel = needsTunnel ? tunnelHint(start.callbackUrl) : undefined;
+  if (tunnel) hint(ctx, tunnel);
   if (!wait || !before) return EXIT_OK;
 
   const timeoutMs = (timeoutSeconds ?? DEFAULT_WAIT_TIMEOUT_SECONDS) * 1000;
@@ -373,9 +376,8 @@ function tunnelHint(callbackUrl: string): string | undefined {
   if (!isLoopbackUrl(url)) return undefined;
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   return (
-    `The callback URL ${callbackUrl} is on loopback: the browser must run on this machine. ` +
-    `From another machine (this one being remote), open a tunnel first, e.g. ssh -L ${port}:127.0.0.1:${port} <user>@<this-host>, ` +
-    'then open the URL in a browser there.'
+    `The callback URL ${callbackUrl} is on loopback: the browser must run on this machine, or reach it through a tunnel. ` +
+    `From your desktop: ssh -L ${port}:127.0.0.1:${port} <user>@<this-host>, then open the URL in a browser there.`
   );
 }
 

@@ -348,6 +348,14 @@ describe('authorize', () => {
     }
   });
 
+  it('in an SSH session, the tunnel hint comes without --open too', async () => {
+    const ssh = await run(['authorize', 'erp'], { url: broker.url, env: { SSH_CONNECTION: '203.0.113.7 50000 198.51.100.2 22' } });
+    expect(ssh.code).toBe(0);
+    expect(ssh.stderr).toContain('ssh -L 8787:127.0.0.1:8787 <user>@<this-host>');
+    const local = await run(['authorize', 'erp'], { url: broker.url });
+    expect(local.stderr).toBe('');
+  });
+
   it('--open without a browser for a deployed broker gives no tunnel hint', async () => {
     broker.profiles.set('erp', makeView('erp', {}, { callbackUrl: 'https://broker.example.com/callback' }));
     const { code, stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: () => Promise.reject(new Error('no graphical display here')) });

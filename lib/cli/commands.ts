@@ -287,7 +287,7 @@ const authorize: Command = async (ctx) => {
       needsTunnel = true;
     }
   }
-  const tunnel = needsTunnel ? tunnelHint(start.callbackUrl) : undefined;
+  const tunnel = needsTunnel ? tunnelHint(start.callbackUrl, start.authorizationUrl) : undefined;
   if (tunnel) hint(ctx, tunnel);
   if (!wait || !before) return EXIT_OK;
 
@@ -364,20 +364,23 @@ function schemeOf(url: string): string {
 
 /**
  * A callback URL on loopback is reached only by a browser on the broker's machine: from another machine,
- * through a tunnel to it.
+ * through a tunnel to it (and to the authorization server too, when that is on loopback: the demo server).
  */
-function tunnelHint(callbackUrl: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(callbackUrl);
-  } catch {
-    return undefined;
-  }
-  if (!isLoopbackUrl(url)) return undefined;
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+function tunnelHint(callbackUrl: string, authorizationUrl: string): string | undefined {
+  const loopbackPort = (value: string): string | undefined => {
+    try {
+      const url = new URL(value);
+      return isLoopbackUrl(url) ? url.port || (url.protocol === 'https:' ? '443' : '80') : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const callbackPort = loopbackPort(callbackUrl);
+  if (callbackPort === undefined) return undefined;
+  const ports = [...new Set([callbackPort, loopbackPort(authorizationUrl)].filter((port) => port !== undefined))];
   return (
     `The callback URL ${callbackUrl} is on loopback: the browser must run on this machine, or reach it through a tunnel. ` +
-    `From your desktop: ssh -L ${port}:127.0.0.1:${port} <user>@<this-host>, then open the URL in a browser there.`
+    `From your desktop: ssh ${ports.map((port) => `-L ${port}:127.0.0.1:${port}`).join(' ')} <user>@<this-host>, then open the URL in a browser there.`
   );
 }
 

@@ -381,6 +381,12 @@ describe('authorize', () => {
     expect(stderr).not.toContain(authorizationUrl);
   });
 
+  it('the tunnel also reaches an authorization server on loopback (the demo server)', async () => {
+    broker.onAuthorizeUrl = () => ({ status: 200, body: { authorizationUrl: 'http://127.0.0.1:8788/auth?client_id=demo', callbackUrl: 'http://127.0.0.1:8787/callback', expiresAt: new Date(NOW + 600_000).toISOString() } });
+    const { stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: () => false });
+    expect(stderr).toContain('ssh -L 8787:127.0.0.1:8787 -L 8788:127.0.0.1:8788 <user>@<this-host>');
+  });
+
   it('opens an http: authorization URL on loopback (local mode)', async () => {
     broker.onAuthorizeUrl = () => ({ status: 200, body: { authorizationUrl: 'http://127.0.0.1:8788/auth?client_id=demo', callbackUrl: 'http://127.0.0.1:8787/callback', expiresAt: new Date(NOW + 600_000).toISOString() } });
     const opened: string[] = [];

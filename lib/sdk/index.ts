@@ -1,7 +1,9 @@
 /**
- * The consumer SDK of the OAuth broker: `TokenClient` fetches a profile's current access token (SigV4
- * in AWS, unsigned against local mode), caches it and coalesces concurrent requests; `oauthFetch` calls
- * an OAuth-protected API with it and retries once on 401.
+ * The consumer SDK of the OAuth broker, published as `@oauth-broker/sdk` (packages/sdk builds it from
+ * here): `TokenClient` fetches a profile's current access token (SigV4 in AWS, unsigned against local
+ * mode), caches it and coalesces concurrent requests; `oauthFetch` calls an OAuth-protected API with it
+ * and retries once on 401. Requests to the broker never follow a redirect, and an `http:` base URL is
+ * accepted only on loopback (docs/api.md "Trust rules").
  *
  * @example
  * ```ts

@@ -104,6 +104,8 @@ describe('help, version and usage errors', () => {
     [['profiles', 'put', 'demo'], /needs --file <file>/],
     [['policy', 'demo'], /needs --role <role-arn>/],
     [['status', '--url', 'not a url'], /--url is not an absolute URL/],
+    [['status', '--url', 'http://broker.example.com/prod'], /--url must be an https: URL \(http: only for a broker on loopback, such as http:\/\/127\.0\.0\.1:8787\)/],
+    [['status', '--url', 'file:///etc/passwd'], /--url must be an https: URL/],
   ])('usage error %j exits 2 with a helpful message', async (argv, message) => {
     const { code, stdout, stderr } = await run(argv as string[], { url: broker.url });
     expect(code).toBe(2);

@@ -398,6 +398,7 @@ export class DynamoDbProfileStore implements ProfileStore {
       redirectUri: pending.redirectUri,
       createdAt: pending.createdAt,
       expiresAt: pending.expiresAt,
+      ...(pending.grant !== undefined ? { grant: pending.grant } : {}),
       [TABLE_SCHEMA.ttlAttribute]: Math.floor(expiresAtMs / 1000) + PENDING_TTL_GRACE_SECONDS,
     };
     try {
@@ -434,6 +435,7 @@ export class DynamoDbProfileStore implements ProfileStore {
       redirectUri: item['redirectUri'] as string,
       createdAt: item['createdAt'] as string,
       expiresAt: item['expiresAt'] as string,
+      ...(typeof item['grant'] === 'string' ? { grant: item['grant'] } : {}),
     };
   }
 

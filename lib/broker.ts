@@ -44,7 +44,7 @@ import {
   type ProfileView,
 } from './profile.js';
 import { refreshPolicy, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
-import { Refresher, readyStatus, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
+import { Refresher, readyStatus, refreshNotBefore, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
 import { LoggedStatusEvents, type StatusEvents } from './events.js';
 import { noMetrics, type BrokerMetrics } from './metrics.js';
 import { openStagedTokens } from './staging.js';
@@ -107,7 +107,18 @@ interface CachedToken {
   expiresAt: number;
   scope: string;
   version: string;
+  /** When the profile was last read for this entry: the entry is trusted {@link TOKEN_CACHE_MS} from then. */
+  checkedAt: number;
+  obtainedAt: number;
+  /** Before this moment a token request starts no refresh (`refreshNotBefore`); the held token is served. */
+  refreshNotBefore: number;
 }
+
+/**
+ * How long an instance serves a cached token without reading the profile again (docs/api.md): a deletion
+ * or a token-discarding edit on another instance stops this one serving the old token within a minute.
+ */
+const TOKEN_CACHE_MS = 60_000;
 
 /** A callback that cannot complete: shown to the person on an HTML error page. */
 export class CallbackError extends Error {
@@ -220,6 +231,8 @@ export class Broker {
       lease: keepTokens ? existing.lease : null,
       stagedTokens: keepTokens ? existing.stagedTokens : null,
       ...(keepTokens && existing.pendingVersion ? { pendingVersion: existing.pendingVersion } : {}),
+      // Refreshes stay bounded across edits: the server was asked when it was asked.
+      ...(existing?.lastGrantAt ? { lastGrantAt: existing.lastGrantAt } : {}),
     };
     try {
       await store.putProfile(record, existing ? existing.revision : null);
@@ -527,7 +540,7 @@ export class Broker {
     const profileId = assertProfileId(id);
     const now = this.#deps.clock();
     const cached = this.#tokens.get(profileId);
-    if (cached && satisfies(cached, now, minValiditySeconds)) return this.#serve(cached, now, 'cache');
+    if (cached && now - cached.checkedAt < TOKEN_CACHE_MS && servable(cached, now, minValiditySeconds)) return this.#serve(cached, now, 'cache');
 
     const record = await this.#requireProfile(profileId);
     if (record.deleting) {
@@ -539,8 +552,8 @@ export class Broker {
       throw this.#noGrant(record);
     }
     if (record.tokenVersion !== null && !record.stagedTokens) {
-      const held = cached && cached.version === record.tokenVersion ? cached : await this.#loadToken(record);
-      if (satisfies(held, now, minValiditySeconds)) return this.#serve(held, now, held === cached ? 'cache' : 'store');
+      const held = cached && cached.version === record.tokenVersion ? this.#recheck(cached, record, now) : await this.#loadToken(record);
+      if (servable(held, now, minValiditySeconds)) return this.#serve(held, now, held === cached ? 'cache' : 'store');
     }
     // Refresh inline, under the lease; concurrent callers wait for the one refresh and share its result.
     const result = await this.#refresh(profileId, {
@@ -550,7 +563,11 @@ export class Broker {
       ...(options.remainingMs !== undefined ? { deadline: this.#deps.clock() + options.remainingMs } : {}),
     });
     const fresh = this.#fromRefresh(result);
-    if (fresh && satisfies(fresh, this.#deps.clock(), minValiditySeconds)) return this.#serve(fresh, this.#deps.clock(), 'refresh');
+    const after = this.#deps.clock();
+    if (fresh && satisfies(fresh, after, minValiditySeconds)) return this.#serve(fresh, after, 'refresh');
+    // docs/api.md: when even the freshest token cannot satisfy minValiditySeconds (the server issues shorter
+    // ones), it is served anyway, its expires_in telling the truth, rather than refreshing again.
+    if (fresh && fresh.expiresAt > after && FRESHEST.has(result.outcome)) return this.#serve(fresh, after, 'refresh');
     throw this.#unavailable(profileId, result, minValiditySeconds);
   }
 
@@ -702,9 +719,31 @@ export class Broker {
       expiresAt: Date.parse(tokens.expiresAt),
       scope: tokens.scope ?? record.config.scope ?? '',
       version,
+      checkedAt: this.#deps.clock(),
+      obtainedAt: Date.parse(tokens.obtainedAt),
+      refreshNotBefore: this.#refreshNotBefore(record, tokens),
     };
     this.#tokens.set(record.id, entry);
     return entry;
+  }
+
+  /** The cached entry confirmed by a fresh read of the profile (same token version): trusted for another minute. */
+  #recheck(entry: CachedToken, record: ProfileRecord, now: number): CachedToken {
+    const lifetime = { obtainedAt: new Date(entry.obtainedAt).toISOString(), expiresAt: new Date(entry.expiresAt).toISOString() };
+    const rechecked = { ...entry, checkedAt: now, refreshNotBefore: this.#refreshNotBefore(record, lifetime) };
+    this.#tokens.set(record.id, rechecked);
+    return rechecked;
+  }
+
+  /**
+   * Until when a token request serves the held token rather than start a refresh (docs/api.md "bounded
+   * refreshing"): only for a `ready` profile (a failing one backs off, and answers 503 meanwhile), and not
+   * while a refresh is in flight (its token is the freshest: the request waits for it). The refresher
+   * checks the same bound again under the lease.
+   */
+  #refreshNotBefore(record: ProfileRecord, tokens: Pick<TokenSet, 'obtainedAt' | 'expiresAt'>): number {
+    const inFlight = record.lease !== null && record.lease.expiresAt > this.#deps.clock();
+    return record.status.state === 'ready' && !inFlight ? refreshNotBefore(record, tokens) : -Infinity;
   }
 
   #noGrant(record: ProfileRecord): BrokerError {
@@ -794,6 +833,17 @@ export class Broker {
 function satisfies(token: CachedToken, now: number, minValiditySeconds: number): boolean {
   return token.expiresAt - now >= minValiditySeconds * 1000;
 }
+
+/**
+ * Whether `token` is to be served without a refresh: it is valid long enough, or it is still valid and a
+ * refresh was started too recently to start another (docs/api.md "bounded refreshing").
+ */
+function servable(token: CachedToken, now: number, minValiditySeconds: number): boolean {
+  return satisfies(token, now, minValiditySeconds) || (token.expiresAt > now && now < token.refreshNotBefore);
+}
+
+/** Refresh outcomes whose token is the freshest the broker can have right now. */
+const FRESHEST = new Set<RefreshOutcome>(['refreshed', 'throttled', 'reconciled', 'served_by_other']);
 
 function tokenResponse(token: CachedToken, now: number): TokenResponse {
   return {

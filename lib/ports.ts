@@ -59,6 +59,8 @@ export interface StatusUpdate {
   stagedTokens?: string | null;
   /** The vault version a holder is about to write (`null` clears it; `undefined` keeps it). */
   pendingVersion?: string | null;
+  /** When a grant was last started (ISO-8601; `undefined` keeps it): bounds refreshes by token requests. */
+  lastGrantAt?: string;
 }
 
 export interface StatusUpdateOptions {

@@ -104,6 +104,12 @@ export interface ProfileRecord {
   pendingVersion?: string | null;
   /** Set by the first step of a DELETE; such a profile is treated as gone. */
   deleting?: boolean;
+  /**
+   * When a holder of the lease last started a grant at the token endpoint (ISO-8601), whatever came of
+   * it: across all instances, token requests start at most one refresh per profile per
+   * max(30 s, 10 % of the token's lifetime) (docs/api.md).
+   */
+  lastGrantAt?: string;
 }
 
 export interface Lease {

@@ -242,6 +242,11 @@ export class DynamoDbProfileStore implements ProfileStore {
       }
     }
     names['#deleting'] = 'deleting';
+    if (update.lastGrantAt !== undefined) {
+      names['#lastGrantAt'] = 'lastGrantAt';
+      values[':lastGrantAt'] = update.lastGrantAt;
+      set.push('#lastGrantAt = :lastGrantAt');
+    }
     if (update.pendingVersion !== undefined) {
       names['#pendingVersion'] = 'pendingVersion';
       if (update.pendingVersion === null) remove.push('#pendingVersion');
@@ -540,6 +545,7 @@ function toItem(record: ProfileRecord): Item {
   }
   if (record.stagedTokens) item['stagedTokens'] = record.stagedTokens;
   if (record.pendingVersion) item['pendingVersion'] = record.pendingVersion;
+  if (record.lastGrantAt) item['lastGrantAt'] = record.lastGrantAt;
   return item;
 }
 
@@ -560,6 +566,7 @@ function toRecord(item: Item): ProfileRecord {
         : null,
     stagedTokens: (item['stagedTokens'] as string | undefined) ?? null,
     ...(typeof item['pendingVersion'] === 'string' ? { pendingVersion: item['pendingVersion'] } : {}),
+    ...(typeof item['lastGrantAt'] === 'string' ? { lastGrantAt: item['lastGrantAt'] } : {}),
     ...(item['deleting'] === true ? { deleting: true } : {}),
   };
 }

@@ -111,14 +111,16 @@ afterAll(async () => {
 });
 
 describe('docs samples are real output', () => {
-  it('local-mode.md: its profile file for "Your own profile" names the demo server\'s client', async () => {
+  it('local-mode.md: its profile files name the demo server\'s clients; they are written as the page says', async () => {
     const markdown = await readFile(new URL('docs/local-mode.md', ROOT), 'utf8');
-    const json = /cat > my-app\.json <<'JSON'\n([\s\S]*?)\nJSON/.exec(markdown)?.[1];
-    expect(json, 'the heredoc of my-app.json').toBeDefined();
-    const profile = JSON.parse(json!) as Record<string, unknown>;
-    expect(profile).toMatchObject({ issuer: DOC_ISSUER, clientId: 'my-app', clientSecret: 'my-app-secret' });
-    // The demo server listens where this test put it; everything else as written.
-    await writeFile(path.join(work, 'my-app.json'), JSON.stringify({ ...profile, issuer: local.demo!.issuer }));
+    const files = [...markdown.matchAll(/cat > (\S+\.json) <<'JSON'\n([\s\S]*?)\nJSON/g)];
+    expect(files.map((m) => m[1])).toEqual(['my-app.json', 'broken.json']);
+    for (const [, name, json] of files) {
+      const profile = JSON.parse(json!) as Record<string, unknown>;
+      expect(profile).toMatchObject({ issuer: DOC_ISSUER, clientId: 'my-app' });
+      // The demo server listens where this test put it; everything else as written.
+      await writeFile(path.join(work, name!), JSON.stringify({ ...profile, issuer: local.demo!.issuer }));
+    }
   });
 
   it('every console sample of the docs, in order', async () => {
@@ -126,7 +128,7 @@ describe('docs samples are real output', () => {
     for (const doc of DOCS) samples.push(...samplesOf(doc, await readFile(new URL(doc, ROOT), 'utf8')));
     expect(samples.length).toBeGreaterThanOrEqual(6);
     expect(samples.map((s) => s.argv.join(' '))).toEqual(
-      expect.arrayContaining(['profiles put my-app --file my-app.json', 'authorize my-app --open --wait', 'status my-app', 'status']),
+      expect.arrayContaining(['profiles put my-app --file my-app.json', 'authorize my-app --open --wait', 'status my-app', 'status', 'authorize broken --open --wait', 'status broken']),
     );
 
     for (const sample of samples) {

@@ -3,6 +3,7 @@
  * are logged through `errorFields`, which keeps only their name, code and our own message.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
 import { isBrokerError } from './errors.js';
 import { OAuthFailure } from './oauth.js';
 
@@ -30,4 +31,28 @@ export function errorFields(error: unknown): { errorName: string; errorCode?: st
     };
   }
   return { errorName: typeof error };
+}
+
+/** The Lambda context as the handlers use it (local mode and tests pass part of it, or none). */
+export type HandlerContext = Pick<Context, 'getRemainingTimeInMillis'> & NonNullable<Invocation['context']>;
+
+/** What a handler knows of its invocation: the Lambda context, and API Gateway's request id when there is one. */
+export interface Invocation {
+  context?: Partial<Pick<Context, 'awsRequestId' | 'functionName' | 'functionVersion' | 'invokedFunctionArn' | 'memoryLimitInMB'>> | undefined;
+  event?: { requestContext?: { requestId?: string | undefined } | null } | undefined;
+}
+
+/**
+ * Ties every following log line of this invocation to its request: the Lambda request id (Powertools
+ * `addContext`: `function_request_id`, cold start, function name) and API Gateway's request id as
+ * `correlation_id`. The previous invocation's correlation id is dropped first, so a warm container never
+ * carries one request's id into the next. Loggers that are not Powertools' are left as they are.
+ */
+export function logInvocation(logger: Log, { context, event }: Invocation): void {
+  const powertools = logger as Partial<Pick<Logger, 'addContext' | 'removeKeys' | 'setCorrelationId'>>;
+  if (typeof powertools.addContext !== 'function') return;
+  powertools.removeKeys?.(['correlation_id']);
+  if (context?.awsRequestId) powertools.addContext(context as Context);
+  const apiRequestId = event?.requestContext?.requestId;
+  if (apiRequestId) powertools.setCorrelationId?.(apiRequestId);
 }

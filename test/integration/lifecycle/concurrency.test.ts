@@ -1,5 +1,5 @@
 /**
- * One refresh at a time per profile, across all instances (lifecycle issue §3): many token requests on
+ * One refresh at a time per profile, across all instances: many token requests on
  * several broker instances plus concurrent scheduled runs refresh once; a lease holder that dies blocks
  * refreshes only until its lease expires.
  */

@@ -14,6 +14,7 @@ import type { LastError, ProfileRecord, ProfileState, ProfileStatus } from './pr
 import { nextRefreshAt, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
 import { openStagedTokens, sealStagedTokens } from './staging.js';
 import type { StatusEvents } from './events.js';
+import { MAX_RETRY_AFTER_SECONDS } from './shared.js';
 
 export type RefreshTrigger = 'schedule' | 'token_request' | 'admin';
 
@@ -88,7 +89,10 @@ const DEFAULT_OAUTH_TIMEOUT_MS = 10_000;
  */
 const AFTER_GRANT_MS = 8_000;
 const COMMIT_ATTEMPTS = 3;
-/** Backoff after passing failures: 30 s doubling to 1 h, with jitter, never sooner than `Retry-After`. */
+/**
+ * Backoff after passing failures: 30 s doubling to 1 h, with jitter, never sooner than `Retry-After`, and
+ * never later than 1 h whatever the jitter or the server asked (docs/api.md).
+ */
 const BACKOFF_BASE_MS = 30_000;
 const BACKOFF_CAP_MS = 60 * 60_000;
 
@@ -647,7 +651,8 @@ function isHardFailure(state: ProfileState): boolean {
 export function backoffMs(consecutiveFailures: number, retryAfterSeconds: number | undefined, random: () => number = Math.random): number {
   const exponential = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, consecutiveFailures - 1));
   const jittered = exponential * (0.8 + 0.4 * random());
-  return Math.max(jittered, (retryAfterSeconds ?? 0) * 1000);
+  const asked = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(0, retryAfterSeconds ?? 0)) * 1000;
+  return Math.min(BACKOFF_CAP_MS, Math.max(jittered, asked));
 }
 
 /** The same answer again (an idempotent server): `expiresAt` is derived from the clock, so it is not compared. */

@@ -3,6 +3,9 @@
  */
 export {
   DEFAULT_REFRESH_POLICY,
+  MIN_REFRESH_GAP_MS,
+  MIN_SCHEDULED_LIFETIME_MS,
+  minimumRefreshGapMs,
   nextRefreshAt,
   refreshPolicy,
   secondsUntilNextRefresh,

@@ -3,6 +3,7 @@
  * no later than the keep-alive), how long to back off after a passing failure, and the settings that tune
  * both. Pure functions of their inputs: time and randomness are passed in.
  */
+import { MAX_RETRY_AFTER_SECONDS } from '../shared.js';
 
 export interface RefreshPolicy {
   /** How often the scheduled job runs. */
@@ -26,16 +27,31 @@ export function refreshPolicy(input: Partial<RefreshPolicy> = {}): RefreshPolicy
   return { intervalSeconds, marginSeconds, keepAliveSeconds: input.keepAliveSeconds ?? DEFAULT_REFRESH_POLICY.keepAliveSeconds };
 }
 
+/** docs/api.md: a token living less than a minute is scheduled as if it lived a minute. */
+export const MIN_SCHEDULED_LIFETIME_MS = 60_000;
+/** The shortest time between two refreshes of a profile, whatever its tokens' lifetime. */
+export const MIN_REFRESH_GAP_MS = 30_000;
+
+/**
+ * How long after a token was obtained the next refresh may start (docs/api.md "bounded refreshing"):
+ * max(30 s, 10 % of its lifetime), lifetimes under a minute counted as a minute. A server issuing
+ * `expires_in: 0` is therefore asked at most twice a minute, by the schedule and by token requests alike.
+ */
+export function minimumRefreshGapMs(lifetimeMs: number): number {
+  return Math.max(MIN_REFRESH_GAP_MS, Math.max(MIN_SCHEDULED_LIFETIME_MS, lifetimeMs) / 10);
+}
+
 /**
  * The moment a token obtained at `obtainedAt` and expiring at `expiresAt` should be refreshed:
  * `expiresAt − max(margin, 10 % of its lifetime)`, but no later than the keep-alive deadline (so that an
- * idle refresh token is used before the server forgets it) and never before it was obtained.
+ * idle refresh token is used before the server forgets it) and never sooner than
+ * {@link minimumRefreshGapMs} after it was obtained.
  */
 export function nextRefreshAt(obtainedAt: number, expiresAt: number, policy: RefreshPolicy): number {
-  const lifetime = Math.max(0, expiresAt - obtainedAt);
+  const lifetime = Math.max(MIN_SCHEDULED_LIFETIME_MS, expiresAt - obtainedAt);
   const early = Math.max(policy.marginSeconds * 1000, lifetime / 10);
   const keepAlive = obtainedAt + policy.keepAliveSeconds * 1000;
-  return Math.max(obtainedAt, Math.min(expiresAt - early, keepAlive));
+  return Math.max(obtainedAt + minimumRefreshGapMs(lifetime), Math.min(obtainedAt + lifetime - early, keepAlive));
 }
 
 /** Seconds until `status.nextRefreshAt` (at least 1), or `undefined` when nothing is scheduled. */
@@ -50,7 +66,10 @@ export function isDue(status: { nextRefreshAt: string | null }, now: number): bo
   return next !== null && Date.parse(next) <= now;
 }
 
-/** Backoff after passing failures: 30 s doubling to 1 h, with ±20 % jitter, never sooner than `Retry-After`. */
+/**
+ * Backoff after passing failures: 30 s doubling to 1 h, with ±20 % jitter, never sooner than `Retry-After`,
+ * and never later than 1 h whatever the jitter or the server asked (docs/api.md).
+ */
 export const BACKOFF_BASE_MS = 30_000;
 export const BACKOFF_CAP_MS = 60 * 60_000;
 
@@ -58,7 +77,8 @@ export const BACKOFF_CAP_MS = 60 * 60_000;
 export function backoffMs(consecutiveFailures: number, retryAfterSeconds: number | undefined, random: () => number = Math.random): number {
   const exponential = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, consecutiveFailures - 1));
   const jittered = exponential * (0.8 + 0.4 * random());
-  return Math.max(jittered, (retryAfterSeconds ?? 0) * 1000);
+  const asked = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(0, retryAfterSeconds ?? 0)) * 1000;
+  return Math.min(BACKOFF_CAP_MS, Math.max(jittered, asked));
 }
 
 /** The environment variables that tune the policy, and the policy field each sets. */

@@ -40,9 +40,10 @@ describe('nextRefreshAt', () => {
     ['1 h token: the 10 min margin wins over 10 % (6 min)', H, T + H - 10 * MIN],
     ['12 h token: 10 % of the lifetime (72 min) wins over the margin', 12 * H, T + 12 * H - 72 * MIN],
     ['24 h token: 10 % before expiry comes before the keep-alive', DAY, T + DAY - 144 * MIN],
-    ['30-day token: the keep-alive (24 h after it was obtained) comes first', 30 * DAY, T + DAY],
-    ['5 min token: due at once, never before it was obtained', 5 * MIN, T],
-    ['already expired: due at once', -MIN, T],
+    ['7-day token: the keep-alive (24 h after it was obtained) comes first', 7 * DAY, T + DAY],
+    ['30-day token: never sooner than 10 % of its lifetime, even past the keep-alive', 30 * DAY, T + 3 * DAY],
+    ['5 min token: due 30 s after it was obtained, never sooner', 5 * MIN, T + 30 * S],
+    ['already expired: due 30 s after it was obtained, never sooner', -MIN, T + 30 * S],
   ])('%s', (_, lifetime, expected) => {
     expect(nextRefreshAt(T, T + lifetime, policy)).toBe(expected);
   });
@@ -73,9 +74,10 @@ describe('backoffMs', () => {
     expect(backoffMs(failures, retryAfter, () => random)).toBeCloseTo(expected, 6);
   });
 
-  it('jitter stays within ±20 % of the cap', () => {
+  it('jitter stays below the cap, and so does the longest Retry-After', () => {
     expect(backoffMs(12, undefined, () => 0)).toBeCloseTo(BACKOFF_CAP_MS * 0.8, 6);
-    expect(backoffMs(12, undefined, () => 1)).toBeCloseTo(BACKOFF_CAP_MS * 1.2, 6);
+    expect(backoffMs(12, undefined, () => 1)).toBe(BACKOFF_CAP_MS);
+    expect(backoffMs(1, 99_999_999_999, () => 0.5)).toBe(BACKOFF_CAP_MS);
   });
 });
 

@@ -43,6 +43,7 @@ import { LoggedStatusEvents, type StatusEvents } from './events.js';
 import { noMetrics, type BrokerMetrics } from './metrics.js';
 import { openStagedTokens } from './staging.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from './shared.js';
+import { DEFAULT_WRITES_PER_SECOND, WriteBudget } from './write-budget.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
 export const AUTHORIZATION_TTL_SECONDS = 600;
@@ -64,7 +65,7 @@ export interface BrokerDependencies {
   metrics?: BrokerMetrics;
   /** Where status changes are signalled (EventBridge in the cloud); logged when absent. */
   events?: StatusEvents;
-  /** Injected so that tests never wait on real time (lease waits, vault retries, jitter). */
+  /** Injected so that tests never wait on real time (lease waits, vault retries, the job's write budget). */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   /** Refresh lease duration and how long a token request waits for another instance's refresh. */
@@ -474,18 +475,21 @@ export class Broker {
 
   /**
    * The scheduled job: refreshes the profiles that are due (from the sparse index, no table scan), with
-   * bounded concurrency and jitter. One profile's failure never fails the run; a duplicate or late run
-   * finds nothing due under the lease and does nothing.
+   * bounded concurrency, at most `writesPerSecond` refreshes a second (each writes one token set: Secrets
+   * Manager's write quota is the account's, see lib/write-budget.ts). One profile's failure never fails
+   * the run; a duplicate or late run finds nothing due under the lease and does nothing.
    */
-  async runScheduledRefresh(options: { concurrency?: number; jitterMs?: number; remainingMs?: number } = {}): Promise<RefreshRunSummary> {
+  async runScheduledRefresh(options: { concurrency?: number; writesPerSecond?: number; remainingMs?: number } = {}): Promise<RefreshRunSummary> {
     const { store, clock, logger } = this.#deps;
     // The run's time left (a Lambda's remaining time) on the broker's clock; each refresh gets it as its
     // deadline, so none starts a grant it cannot finish.
     const deadline = options.remainingMs !== undefined ? clock() + options.remainingMs : undefined;
     const concurrency = Math.max(1, options.concurrency ?? 8);
-    const jitterMs = options.jitterMs ?? 1000;
-    const sleep = this.#deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    const random = this.#deps.random ?? Math.random;
+    const budget = new WriteBudget({
+      perSecond: options.writesPerSecond ?? DEFAULT_WRITES_PER_SECOND,
+      clock,
+      sleep: this.#deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    });
     const due = await store.listDueProfiles(new Date(clock()).toISOString());
     const summary: RefreshRunSummary = { due: due.length, attempted: 0, outcomes: {} };
     const count = (key: RefreshOutcome | 'exception') => (summary.outcomes[key] = (summary.outcomes[key] ?? 0) + 1);
@@ -493,8 +497,7 @@ export class Broker {
     const worker = async () => {
       while (next < due.length) {
         const record = due[next++]!;
-        if (jitterMs > 0) await sleep(Math.floor(random() * jitterMs));
-        if (deadline !== undefined && clock() >= deadline) return;
+        if (!(await budget.take(deadline)) || (deadline !== undefined && clock() >= deadline)) return;
         summary.attempted++;
         try {
           const result = await this.#refresh(record.id, { trigger: 'schedule', ...(deadline !== undefined ? { deadline } : {}) });

@@ -3,6 +3,7 @@
  * are logged through `errorFields`, which keeps only their name, code and our own message.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogItemExtraInput, LogItemMessage } from '@aws-lambda-powertools/logger/types';
 import type { Context } from 'aws-lambda';
 import { isBrokerError } from './errors.js';
 import { OAuthFailure } from './oauth.js';
@@ -10,7 +11,7 @@ import { OAuthFailure } from './oauth.js';
 export type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export function createLogger(): Logger {
-  return new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'oauth-broker' });
+  return new InvocationLogger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'oauth-broker' });
 }
 
 /**
@@ -48,11 +49,65 @@ export interface Invocation {
  * `correlation_id`. The previous invocation's correlation id is dropped first, so a warm container never
  * carries one request's id into the next. Loggers that are not Powertools' are left as they are.
  */
-export function logInvocation(logger: Log, { context, event }: Invocation): void {
+export function logInvocation(logger: Log, invocation: Invocation): void {
+  if (logger instanceof InvocationLogger) logger.setInvocation(invocation);
+  else applyInvocation(logger, invocation);
+}
+
+function applyInvocation(logger: Log, { context, event }: Invocation): void {
   const powertools = logger as Partial<Pick<Logger, 'addContext' | 'removeKeys' | 'setCorrelationId'>>;
   if (typeof powertools.addContext !== 'function') return;
   powertools.removeKeys?.(['correlation_id']);
   if (context?.awsRequestId) powertools.addContext(context as Context);
   const apiRequestId = event?.requestContext?.requestId;
   if (apiRequestId) powertools.setCorrelationId?.(apiRequestId);
+}
+
+/**
+ * The broker's Powertools Logger: an invocation's request ids are applied when the invocation writes its
+ * first line, so a warm token request that writes none pays one assignment for them.
+ */
+class InvocationLogger extends Logger {
+  #pending: Invocation | undefined;
+
+  setInvocation(invocation: Invocation): void {
+    this.#pending = invocation;
+  }
+
+  #apply(): void {
+    if (this.#pending === undefined) return;
+    const invocation = this.#pending;
+    this.#pending = undefined;
+    applyInvocation(this, invocation);
+  }
+
+  override trace(input: LogItemMessage, ...extra: LogItemExtraInput): void {
+    this.#apply();
+    super.trace(input, ...extra);
+  }
+
+  override debug(input: LogItemMessage, ...extra: LogItemExtraInput): void {
+    this.#apply();
+    super.debug(input, ...extra);
+  }
+
+  override info(input: LogItemMessage, ...extra: LogItemExtraInput): void {
+    this.#apply();
+    super.info(input, ...extra);
+  }
+
+  override warn(input: LogItemMessage, ...extra: LogItemExtraInput): void {
+    this.#apply();
+    super.warn(input, ...extra);
+  }
+
+  override error(input: LogItemMessage, ...extra: LogItemExtraInput): void {
+    this.#apply();
+    super.error(input, ...extra);
+  }
+
+  override critical(input: LogItemMessage, ...extra: LogItemExtraInput): void {
+    this.#apply();
+    super.critical(input, ...extra);
+  }
 }

@@ -10,7 +10,7 @@ import type { Clock } from './ports.js';
 export const DEFAULT_WRITES_PER_SECOND = 10;
 
 export interface WriteBudgetOptions {
-  /** Sustained writes per second. */
+  /** Sustained writes per second; `Infinity` for no limit. */
   perSecond: number;
   /** Writes allowed at once after an idle spell; default one second's worth. */
   burst?: number;
@@ -28,7 +28,7 @@ export class WriteBudget {
   #at: number;
 
   constructor(options: WriteBudgetOptions) {
-    if (!(options.perSecond > 0) || !Number.isFinite(options.perSecond)) throw new RangeError('perSecond must be a positive number');
+    if (!(options.perSecond > 0)) throw new RangeError('perSecond must be a positive number (Infinity: no limit)');
     this.perSecond = options.perSecond;
     this.burst = Math.max(1, options.burst ?? Math.ceil(options.perSecond));
     this.#clock = options.clock;
@@ -42,6 +42,7 @@ export class WriteBudget {
    * reserved) when it could not be made before `deadline` (epoch milliseconds).
    */
   reserve(deadline: number = Infinity): number | undefined {
+    if (this.perSecond === Infinity) return 0;
     const now = this.#clock();
     const tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.perSecond);
     const waitMs = tokens >= 1 ? 0 : ((1 - tokens) / this.perSecond) * 1000;

@@ -84,11 +84,13 @@ describe('WriteBudget', () => {
     expect(budget.reserve()).toBeCloseTo(1000);
   });
 
-  it('rejects a budget that is not a positive rate', () => {
+  it('rejects a budget that is not a positive rate; Infinity never waits', () => {
     const c = clock();
-    for (const perSecond of [0, -1, Number.NaN, Infinity]) {
+    for (const perSecond of [0, -1, Number.NaN]) {
       expect(() => new WriteBudget({ perSecond, clock: c.read, sleep: c.sleep })).toThrow(RangeError);
     }
+    const unlimited = new WriteBudget({ perSecond: Infinity, clock: c.read, sleep: c.sleep });
+    expect(Array.from({ length: 1000 }, () => unlimited.reserve(c.now))).toEqual(Array(1000).fill(0));
     expect(DEFAULT_WRITES_PER_SECOND).toBe(10);
   });
 });

@@ -10,6 +10,7 @@ import { createHandler as callbackHandler } from '../../../lambdas/callback.js';
 import { createHandler as profilesHandler } from '../../../lambdas/profiles.js';
 import { createHandler as refreshHandler } from '../../../lambdas/refresh.js';
 import { createHandler as tokenHandler } from '../../../lambdas/token.js';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { createLogger, type HandlerContext } from '../../../lib/logger.js';
 import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 import { apiEvent } from '../support/events.js';
@@ -90,6 +91,24 @@ describe('request ids in log lines', () => {
     for (const line of lines) {
       expect(line.function_request_id).toBe('lambda-run');
       expect(line).not.toHaveProperty('correlation_id');
+    }
+  });
+
+  it('a request that writes no line leaves nothing behind, and a plain Powertools Logger gets the ids as well', async () => {
+    for (const logger of [createLogger(), new Logger({ serviceName: 'plain' })]) {
+      const clock = new TestClock();
+      const broker = brokerOn(aws, { logger, clock, fetch: scriptedTokenEndpoint().fetch });
+      const handler = profilesHandler(() => broker, logger);
+      // GET of a missing profile answers 404 and writes nothing.
+      await handler(withApiRequestId(apiEvent({ method: 'GET', resource: '/profiles/{id}', pathParameters: { id: 'none' } }), 'api-quiet'), lambdaContext('lambda-quiet'));
+      const from = logs.entries().length;
+      await handler(
+        withApiRequestId(apiEvent({ method: 'PUT', resource: '/profiles/{id}', pathParameters: { id: 'loud' }, body: JSON.stringify(profileBody()) }), 'api-loud'),
+        lambdaContext('lambda-loud'),
+      );
+      const lines = entriesSince(from);
+      expect(lines.map((line) => line.message)).toContain('profile saved');
+      for (const line of lines) expect(line).toMatchObject({ function_request_id: 'lambda-loud', correlation_id: 'api-loud' });
     }
   });
 });

@@ -44,6 +44,7 @@ import { noMetrics, type BrokerMetrics } from './metrics.js';
 import { openStagedTokens } from './staging.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from './shared.js';
 import { DEFAULT_WRITES_PER_SECOND, WriteBudget } from './write-budget.js';
+import type { UrlPolicy } from './endpoint-policy.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
 export const AUTHORIZATION_TTL_SECONDS = 600;
@@ -61,6 +62,11 @@ export interface BrokerDependencies {
   fetch?: Fetch;
   /** Timeout of each request to an authorization server. */
   oauthTimeoutMs?: number;
+  /**
+   * Which endpoint URLs are accepted and asked (lib/endpoint-policy.ts), set by the composition root:
+   * `cloud` (the default, for the Lambda functions) or `local` (`npm start`: loopback `http:` too).
+   */
+  urlPolicy?: UrlPolicy;
   refresh?: Partial<RefreshPolicy>;
   metrics?: BrokerMetrics;
   /** Where status changes are signalled (EventBridge in the cloud); logged when absent. */
@@ -157,7 +163,7 @@ export class Broker {
     const profileId = assertProfileId(id);
     // The schema library is loaded only here: the token path never parses a profile (cold start).
     const { parseProfileInput } = await import('./profile-input.js');
-    const { config, clientSecret } = parseProfileInput(body);
+    const { config, clientSecret } = parseProfileInput(body, this.#deps.urlPolicy ?? 'cloud');
     const { store, vault, logger } = this.#deps;
     const existing = await store.getProfile(profileId);
     if (existing?.deleting) {
@@ -321,7 +327,7 @@ export class Broker {
       );
     }
     const as = await this.#authorizationServer(record.config);
-    const request = await buildAuthorizationRequest(as, record.config, this.callbackUrl).catch((error: unknown) => {
+    const request = await buildAuthorizationRequest(as, record.config, this.callbackUrl, this.#oauthOptions()).catch((error: unknown) => {
       throw this.#configurationError(error);
     });
     const now = this.#deps.clock();
@@ -655,6 +661,9 @@ export class Broker {
       return await resolveAuthorizationServer(config, { ...this.#oauthOptions(), cache: this.#discovery, now: this.#deps.clock() });
     } catch (error) {
       this.#deps.logger.warn('authorization server discovery failed', { issuer: config.issuer, ...errorFields(error) });
+      // No usable metadata there (none, another issuer's, or naming an endpoint the URL policy refuses) is
+      // the profile's problem, and retrying will not help; an issuer that is down is passing.
+      if (error instanceof OAuthFailure && error.kind === 'error') throw conflict(error.message, error.code);
       throw temporarilyUnavailable(
         `The issuer's metadata could not be read from ${config.issuer ?? 'the issuer'}; check the issuer URL or retry shortly.`,
         30,
@@ -670,6 +679,7 @@ export class Broker {
 
   #oauthOptions() {
     return {
+      urlPolicy: this.#deps.urlPolicy ?? 'cloud',
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
       ...(this.#deps.oauthTimeoutMs ? { timeoutMs: this.#deps.oauthTimeoutMs } : {}),
     };

@@ -121,10 +121,10 @@ describe('parseProfileInput', () => {
   );
 
   it.each(['http://127.0.0.1:9000/token', 'http://localhost:9000/token', 'http://[::1]:9000/token'])(
-    'accepts the loopback http: URL %s',
+    'accepts the loopback http: URL %s in local mode',
     (tokenUrl) => {
       // Act
-      const { config } = parseProfileInput(valid({ tokenUrl }));
+      const { config } = parseProfileInput(valid({ tokenUrl }), 'local');
 
       // Assess
       expect(config.tokenUrl).toBe(tokenUrl);

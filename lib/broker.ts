@@ -28,17 +28,19 @@ import {
 import { ConditionFailedError, type Clock, type ProfileStore, type SecretVault, type TokenSet } from './ports.js';
 import {
   assertProfileId,
-  initialStatus,
   toView,
   tokensSurviveChange,
   type ProfileConfig,
   type ProfileRecord,
-  type ProfileState,
   type ProfileStatus,
   type ProfileView,
 } from './profile.js';
 import { refreshPolicy, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
-import { Refresher, readyStatus, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
+import { createRefresher, type Refresher, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
+import { refreshTiming } from './refresh/timing.js';
+import { failureOf, retryAfterOf } from './lifecycle/outcome.js';
+import { authorizedStatus, editedStatus, newProfileStatus } from './lifecycle/transitions.js';
+import { ClientSecrets } from './client-secrets.js';
 import { LoggedStatusEvents, type StatusEvents } from './events.js';
 import { noMetrics, type BrokerMetrics } from './metrics.js';
 import { openStagedTokens } from './staging.js';
@@ -122,6 +124,8 @@ export class Broker {
   /** Per-instance token cache: a warm token request makes no AWS call (DESIGN.md "Scale and cost"). */
   readonly #tokens = new Map<string, CachedToken>();
   readonly #refresher: Refresher;
+  /** Client secrets for refreshes, cached per container and bound to the grant they were read for. */
+  readonly #secrets: ClientSecrets;
   readonly #metrics: BrokerMetrics;
   readonly #events: StatusEvents;
 
@@ -130,7 +134,8 @@ export class Broker {
     this.#policy = refreshPolicy(deps.refresh);
     this.#metrics = deps.metrics ?? noMetrics;
     this.#events = deps.events ?? new LoggedStatusEvents(deps.logger);
-    this.#refresher = new Refresher({
+    this.#secrets = new ClientSecrets(deps.vault);
+    this.#refresher = createRefresher({
       store: deps.store,
       vault: deps.vault,
       clock: deps.clock,
@@ -142,9 +147,13 @@ export class Broker {
       // invalid_configuration error.
       authorizationServer: (record) =>
         resolveAuthorizationServer(record.config, { ...this.#oauthOptions(), cache: this.#discovery, now: deps.clock() }),
+      secrets: this.#secrets,
+      timing: refreshTiming({
+        ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
+        ...(deps.maxWaitMs ? { maxWaitMs: deps.maxWaitMs } : {}),
+        ...(deps.oauthTimeoutMs ? { oauthTimeoutMs: deps.oauthTimeoutMs } : {}),
+      }),
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
-      ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
-      ...(deps.maxWaitMs ? { maxWaitMs: deps.maxWaitMs } : {}),
       ...(deps.random ? { random: deps.random } : {}),
       revoke: (record, tokens, clientSecret) => this.#revoke(record, tokens, clientSecret),
     });
@@ -183,7 +192,8 @@ export class Broker {
       id: profileId,
       config,
       hasClientSecret,
-      status: keepTokens ? this.#statusAfterEdit(existing, now) : initialStatus(config.grantType, now),
+      // An edit gives a profile in error another chance; discarded tokens start it again (lib/lifecycle).
+      status: keepTokens ? editedStatus(existing, now) : newProfileStatus(config.grantType, now),
       tokenVersion: keepTokens ? existing.tokenVersion : null,
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
@@ -214,20 +224,6 @@ export class Broker {
       clientSecretChanged: secretChanged,
     });
     return { created: existing === undefined, view: toView(record, this.callbackUrl) };
-  }
-
-  /**
-   * A profile in `error` (the server rejected the client) that an administrator edits is given another
-   * chance at once: due now, failures cleared. Anything else keeps its status.
-   */
-  #statusAfterEdit(existing: ProfileRecord, now: string): ProfileStatus {
-    const status = existing.status;
-    if (status.state !== 'error') return status;
-    const expiresAt = status.accessTokenExpiresAt ? Date.parse(status.accessTokenExpiresAt) : NaN;
-    const clientCredentials = existing.config.grantType === 'client_credentials';
-    const state: ProfileState = existing.tokenVersion === null ? 'authorization_required' : expiresAt > Date.parse(now) ? 'ready' : 'expired';
-    const due = clientCredentials || existing.tokenVersion !== null;
-    return { ...status, state, lastError: null, consecutiveFailures: 0, nextRefreshAt: due ? now : null };
   }
 
   /** `GET /profiles/{id}`. */
@@ -467,7 +463,7 @@ export class Broker {
     });
     this.#fromRefresh(result);
     // API.md: 409 only when there was nothing to refresh with; after an attempt, the view tells the outcome.
-    if (result.outcome === 'no_grant' || (result.outcome === 'authorization_required' && result.failure === undefined)) {
+    if (result.outcome === 'no_grant' || (result.outcome === 'authorization_required' && failureOf(result) === undefined)) {
       throw authorizationRequired(`Profile "${profileId}" needs a person to authorize it again: open its authorization URL and consent.`, result.outcome);
     }
     if (result.outcome === 'lease_busy') {
@@ -476,7 +472,7 @@ export class Broker {
     if (result.outcome === 'no_time') {
       throw temporarilyUnavailable(`Not enough time was left to refresh profile "${profileId}" safely; retry.`, 2, 'no_time');
     }
-    return toView(result.record ?? (await this.#requireProfile(profileId)), this.callbackUrl);
+    return toView(result.outcome !== 'profile_gone' ? result.record : await this.#requireProfile(profileId), this.callbackUrl);
   }
 
   /**
@@ -522,7 +518,7 @@ export class Broker {
 
   async #refresh(profileId: string, request: RefreshRequest): Promise<RefreshResult> {
     const result = await this.#refresher.refresh(profileId, request);
-    this.#metrics.refresh(result.outcome, request.trigger, result.failure?.code);
+    this.#metrics.refresh(result.outcome, request.trigger, failureOf(result)?.code);
     return result;
   }
 
@@ -533,9 +529,7 @@ export class Broker {
 
   /** Keeps the cache in step with what a refresh produced; returns the token to serve, if any. */
   #fromRefresh(result: RefreshResult): CachedToken | undefined {
-    if (!result.record) {
-      return undefined;
-    }
+    if (result.outcome === 'profile_gone') return undefined;
     if (result.record.status.state === 'authorization_required' || result.record.deleting) {
       this.#tokens.delete(result.record.id);
       return undefined;
@@ -553,8 +547,8 @@ export class Broker {
   }
 
   #unavailable(profileId: string, result: RefreshResult, minValiditySeconds: number): BrokerError {
+    if (result.outcome === 'profile_gone') return notFound(`Profile "${profileId}" does not exist.`);
     const record = result.record;
-    if (!record) return notFound(`Profile "${profileId}" does not exist.`);
     const authorizationCode = record.config.grantType === 'authorization_code';
     if (authorizationCode && (result.outcome === 'authorization_required' || result.outcome === 'no_grant' || record.status.state === 'authorization_required')) {
       return this.#noGrant(record);
@@ -569,7 +563,7 @@ export class Broker {
     const why = record.status.lastError ? ` The last refresh failed: ${record.status.lastError.message}` : '';
     return temporarilyUnavailable(
       `Profile "${profileId}" holds no token valid for ${minValiditySeconds} more seconds right now.${why}`,
-      result.retryAfterSeconds ?? retryAfterFor(record.status, this.#deps.clock()),
+      retryAfterOf(result) ?? retryAfterFor(record.status, this.#deps.clock()),
       result.outcome,
     );
   }
@@ -626,13 +620,13 @@ export class Broker {
   ): Promise<ProfileRecord | undefined> {
     const { store, vault, clock, logger } = this.#deps;
     const version = await vault.putTokenSet(record.id, tokens);
-    const status = readyStatus(record, tokens, this.#policy, clock(), options.authorized);
+    const status = authorizedStatus(record, tokens, { now: clock(), policy: this.#policy });
     let updated: ProfileRecord;
     try {
       updated = await store.updateStatus(
         record.id,
         { status, tokenVersion: version, stagedTokens: null },
-        { now: this.#now(), breakLease: true, sameGrantAs: record.config },
+        { now: this.#now(), fence: 'break', sameGrantAs: record.config },
       );
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;

@@ -7,17 +7,13 @@ import type { OAuthFailure } from '../oauth.js';
 import type { TokenSet } from '../ports.js';
 import type { ProfileRecord } from '../profile.js';
 
-/** A token set worth serving, and its vault version when the profile points at exactly that version. */
-export interface HeldToken {
-  tokens: TokenSet;
-  version?: string;
-}
-
 interface About {
   /** The profile as the attempt left it. */
   record: ProfileRecord;
-  /** A token worth serving, when one was read or obtained. */
-  token?: HeldToken;
+  /** A token set worth serving, when one was read or obtained. */
+  tokens?: TokenSet;
+  /** The vault version of `tokens`, when the profile points at exactly that version. */
+  tokensVersion?: string;
 }
 
 /** A token is held that the caller may serve. */

@@ -167,7 +167,7 @@ describe('one refresh at a time per profile', () => {
     await expect(
       s.store.updateStatus(id, { status: authorized.status, tokenVersion: authorized.tokenVersion }, {
         now: new Date(s.clock()).toISOString(),
-        leaseOwner: 'crashed-container',
+        fence: { owner: 'crashed-container', then: 'release' },
       }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     expect((await s.record(id)).tokenVersion).toBe(after.tokenVersion);

@@ -431,7 +431,7 @@ export async function exchangeAuthorizationCode(
       { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
     );
     const body = await oauth.processAuthorizationCodeResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null });
+    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null, revocationEndpoint: as.revocation_endpoint ?? null });
   });
 }
 
@@ -451,7 +451,7 @@ export async function refreshAccessToken(
       { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
     );
     const body = await oauth.processRefreshTokenResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: refreshToken });
+    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: refreshToken, revocationEndpoint: as.revocation_endpoint ?? null });
   });
 }
 
@@ -472,7 +472,7 @@ export async function requestClientCredentialsToken(
       requestOptions(as.token_endpoint, context),
     );
     const body = await oauth.processClientCredentialsResponse(as, clientOf(config), response);
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null });
+    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null, revocationEndpoint: as.revocation_endpoint ?? null });
   });
 }
 
@@ -492,6 +492,19 @@ export async function revokeToken(
     });
     await oauth.processRevocationResponse(response);
   });
+}
+
+/**
+ * The server to revoke a token set at: the revocation endpoint recorded with the set when it was
+ * obtained, whatever the profile names now (docs/api.md: tokens are revoked only at the revocation endpoint
+ * of the server that issued them). No discovery: nothing the profile says now decides where tokens go.
+ */
+export function revocationServer(config: ProfileConfig, revocationEndpoint: string): oauth.AuthorizationServer {
+  return {
+    issuer: config.issuer ?? UNKNOWN_ISSUER,
+    ...(config.tokenUrl ? { token_endpoint: config.tokenUrl } : {}),
+    revocation_endpoint: revocationEndpoint,
+  };
 }
 
 /**
@@ -548,7 +561,13 @@ async function withoutUnverifiableIdToken(as: oauth.AuthorizationServer, respons
  */
 export function normalizeTokenResponse(
   body: oauth.TokenEndpointResponse,
-  options: { now: number; defaultLifetimeSeconds: number; previousRefreshToken: string | null },
+  options: {
+    now: number;
+    defaultLifetimeSeconds: number;
+    previousRefreshToken: string | null;
+    /** The issuing server's revocation endpoint, recorded with the set (`TokenSet.revocationEndpoint`). */
+    revocationEndpoint?: string | null;
+  },
 ): TokenSet {
   if (body.access_token === '') {
     throw new OAuthFailure('invalid_response', 'passing', 'The token endpoint returned an empty access_token.');
@@ -565,6 +584,7 @@ export function normalizeTokenResponse(
     refreshToken: body.refresh_token ?? options.previousRefreshToken,
     scope: body.scope ?? null,
     obtainedAt: new Date(options.now).toISOString(),
+    ...(options.revocationEndpoint !== undefined ? { revocationEndpoint: options.revocationEndpoint } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import type { TokenSet } from '../ports.js';
 import type { ProfileRecord, ProfileState, ProfileStatus } from '../profile.js';
-import { isDue } from './timing.js';
+import { isDue, refreshNotBefore } from './timing.js';
 
 export type RefreshTrigger = 'schedule' | 'token_request' | 'admin';
 
@@ -56,15 +56,20 @@ export function needsRefresh(status: ProfileStatus, held: TokenSet, need: Refres
 }
 
 /**
- * With the held token set read: serve it, wait out the backoff (automatic triggers only: a person asking
- * is let through), refuse for want of a refresh token, or ask the token endpoint.
+ * With the held token set read: serve it, hold off a token request that comes too soon after the last
+ * grant (docs/api.md "bounded refreshing": until `refreshNotBefore`), wait out the backoff (automatic
+ * triggers only: a person asking is let through), refuse for want of a refresh token, or ask the token
+ * endpoint.
  */
 export function decide(
-  record: Pick<ProfileRecord, 'config' | 'status'>,
+  record: Pick<ProfileRecord, 'config' | 'status' | 'lastGrantAt'>,
   held: TokenSet | undefined,
   need: RefreshNeed,
   now: number,
-): 'not_needed' | 'backing_off' | 'no_grant' | 'grant' {
+): 'not_needed' | 'too_soon' | 'backing_off' | 'no_grant' | 'grant' {
+  if (need.trigger === 'token_request' && held && !satisfies(held, need.minValiditySeconds ?? 0, now) && now < refreshNotBefore(record, held)) {
+    return 'too_soon';
+  }
   if (held && !needsRefresh(record.status, held, need, now)) return 'not_needed';
   if (need.trigger !== 'admin' && isBackingOff(record.status, now)) return 'backing_off';
   if (record.config.grantType === 'authorization_code' && !held?.refreshToken) return 'no_grant';

@@ -30,7 +30,8 @@ export interface Deferred extends About {
   outcome:
     | 'lease_busy' // another holder has the lease
     | 'no_time' // a grant could not finish within the lease or the caller's time
-    | 'backing_off'; // a failing profile's next attempt is not due
+    | 'backing_off' // a failing profile's next attempt is not due
+    | 'throttled'; // a token request came too soon after the last grant: the held token is served
   retryAfterSeconds?: number;
 }
 
@@ -62,7 +63,11 @@ export type RefreshOutcome = RefreshResult['outcome'];
 
 /** When the caller should ask again, for the outcomes that say. */
 export function retryAfterOf(result: RefreshResult): number | undefined {
-  return result.outcome === 'lease_busy' || result.outcome === 'no_time' || result.outcome === 'backing_off' || result.outcome === 'failing'
+  return result.outcome === 'lease_busy' ||
+    result.outcome === 'no_time' ||
+    result.outcome === 'backing_off' ||
+    result.outcome === 'throttled' ||
+    result.outcome === 'failing'
     ? result.retryAfterSeconds
     : undefined;
 }

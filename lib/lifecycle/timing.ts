@@ -54,6 +54,23 @@ export function nextRefreshAt(obtainedAt: number, expiresAt: number, policy: Ref
   return Math.max(obtainedAt + minimumRefreshGapMs(lifetime), Math.min(obtainedAt + lifetime - early, keepAlive));
 }
 
+/**
+ * docs/api.md "bounded refreshing": the earliest moment a token request may start another refresh of a
+ * profile: max(30 s, 10 % of the held token's lifetime) after the later of the last grant started (by any
+ * instance, recorded on the profile) and the moment the held token was obtained.
+ */
+export function refreshNotBefore(
+  record: { lastGrantAt?: string | undefined },
+  held: { obtainedAt: string; expiresAt: string } | undefined,
+): number {
+  const obtainedAt = held ? Date.parse(held.obtainedAt) : NaN;
+  const lastGrant = record.lastGrantAt ? Date.parse(record.lastGrantAt) : NaN;
+  const starts = [obtainedAt, lastGrant].filter((t) => Number.isFinite(t));
+  if (starts.length === 0) return -Infinity;
+  const lifetime = held ? Math.max(0, Date.parse(held.expiresAt) - obtainedAt) : 0;
+  return Math.max(...starts) + minimumRefreshGapMs(Number.isFinite(lifetime) ? lifetime : 0);
+}
+
 /** Seconds until `status.nextRefreshAt` (at least 1), or `undefined` when nothing is scheduled. */
 export function secondsUntilNextRefresh(status: { nextRefreshAt: string | null }, now: number): number | undefined {
   const next = status.nextRefreshAt ? Date.parse(status.nextRefreshAt) : NaN;

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { decide, refusal, satisfies, type RefreshNeed, type RefreshTrigger } from '../lifecycle/decisions.js';
 import type { RefreshResult } from '../lifecycle/outcome.js';
-import { isDue, secondsUntilNextRefresh } from '../lifecycle/timing.js';
+import { isDue, refreshNotBefore, secondsUntilNextRefresh } from '../lifecycle/timing.js';
 import { refreshFailedStatus, refreshedStatus, tokensStagedStatus, unwrittenStatus } from '../lifecycle/transitions.js';
 import { errorFields } from '../logger.js';
 import { OAuthFailure, classifyOAuthError, refreshAccessToken, requestClientCredentialsToken } from '../oauth.js';
@@ -129,6 +129,17 @@ export class Refresher {
     switch (decide(current, held, request, now)) {
       case 'not_needed':
         return { outcome: 'not_needed', record: current, ...(held ? { tokens: held } : {}), ...versionOf(current) };
+      case 'too_soon':
+        // Re-checked here, under the lease, on the record just read: consumers on any number of instances
+        // start at most one refresh per window. A ready profile serves its held token meanwhile; a failing
+        // one answers as it backs off.
+        return {
+          outcome: current.status.state === 'ready' ? 'throttled' : 'backing_off',
+          record: current,
+          ...(held ? { tokens: held } : {}),
+          ...versionOf(current),
+          retryAfterSeconds: Math.max(1, Math.ceil((refreshNotBefore(current, held) - now) / 1000)),
+        };
       case 'backing_off':
         return { outcome: 'backing_off', record: current, ...(held ? { tokens: held } : {}), ...retryAfter(current, now) };
       case 'no_grant':
@@ -159,6 +170,8 @@ export class Refresher {
     if (!writeId) return { outcome: 'lease_busy', record, ...heldTokens, retryAfterSeconds: 2 };
     const marked = lease.record;
 
+    // Recorded with whatever the grant ends in: token requests start no other before `refreshNotBefore`.
+    const started = { lastGrantAt: new Date(ctx.clock()).toISOString() };
     const ask = (secret: string | undefined) => {
       const context = { ...ctx.oauth, now: ctx.clock(), clientSecret: secret };
       return record.config.grantType === 'client_credentials'
@@ -174,28 +187,28 @@ export class Refresher {
       // more with it when it differs and there is time. The server rejected the client before the grant,
       // so the refresh token was not used.
       const retried = failure.code === 'invalid_client' ? await this.#withNewSecret(lease, record, clientSecret, request) : undefined;
-      if (retried === undefined) return this.#recordFailure(lease, marked, held, failure, request);
+      if (retried === undefined) return this.#recordFailure(lease, marked, held, failure, request, started);
       const stale = clientSecret;
       clientSecret = retried;
       try {
         tokens = await ask(clientSecret);
       } catch (again) {
         failure = classifyOAuthError(again, [clientSecret, stale, held?.refreshToken]);
-        return this.#recordFailure(lease, marked, held, failure, request);
+        return this.#recordFailure(lease, marked, held, failure, request, started);
       }
     }
     if (held && sameTokenSet(held, tokens)) {
       // Nothing changed: no vault write (Secrets Manager's write quota and version limit).
-      const committed = await this.#commit(lease, marked, { status: refreshedStatus(marked, tokens, moment(ctx)), pendingVersion: null }, request);
+      const committed = await this.#commit(lease, marked, { status: refreshedStatus(marked, tokens, moment(ctx)), pendingVersion: null, ...started }, request);
       return { outcome: 'refreshed', record: committed ?? marked, tokens, ...(committed ? versionOf(committed) : {}) };
     }
     lease.keepPending();
     const version = await writeTokenSet(ctx, lease, tokens, writeId, request.deadline);
-    if (version === undefined) return this.#keepUnwritten(lease, marked, held, tokens, clientSecret, request);
+    if (version === undefined) return this.#keepUnwritten(lease, marked, held, tokens, clientSecret, request, started);
     const committed = await this.#commit(
       lease,
       marked,
-      { status: refreshedStatus(marked, tokens, moment(ctx)), tokenVersion: version, stagedTokens: null, pendingVersion: null },
+      { status: refreshedStatus(marked, tokens, moment(ctx)), tokenVersion: version, stagedTokens: null, pendingVersion: null, ...started },
       request,
     );
     if (!committed) {
@@ -235,21 +248,29 @@ export class Refresher {
     tokens: TokenSet,
     clientSecret: string | undefined,
     request: RefreshRequest,
+    started: { lastGrantAt: string },
   ): Promise<RefreshResult> {
     const ctx = this.#ctx;
     const staged = held?.refreshToken ? sealStagedTokens(tokens, held.refreshToken, record.id) : null;
     const { status, retryAfterSeconds } = staged ? tokensStagedStatus(record, tokens, moment(ctx)) : unwrittenStatus(record, held, moment(ctx));
-    const committed = await this.#commit(lease, record, { status, stagedTokens: staged }, request);
+    const committed = await this.#commit(lease, record, { status, stagedTokens: staged, ...started }, request);
     ctx.logger.error('token set could not be written to the vault', { profileId: record.id, staged: staged !== null, committed: committed !== undefined });
     if (!committed) await this.#cleanUpIfGone(record, tokens, clientSecret);
     return { outcome: 'failing', record: committed ?? record, tokens, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
   }
 
-  async #recordFailure(lease: Lease, record: ProfileRecord, held: TokenSet | undefined, failure: OAuthFailure, request: RefreshRequest): Promise<RefreshResult> {
+  async #recordFailure(
+    lease: Lease,
+    record: ProfileRecord,
+    held: TokenSet | undefined,
+    failure: OAuthFailure,
+    request: RefreshRequest,
+    started: { lastGrantAt?: string } = {},
+  ): Promise<RefreshResult> {
     const ctx = this.#ctx;
     const { status, retryAfterSeconds } = refreshFailedStatus(record, failure, held, moment(ctx));
     // Nothing was obtained: the version recorded as pending is forgotten with the commit.
-    const committed = await this.#commit(lease, record, { status, pendingVersion: null }, request);
+    const committed = await this.#commit(lease, record, { status, pendingVersion: null, ...started }, request);
     ctx.logger.warn('refresh failed', {
       profileId: record.id,
       reason: failure.code,

@@ -11,7 +11,8 @@ import { DynamoDbProfileStore, createDocumentClient } from './adapters/dynamodb-
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
 import { createLogger, type Log } from './logger.js';
 import { systemClock, type Clock } from './ports.js';
-import type { RefreshPolicy } from './schedule.js';
+import { readRefreshSettings, type RefreshPolicy } from './lifecycle/timing.js';
+import { AWS_CLIENT_SETTINGS } from './aws-client-settings.js';
 import type { UrlPolicy } from './endpoint-policy.js';
 
 export interface BrokerSettings {
@@ -46,6 +47,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettin
   if (missing.length > 0) {
     throw new ConfigurationError(`Missing environment variable${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`);
   }
+  const refresh = readRefreshSettings(env);
+  if (refresh.problems.length > 0) throw new ConfigurationError(refresh.problems[0]!);
   return {
     tableName: env.BROKER_TABLE_NAME!,
     callbackUrl: parseUrl('BROKER_CALLBACK_URL', env.BROKER_CALLBACK_URL!),
@@ -53,11 +56,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettin
     kmsKeyId: env.BROKER_KMS_KEY_ID || undefined,
     eventBusName: env.BROKER_EVENT_BUS_NAME || 'default',
     environment: env.BROKER_ENVIRONMENT || undefined,
-    refresh: {
-      ...optionalSeconds(env, 'BROKER_REFRESH_INTERVAL_SECONDS', 'intervalSeconds'),
-      ...optionalSeconds(env, 'BROKER_REFRESH_MARGIN_SECONDS', 'marginSeconds'),
-      ...optionalSeconds(env, 'BROKER_KEEP_ALIVE_SECONDS', 'keepAliveSeconds'),
-    },
+    refresh: refresh.policy,
   };
 }
 
@@ -69,20 +68,10 @@ function parseUrl(name: string, value: string): string {
   }
 }
 
-function optionalSeconds<K extends keyof RefreshPolicy>(env: NodeJS.ProcessEnv, name: string, key: K): Partial<RefreshPolicy> {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return {};
-  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigurationError(`${name} must be a positive whole number of seconds.`);
-  return { [key]: Number(raw) };
-}
-
-/**
- * Bounded AWS calls: the SDK waits forever by default, and a call that hangs inside a refresh lease could
- * outlive it (or the function) after the authorization server has rotated a refresh token.
- */
+/** Bounded AWS calls (lib/aws-client-settings.ts): the refresh path's time budget is derived from them. */
 const AWS_CLIENT_OPTIONS = {
-  maxAttempts: 2,
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 },
+  maxAttempts: AWS_CLIENT_SETTINGS.maxAttempts,
+  requestHandler: { ...AWS_CLIENT_SETTINGS.requestHandler },
 };
 
 export interface BrokerOverrides {

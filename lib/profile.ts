@@ -127,22 +127,8 @@ export interface ProfileView extends ProfileConfig {
   updatedAt: string;
 }
 
-/**
- * The status of a new profile, or of one whose tokens were discarded. It holds no token yet; a
- * client-credentials profile is due at once, so the scheduler (or the first token request) obtains one.
- */
-export function initialStatus(grantType: GrantType = 'authorization_code', now?: string): ProfileStatus {
-  return {
-    state: 'authorization_required',
-    accessTokenExpiresAt: null,
-    hasRefreshToken: false,
-    lastRefreshAt: null,
-    lastAuthorizedAt: null,
-    lastError: null,
-    consecutiveFailures: 0,
-    nextRefreshAt: grantType === 'client_credentials' && now ? now : null,
-  };
-}
+/** The status of a new profile, or of one whose tokens were discarded (lib/lifecycle). */
+export { newProfileStatus as initialStatus } from './lifecycle/transitions.js';
 
 export function assertProfileId(id: string | undefined): string {
   if (id === undefined || !PROFILE_ID_PATTERN.test(id)) {

@@ -183,3 +183,45 @@ describe('records and pendingVersion', () => {
     expect('pendingVersion' in (await rawItem(id))).toBe(false);
   });
 });
+
+describe('acquireLease and releaseLease with a pending version', () => {
+  it('taking the lease records the holder\'s pending version in the same write, unless a previous holder\'s is recorded', async () => {
+    // Prepare
+    const { id } = await created('acquire-pending');
+
+    // Act
+    const first = await store.acquireLease(id, 'first', { now: T0, durationMs: LEASE_MS, pendingVersion: 'first-version' });
+    // The first holder vanishes without releasing; the next takes over after expiry.
+    const second = await store.acquireLease(id, 'second', { now: T0 + LEASE_MS, durationMs: LEASE_MS, pendingVersion: 'second-version' });
+
+    // Assess
+    expect(first).toMatchObject({ pendingVersion: 'first-version', lease: { owner: 'first' } });
+    expect(second).toMatchObject({ pendingVersion: 'first-version', lease: { owner: 'second' } });
+    expect((await rawItem(id))['pendingVersion']).toBe('first-version');
+  });
+
+  it('a refused acquisition records nothing', async () => {
+    const { id } = await created('acquire-refused');
+    await store.acquireLease(id, 'holder', { now: T0, durationMs: LEASE_MS });
+    expect(await store.acquireLease(id, 'other', { now: T0 + 1, durationMs: LEASE_MS, pendingVersion: 'other-version' })).toBeUndefined();
+    expect('pendingVersion' in (await rawItem(id))).toBe(false);
+  });
+
+  it('releasing with the holder\'s own pending version removes both; with another\'s, the lease only', async () => {
+    // Prepare
+    const { id: own } = await created('release-own');
+    await store.acquireLease(own, 'holder', { now: T0, durationMs: LEASE_MS, pendingVersion: 'mine' });
+    const { id: foreign } = await created('release-foreign');
+    await store.acquireLease(foreign, 'gone', { now: T0, durationMs: LEASE_MS, pendingVersion: 'theirs' });
+    await store.acquireLease(foreign, 'holder', { now: T0 + LEASE_MS, durationMs: LEASE_MS, pendingVersion: 'mine' });
+
+    // Act
+    await store.releaseLease(own, 'holder', { pendingVersion: 'mine' });
+    await store.releaseLease(foreign, 'holder', { pendingVersion: 'mine' });
+
+    // Assess
+    expect(await read(own)).toMatchObject({ lease: null });
+    expect((await read(own)).pendingVersion).toBeUndefined();
+    expect(await read(foreign)).toMatchObject({ lease: null, pendingVersion: 'theirs' });
+  });
+});

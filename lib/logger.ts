@@ -81,33 +81,9 @@ class InvocationLogger extends Logger {
     applyInvocation(this, invocation);
   }
 
-  override trace(input: LogItemMessage, ...extra: LogItemExtraInput): void {
+  /** Every level's line passes here. */
+  protected override processLogItem(logLevel: number, input: LogItemMessage, extraInput: LogItemExtraInput): void {
     this.#apply();
-    super.trace(input, ...extra);
-  }
-
-  override debug(input: LogItemMessage, ...extra: LogItemExtraInput): void {
-    this.#apply();
-    super.debug(input, ...extra);
-  }
-
-  override info(input: LogItemMessage, ...extra: LogItemExtraInput): void {
-    this.#apply();
-    super.info(input, ...extra);
-  }
-
-  override warn(input: LogItemMessage, ...extra: LogItemExtraInput): void {
-    this.#apply();
-    super.warn(input, ...extra);
-  }
-
-  override error(input: LogItemMessage, ...extra: LogItemExtraInput): void {
-    this.#apply();
-    super.error(input, ...extra);
-  }
-
-  override critical(input: LogItemMessage, ...extra: LogItemExtraInput): void {
-    this.#apply();
-    super.critical(input, ...extra);
+    super.processLogItem(logLevel, input, extraInput);
   }
 }

@@ -59,6 +59,13 @@ export function failureEvent(kind: FailureKind, grantType: GrantType, heldValid:
   }
 }
 
+/** The bookkeeping of one more failure in a row: its count, and when to try again (backoff, never sooner than `Retry-After`). */
+function anotherFailure(status: ProfileStatus, at: Moment, retryAfterSeconds?: number): { consecutiveFailures: number; nextRefreshAt: string; retryAfterSeconds: number } {
+  const consecutiveFailures = status.consecutiveFailures + 1;
+  const delay = backoffMs(consecutiveFailures, retryAfterSeconds, at.random);
+  return { consecutiveFailures, nextRefreshAt: new Date(at.now + delay).toISOString(), retryAfterSeconds: Math.ceil(delay / 1000) };
+}
+
 // -----------------------------------------------------------------------------------------------------
 // New, edited, discarded
 // -----------------------------------------------------------------------------------------------------
@@ -68,16 +75,9 @@ export function failureEvent(kind: FailureKind, grantType: GrantType, heldValid:
  * client-credentials profile is due at once, so the scheduler (or the first token request) obtains one.
  */
 export function newProfileStatus(grantType: GrantType = 'authorization_code', now?: string): ProfileStatus {
-  return {
-    state: nextState('ready', 'edited_discarding_tokens'),
-    accessTokenExpiresAt: null,
-    hasRefreshToken: false,
-    lastRefreshAt: null,
-    lastAuthorizedAt: null,
-    lastError: null,
-    consecutiveFailures: 0,
-    nextRefreshAt: grantType === 'client_credentials' && now ? now : null,
-  };
+  const nothingHeld = { accessTokenExpiresAt: null, hasRefreshToken: false, lastRefreshAt: null, lastAuthorizedAt: null, lastError: null };
+  const nextRefreshAt = grantType === 'client_credentials' && now ? now : null;
+  return { state: nextState('ready', 'edited_discarding_tokens'), ...nothingHeld, consecutiveFailures: 0, nextRefreshAt };
 }
 
 /** Which edit event a PUT that keeps the tokens of `record` is. */
@@ -147,17 +147,9 @@ export function stagedWrittenStatus(record: Pick<ProfileRecord, 'status' | 'conf
 
 /** New tokens are held sealed in the store because the vault refused them: ready, and retried after a backoff. */
 export function tokensStagedStatus(record: Pick<ProfileRecord, 'status' | 'config'>, tokens: TokenSet, at: Moment): FailedTransition {
-  const failures = record.status.consecutiveFailures + 1;
-  const delay = backoffMs(failures, undefined, at.random);
-  return {
-    status: {
-      ...holding(record, tokens, 'tokens_staged', at),
-      lastError: lastError('vault_write_failed', TOKENS_STAGED_MESSAGE, at.now),
-      consecutiveFailures: failures,
-      nextRefreshAt: new Date(at.now + delay).toISOString(),
-    },
-    retryAfterSeconds: Math.ceil(delay / 1000),
-  };
+  const { retryAfterSeconds, ...failed } = anotherFailure(record.status, at);
+  const status = { ...holding(record, tokens, 'tokens_staged', at), lastError: lastError('vault_write_failed', TOKENS_STAGED_MESSAGE, at.now), ...failed };
+  return { status, retryAfterSeconds };
 }
 
 // -----------------------------------------------------------------------------------------------------
@@ -174,48 +166,26 @@ export function refreshFailedStatus(
   held: TokenSet | undefined,
   at: Moment,
 ): FailedTransition {
-  const failures = record.status.consecutiveFailures + 1;
   const event = failureEvent(failure.kind, record.config.grantType, isValidAt(held, at.now));
-  const delay = failure.kind === 'passing' ? backoffMs(failures, failure.retryAfterSeconds, at.random) : undefined;
-  return {
-    status: {
-      ...record.status,
-      state: nextState(record.status.state, event),
-      lastError: lastError(failure.code, failure.message, at.now),
-      consecutiveFailures: failures,
-      nextRefreshAt: delay === undefined ? null : new Date(at.now + delay).toISOString(),
-    },
-    ...(delay === undefined ? {} : { retryAfterSeconds: Math.ceil(delay / 1000) }),
-  };
+  const state = nextState(record.status.state, event);
+  const error = lastError(failure.code, failure.message, at.now);
+  if (failure.kind !== 'passing') {
+    return { status: { ...record.status, state, lastError: error, consecutiveFailures: record.status.consecutiveFailures + 1, nextRefreshAt: null } };
+  }
+  const { retryAfterSeconds, ...failed } = anotherFailure(record.status, at, failure.retryAfterSeconds);
+  return { status: { ...record.status, state, lastError: error, ...failed }, retryAfterSeconds };
 }
 
 /** New tokens without a refresh token to seal them under were refused by the vault: asked again after a backoff. */
 export function unwrittenStatus(record: Pick<ProfileRecord, 'status' | 'config'>, held: TokenSet | undefined, at: Moment): FailedTransition {
-  const failures = record.status.consecutiveFailures + 1;
-  const delay = backoffMs(failures, undefined, at.random);
-  return {
-    status: {
-      ...record.status,
-      state: nextState(record.status.state, isValidAt(held, at.now) ? 'refresh_failed' : 'token_expired'),
-      lastError: lastError('vault_write_failed', TOKEN_UNWRITTEN_MESSAGE, at.now),
-      consecutiveFailures: failures,
-      nextRefreshAt: new Date(at.now + delay).toISOString(),
-    },
-    retryAfterSeconds: Math.ceil(delay / 1000),
-  };
+  const { retryAfterSeconds, ...failed } = anotherFailure(record.status, at);
+  const state = nextState(record.status.state, isValidAt(held, at.now) ? 'refresh_failed' : 'token_expired');
+  return { status: { ...record.status, state, lastError: lastError('vault_write_failed', TOKEN_UNWRITTEN_MESSAGE, at.now), ...failed }, retryAfterSeconds };
 }
 
 /** The vault still refuses staged tokens: the state stays (unless they expired), the next try backs off. */
 export function stagedWriteFailedStatus(record: Pick<ProfileRecord, 'status'>, staged: TokenSet, at: Moment): FailedTransition {
-  const failures = record.status.consecutiveFailures + 1;
-  const delay = backoffMs(failures, undefined, at.random);
-  return {
-    status: {
-      ...record.status,
-      state: nextState(record.status.state, isValidAt(staged, at.now) ? 'staged_write_failed' : 'staged_expired'),
-      consecutiveFailures: failures,
-      nextRefreshAt: new Date(at.now + delay).toISOString(),
-    },
-    retryAfterSeconds: Math.ceil(delay / 1000),
-  };
+  const { retryAfterSeconds, ...failed } = anotherFailure(record.status, at);
+  const state = nextState(record.status.state, isValidAt(staged, at.now) ? 'staged_write_failed' : 'staged_expired');
+  return { status: { ...record.status, state, ...failed }, retryAfterSeconds };
 }

@@ -7,7 +7,7 @@
 import { errorFields, type Log } from '../logger.js';
 import { ConditionFailedError, type Clock, type LeaseFence, type ProfileStore, type StatusUpdate } from '../ports.js';
 import type { ProfileRecord } from '../profile.js';
-import { retry } from './retry.js';
+import { retry, type RetryOptions } from './retry.js';
 import type { RefreshTiming } from './timing.js';
 
 export interface LeaseDependencies {
@@ -70,6 +70,21 @@ export class Lease {
     return Math.min(this.expiresAt, deadline ?? Infinity) - this.#deps.clock();
   }
 
+  /** Writes under the lease are retried on throttling while the lease and the caller's time leave `attemptMs`. */
+  #retries(deadline: number | undefined, attemptMs: number, failed: string): RetryOptions {
+    const { logger, clock, sleep, timing } = this.#deps;
+    return {
+      attempts: timing.commitAttempts,
+      firstPauseMs: timing.retryPauseMs,
+      deadline: Math.min(this.expiresAt, deadline ?? Infinity),
+      attemptMs,
+      clock,
+      sleep,
+      retryable: transient,
+      onFailure: (error, attempt) => logger.warn(failed, { profileId: this.#record.id, attempt, ...errorFields(error) }),
+    };
+  }
+
   #fence(then: 'keep' | 'release'): LeaseFence {
     return { owner: this.owner, then };
   }
@@ -95,17 +110,10 @@ export class Lease {
    * holder's was recorded). Throttling is retried within the deadline; `false` when the lease was lost.
    */
   async recordPending(version: string, deadline?: number): Promise<boolean> {
-    const { logger, clock, sleep, timing } = this.#deps;
-    const written = await retry(() => this.keep({ status: this.#record.status, pendingVersion: version }), {
-      attempts: timing.commitAttempts,
-      firstPauseMs: timing.retryPauseMs,
-      deadline: Math.min(this.expiresAt, deadline ?? Infinity),
-      attemptMs: timing.grantBudgetMs,
-      clock,
-      sleep,
-      retryable: transient,
-      onFailure: (error, attempt) => logger.warn('pending version not recorded', { profileId: this.#record.id, attempt, ...errorFields(error) }),
-    });
+    const written = await retry(
+      () => this.keep({ status: this.#record.status, pendingVersion: version }),
+      this.#retries(deadline, this.#deps.timing.grantBudgetMs, 'pending version not recorded'),
+    );
     if (written) this.#ownPending = version;
     return written !== undefined;
   }
@@ -116,18 +124,11 @@ export class Lease {
    * effort) so that others need not wait for it to expire. `undefined` when nothing was committed.
    */
   async commit(update: StatusUpdate, deadline?: number): Promise<ProfileRecord | undefined> {
-    const { store, logger, clock, sleep, timing } = this.#deps;
     try {
-      const committed = await retry(() => store.updateStatus(this.#record.id, update, { now: this.#now(), fence: this.#fence('release') }), {
-        attempts: timing.commitAttempts,
-        firstPauseMs: timing.retryPauseMs,
-        deadline: Math.min(this.expiresAt, deadline ?? Infinity),
-        attemptMs: timing.awsCallMs,
-        clock,
-        sleep,
-        retryable: transient,
-        onFailure: (error, attempt) => logger.warn('status commit failed', { profileId: this.#record.id, attempt, ...errorFields(error) }),
-      });
+      const committed = await retry(
+        () => this.#deps.store.updateStatus(this.#record.id, update, { now: this.#now(), fence: this.#fence('release') }),
+        this.#retries(deadline, this.#deps.timing.awsCallMs, 'status commit failed'),
+      );
       this.#released = true;
       return this.#took(committed);
     } catch (error) {

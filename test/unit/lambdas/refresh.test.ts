@@ -36,25 +36,17 @@ afterEach(() => {
 });
 
 describe('the refresh job\'s write budget', () => {
-  it('refreshes at most BROKER_REFRESH_WRITES_PER_SECOND a second after a one-second burst', async () => {
-    process.env.BROKER_REFRESH_WRITES_PER_SECOND = '2';
-    process.env.BROKER_REFRESH_CONCURRENCY = '1';
+  it.each([
+    ['refreshes at most BROKER_REFRESH_WRITES_PER_SECOND a second after a one-second burst', { BROKER_REFRESH_WRITES_PER_SECOND: '2', BROKER_REFRESH_CONCURRENCY: '1' }, [0, 0, 500, 1000, 1500, 2000]],
+    ['defaults to 10 a second: six due profiles go at once, with as many workers as set', { BROKER_REFRESH_CONCURRENCY: '3' }, [0, 0, 0, 0, 0, 0]],
+  ])('%s', async (_, settings, offsets) => {
+    Object.assign(process.env, settings);
     const start = clock.now;
 
     const summary = await createHandler(() => broker, captureLogger().logger)({});
 
     expect(summary.outcomes).toEqual({ refreshed: 6 });
-    expect(grantTimes.map((at) => at - start)).toEqual([0, 0, 500, 1000, 1500, 2000]);
-  });
-
-  it('defaults to 10 a second: six due profiles go at once, with as many workers as set', async () => {
-    process.env.BROKER_REFRESH_CONCURRENCY = '3';
-    const start = clock.now;
-
-    const summary = await createHandler(() => broker, captureLogger().logger)({});
-
-    expect(summary.outcomes).toEqual({ refreshed: 6 });
-    expect(grantTimes.map((at) => at - start)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(grantTimes.map((at) => at - start)).toEqual(offsets);
   });
 
   it('stops taking profiles whose turn would come after the function\'s time', async () => {

@@ -7,23 +7,12 @@ import type { OAuthFailure } from '../../../lib/oauth.js';
 import type { TokenSet } from '../../../lib/ports.js';
 import { PROFILE_STATES, type GrantType, type ProfileRecord, type ProfileState, type ProfileStatus } from '../../../lib/profile.js';
 import { INITIAL_STATE, LIFECYCLE_EVENTS, STATE_MEANINGS, TRANSITIONS, nextState, type LifecycleEvent, type NextState } from '../../../lib/lifecycle/states.js';
-import {
-  adoptedStatus,
-  authorizedStatus,
-  editedStatus,
-  newProfileStatus,
-  refreshFailedStatus,
-  refreshedStatus,
-  stagedWriteFailedStatus,
-  stagedWrittenStatus,
-  tokensStagedStatus,
-  unwrittenStatus,
-  type Moment,
-} from '../../../lib/lifecycle/transitions.js';
+import * as build from '../../../lib/lifecycle/transitions.js';
 import { refreshPolicy } from '../../../lib/lifecycle/timing.js';
+import { profileConfig } from '../../support/profile-config.js';
 
 const NOW = Date.parse('2026-01-15T10:00:00.000Z');
-const at: Moment = { now: NOW, policy: refreshPolicy(), random: () => 0.5 };
+const at: build.Moment = { now: NOW, policy: refreshPolicy(), random: () => 0.5 };
 const AR = 'authorization_required';
 
 /** The table as the contract describes it, one line per event: [from authorization_required, ready, refresh_failing, expired, error]. */
@@ -74,20 +63,7 @@ function recordIn(state: ProfileState, options: { grantType?: GrantType; tokenVe
   };
   return {
     id: 'p',
-    config: {
-      grantType: options.grantType ?? 'authorization_code',
-      authorizationUrl: 'https://as.example/authorize',
-      tokenUrl: 'https://as.example/token',
-      issuer: null,
-      clientId: 'c',
-      clientAuthMethod: 'client_secret_basic',
-      scope: null,
-      authorizationParams: {},
-      tokenParams: {},
-      usePkce: true,
-      defaultTokenLifetimeSeconds: 3600,
-      revocationUrl: null,
-    },
+    config: profileConfig({ grantType: options.grantType ?? 'authorization_code' }),
     hasClientSecret: true,
     status,
     tokenVersion: options.tokenVersion === undefined ? 'v1' : options.tokenVersion,
@@ -103,27 +79,27 @@ const failure = (kind: OAuthFailure['kind'], code: string) => ({ kind, code, mes
 
 /** Each event, as its builder applies it to a profile in `from`. `deleted` has no status. */
 const BUILDERS: Record<Exclude<LifecycleEvent, 'deleted'>, (from: ProfileState) => ProfileStatus> = {
-  authorized: (from) => authorizedStatus(recordIn(from), tokens(), at),
-  refreshed: (from) => refreshedStatus(recordIn(from), tokens(), at),
-  pending_adopted: (from) => adoptedStatus(recordIn(from), tokens(), at),
-  staged_written: (from) => stagedWrittenStatus(recordIn(from), tokens(), at),
-  tokens_staged: (from) => tokensStagedStatus(recordIn(from), tokens(), at).status,
-  refresh_failed: (from) => refreshFailedStatus(recordIn(from), failure('passing', 'server_error'), tokens(), at).status,
-  token_expired: (from) => refreshFailedStatus(recordIn(from), failure('passing', 'network_error'), expiredTokens(), at).status,
-  grant_rejected: (from) => refreshFailedStatus(recordIn(from), failure('authorization_required', 'invalid_grant'), tokens(), at).status,
-  client_rejected: (from) => refreshFailedStatus(recordIn(from), failure('error', 'invalid_client'), tokens(), at).status,
-  staged_write_failed: (from) => stagedWriteFailedStatus(recordIn(from), tokens(), at).status,
-  staged_expired: (from) => stagedWriteFailedStatus(recordIn(from), expiredTokens(), at).status,
-  edited: (from) => editedStatus(recordIn(from), new Date(NOW).toISOString()),
-  edited_token_expired: (from) => editedStatus(recordIn(from, { expiresAt: NOW - 1 }), new Date(NOW).toISOString()),
-  edited_no_token: (from) => editedStatus(recordIn(from, { tokenVersion: null }), new Date(NOW).toISOString()),
-  edited_discarding_tokens: () => newProfileStatus('authorization_code'),
+  authorized: (from) => build.authorizedStatus(recordIn(from), tokens(), at),
+  refreshed: (from) => build.refreshedStatus(recordIn(from), tokens(), at),
+  pending_adopted: (from) => build.adoptedStatus(recordIn(from), tokens(), at),
+  staged_written: (from) => build.stagedWrittenStatus(recordIn(from), tokens(), at),
+  tokens_staged: (from) => build.tokensStagedStatus(recordIn(from), tokens(), at).status,
+  refresh_failed: (from) => build.refreshFailedStatus(recordIn(from), failure('passing', 'server_error'), tokens(), at).status,
+  token_expired: (from) => build.refreshFailedStatus(recordIn(from), failure('passing', 'network_error'), expiredTokens(), at).status,
+  grant_rejected: (from) => build.refreshFailedStatus(recordIn(from), failure('authorization_required', 'invalid_grant'), tokens(), at).status,
+  client_rejected: (from) => build.refreshFailedStatus(recordIn(from), failure('error', 'invalid_client'), tokens(), at).status,
+  staged_write_failed: (from) => build.stagedWriteFailedStatus(recordIn(from), tokens(), at).status,
+  staged_expired: (from) => build.stagedWriteFailedStatus(recordIn(from), expiredTokens(), at).status,
+  edited: (from) => build.editedStatus(recordIn(from), new Date(NOW).toISOString()),
+  edited_token_expired: (from) => build.editedStatus(recordIn(from, { expiresAt: NOW - 1 }), new Date(NOW).toISOString()),
+  edited_no_token: (from) => build.editedStatus(recordIn(from, { tokenVersion: null }), new Date(NOW).toISOString()),
+  edited_discarding_tokens: () => build.newProfileStatus('authorization_code'),
 };
 
 /** Events that more than one builder records: a vault that refused a token set without a refresh token fails like the server. */
 const ALSO: Partial<Record<LifecycleEvent, (from: ProfileState) => ProfileStatus>> = {
-  refresh_failed: (from) => unwrittenStatus(recordIn(from), tokens(), at).status,
-  token_expired: (from) => unwrittenStatus(recordIn(from), expiredTokens(), at).status,
+  refresh_failed: (from) => build.unwrittenStatus(recordIn(from), tokens(), at).status,
+  token_expired: (from) => build.unwrittenStatus(recordIn(from), expiredTokens(), at).status,
 };
 
 describe('the state table', () => {
@@ -155,6 +131,6 @@ describe('the state table', () => {
 
   it('an invalid_grant on a client-credentials profile is the client being rejected: error, not authorization_required', () => {
     const record = recordIn('ready', { grantType: 'client_credentials' });
-    expect(refreshFailedStatus(record, failure('authorization_required', 'invalid_grant'), tokens(), at).status.state).toBe('error');
+    expect(build.refreshFailedStatus(record, failure('authorization_required', 'invalid_grant'), tokens(), at).status.state).toBe('error');
   });
 });

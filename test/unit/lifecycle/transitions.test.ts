@@ -63,16 +63,9 @@ function record(status: Partial<ProfileStatus> = {}, extra: Partial<ProfileRecor
 
 describe('newProfileStatus', () => {
   it('holds nothing; only a client-credentials profile is due at once', () => {
-    expect(newProfileStatus('authorization_code', iso(NOW))).toEqual({
-      state: 'authorization_required',
-      accessTokenExpiresAt: null,
-      hasRefreshToken: false,
-      lastRefreshAt: null,
-      lastAuthorizedAt: null,
-      lastError: null,
-      consecutiveFailures: 0,
-      nextRefreshAt: null,
-    });
+    const status = newProfileStatus('authorization_code', iso(NOW));
+    expect(status).toMatchObject({ state: 'authorization_required', hasRefreshToken: false, lastError: null, consecutiveFailures: 0 });
+    for (const field of ['accessTokenExpiresAt', 'lastRefreshAt', 'lastAuthorizedAt', 'nextRefreshAt'] as const) expect(status[field], field).toBeNull();
     expect(newProfileStatus('client_credentials', iso(NOW)).nextRefreshAt).toBe(iso(NOW));
     expect(newProfileStatus('client_credentials').nextRefreshAt).toBeNull();
     expect(newProfileStatus().state).toBe('authorization_required');

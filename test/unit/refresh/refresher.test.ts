@@ -7,18 +7,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Broker } from '../../../lib/broker.js';
-import {
-  CLIENT_SECRET,
-  TestClock,
-  authorize,
-  brokerOn,
-  captureLogger,
-  jsonResponse,
-  profileBody,
-  scriptedTokenEndpoint,
-  useAwsMocks,
-  type ScriptedTokenEndpoint,
-} from '../support/harness.js';
+import { CLIENT_SECRET, TestClock, authorize, brokerOn, captureLogger, jsonResponse, profileBody, scriptedTokenEndpoint, useAwsMocks } from '../support/harness.js';
+import type { ScriptedTokenEndpoint } from '../support/harness.js';
 
 const aws = useAwsMocks();
 let clock: TestClock;

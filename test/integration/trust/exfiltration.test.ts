@@ -142,3 +142,27 @@ describe('an administrator who moves revocationUrl with the secret', () => {
     expect(hostile.received).toEqual([]);
   });
 });
+
+describe('a token set stored before revocation endpoints were recorded', () => {
+  it('is revoked at the profile\'s revocationUrl only when that is on the token endpoint\'s origin', async () => {
+    // Prepare: an authorized profile whose stored sets carry no recorded endpoint, as older sets do
+    const id = await authorizedAtRealServer('legacy-set');
+    const held = await s.heldTokens(id);
+    for (const version of env.secrets.secrets.get(s.tokenSetName(id))!.versions.values()) {
+      const set = JSON.parse(version.secretString) as Record<string, unknown>;
+      delete set['revocationEndpoint'];
+      version.secretString = JSON.stringify(set);
+    }
+    const put = await s.profilesHandler()(events.putProfile(id, realProfileBody({ revocationUrl: `${HOSTILE}/revoke` })));
+    expect(put.statusCode, put.body).toBe(200);
+
+    // Act
+    const deleted = await s.profilesHandler()(events.deleteProfile(id));
+
+    // Assess: not sent to the new host; not revoked at all (the server keeps it until it expires)
+    expect(deleted.statusCode).toBe(204);
+    expect(hostile.received).toEqual([]);
+    expect(await env.server.refreshTokenActive(held.refreshToken!)).toBe(true);
+    expect(s.logs.entries()).toContainEqual(expect.objectContaining({ message: 'token not revoked: no revocation endpoint', profileId: id }));
+  });
+});

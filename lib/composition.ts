@@ -4,16 +4,15 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { EventBridgeStatusEvents, type StatusEvents } from './events.js';
-import { PowertoolsMetrics, type BrokerMetrics } from './metrics.js';
-import { Broker } from './broker.js';
+import { EventBridgeStatusEvents } from './events.js';
+import { PowertoolsMetrics } from './metrics.js';
+import { Broker, type BrokerDependencies } from './broker.js';
 import { DynamoDbProfileStore, createDocumentClient } from './adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
 import { createLogger, type Log } from './logger.js';
-import { systemClock, type Clock } from './ports.js';
+import { systemClock } from './ports.js';
 import { readRefreshSettings, type RefreshPolicy } from './lifecycle/timing.js';
 import { AWS_CLIENT_SETTINGS } from './aws-client-settings.js';
-import type { UrlPolicy } from './endpoint-policy.js';
 
 export interface BrokerSettings {
   tableName: string;
@@ -74,23 +73,15 @@ const AWS_CLIENT_OPTIONS = {
   requestHandler: { ...AWS_CLIENT_SETTINGS.requestHandler },
 };
 
-export interface BrokerOverrides {
+/**
+ * What tests, benchmarks and local mode may replace. `urlPolicy`: the Lambda functions run with `cloud`,
+ * the default; tests that put a loopback `http:` authorization server behind the Lambda composition say
+ * `local`.
+ */
+export interface BrokerOverrides
+  extends Partial<Pick<BrokerDependencies, 'logger' | 'clock' | 'fetch' | 'events' | 'metrics' | 'sleep' | 'random' | 'leaseMs' | 'maxWaitMs' | 'urlPolicy'>> {
   dynamoDb?: DynamoDBDocumentClient;
   secretsManager?: SecretsManagerClient;
-  logger?: Log;
-  clock?: Clock;
-  fetch?: typeof fetch;
-  events?: StatusEvents;
-  metrics?: BrokerMetrics;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
-  leaseMs?: number;
-  maxWaitMs?: number;
-  /**
-   * The endpoint URL policy (lib/endpoint-policy.ts). The Lambda functions run with `cloud`, the default;
-   * tests that put a loopback `http:` authorization server behind the Lambda composition say `local`.
-   */
-  urlPolicy?: UrlPolicy;
 }
 
 export function createBroker(settings: BrokerSettings, overrides: BrokerOverrides = {}): Broker {
@@ -113,12 +104,13 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
     callbackUrl: settings.callbackUrl,
     refresh: settings.refresh,
     urlPolicy: overrides.urlPolicy ?? 'cloud',
-    ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
-    ...(overrides.sleep ? { sleep: overrides.sleep } : {}),
-    ...(overrides.random ? { random: overrides.random } : {}),
-    ...(overrides.leaseMs ? { leaseMs: overrides.leaseMs } : {}),
-    ...(overrides.maxWaitMs ? { maxWaitMs: overrides.maxWaitMs } : {}),
+    ...pick(overrides, ['fetch', 'sleep', 'random', 'leaseMs', 'maxWaitMs']),
   });
+}
+
+/** The given overrides among `keys` (absent ones stay absent: exactOptionalPropertyTypes). */
+function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((key) => from[key] !== undefined).map((key) => [key, from[key]])) as Partial<Pick<T, K>>;
 }
 
 let logger: Log | undefined;

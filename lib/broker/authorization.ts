@@ -4,7 +4,7 @@
  * code and stores the tokens, a person's authorization winning over any refresh in flight.
  */
 import { BrokerError, conflict } from '../errors.js';
-import { authorizedStatus } from '../lifecycle/transitions.js';
+import { authorizationFailedStatus, authorizedStatus } from '../lifecycle/transitions.js';
 import { errorFields } from '../logger.js';
 import {
   AuthorizationResponseProblem,
@@ -163,8 +163,8 @@ async function recordCallbackFailure(ctx: BrokerContext, profileId: string, fail
     try {
       const record = await store.getProfile(profileId);
       if (!record || record.deleting) return;
-      const lastError = { code: failure.code, message: failure.message, at: nowIso(ctx) };
-      await store.updateStatus(profileId, { status: { ...record.status, lastError } }, { now: nowIso(ctx), expectedRevision: record.revision });
+      const status = authorizationFailedStatus(record, failure.code, failure.message, ctx.deps.clock());
+      await store.updateStatus(profileId, { status }, { now: nowIso(ctx), expectedRevision: record.revision });
       return;
     } catch (error) {
       if (error instanceof ConditionFailedError && attempt < 3) continue;

@@ -152,6 +152,11 @@ export function tokensStagedStatus(record: Pick<ProfileRecord, 'status' | 'confi
   return { status, retryAfterSeconds };
 }
 
+/** A callback whose state matched failed: only `lastError` changes, so a person can see why. */
+export function authorizationFailedStatus(record: Pick<ProfileRecord, 'status'>, code: string, message: string, now: number): ProfileStatus {
+  return { ...record.status, state: nextState(record.status.state, 'authorization_failed'), lastError: lastError(code, message, now) };
+}
+
 // -----------------------------------------------------------------------------------------------------
 // Failures
 // -----------------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ export interface CachedToken {
   accessToken: string;
   tokenType: string;
   expiresAt: number;
+  /** `expiresAt` as the answer writes it, formatted once per entry rather than per request. */
+  expiresAtIso: string;
   scope: string;
   version: string;
   /** When the profile was last read for this entry: the entry is trusted {@link TOKEN_CACHE_MS} from then. */
@@ -67,7 +69,7 @@ export function tokenResponse(token: CachedToken, now: number): TokenResponse {
   return {
     access_token: token.accessToken,
     token_type: token.tokenType,
-    expires_at: new Date(token.expiresAt).toISOString(),
+    expires_at: token.expiresAtIso,
     expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)),
     scope: token.scope,
   };

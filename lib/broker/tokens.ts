@@ -196,10 +196,12 @@ async function loadToken(ctx: BrokerContext, record: ProfileRecord): Promise<Cac
 }
 
 export function cache(ctx: BrokerContext, record: ProfileRecord, tokens: TokenSet, version: string): CachedToken {
+  const expiresAt = Date.parse(tokens.expiresAt);
   const entry: CachedToken = {
     accessToken: tokens.accessToken,
     tokenType: tokens.tokenType,
-    expiresAt: Date.parse(tokens.expiresAt),
+    expiresAt,
+    expiresAtIso: new Date(expiresAt).toISOString(),
     scope: tokens.scope ?? record.config.scope ?? '',
     version,
     checkedAt: ctx.deps.clock(),

@@ -4,6 +4,7 @@
 import type { ProfileView } from '../profile.js';
 import { BrokerApiError } from '../sdk/errors.js';
 import type { AdminClient } from './admin.js';
+import { consoleCommand } from './console.js';
 import {
   UsageError,
   checkProfileId,
@@ -348,6 +349,7 @@ export const COMMAND_HANDLERS: Record<string, Command> = {
   token,
   refresh,
   policy,
+  console: consoleCommand,
 };
 
 /** Commands that need no broker (no URL check beyond parsing, no request). */

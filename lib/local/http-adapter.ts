@@ -256,7 +256,7 @@ function truncate(text: string): string {
 }
 
 /** Reads the body up to `limit` bytes; stops reading (without buffering more) once it is exceeded. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | null | 'too_large'> {
+export function readBody(req: IncomingMessage, limit: number): Promise<string | null | 'too_large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,0 +1,216 @@
+/**
+ * The console in local mode (issue 13), in headless Chromium against local mode and a real oidc-provider:
+ * the page and its headers, creating a profile through the form, Copy Authorization URL, a bad URL shown
+ * at its field, Authorize with consent in the opened window and the ✓ appearing without a reload,
+ * Refresh now, Delete with its confirmation. One scenario: the steps build on each other.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalLogger, startLocalBroker, type LocalBroker } from '../../../lib/local/local-broker.js';
+import { launchChromium } from '../../support/consent.js';
+import { captureLogs, type LogCapture } from '../../support/log-capture.js';
+import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
+import { rawRequest } from '../../integration/local/support.js';
+import { authorizeInPopup, clickConfirming, consoleContext, fillProfileForm, statusCell } from './support.js';
+
+const PROFILE_ID = 'console-erp';
+const CLIENT_ID = 'console-client';
+const CLIENT_SECRET = `console-secret-${randomBytes(18).toString('base64url')}`;
+
+let logs: LogCapture;
+let work: string;
+let local: LocalBroker;
+let server: OidcServer;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+/** Seen by the steps, checked by later ones. */
+const seen: { copiedUrls: string[] } = { copiedUrls: [] };
+
+async function storedProfile(id: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${local.url}/profiles/${id}`);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  logs = captureLogs();
+  work = await mkdtemp(path.join(tmpdir(), 'oauth-broker-console-'));
+  local = await startLocalBroker({ port: 0, dataDir: path.join(work, 'data'), demo: false, logger: createLocalLogger({ POWERTOOLS_LOG_LEVEL: 'DEBUG' }) });
+  server = await startOidcServer({
+    clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, authMethod: 'client_secret_basic', redirectUris: [local.callbackUrl] }],
+    pkceRequired: true,
+  });
+  browser = await launchChromium();
+  context = await consoleContext(browser, local.url);
+  page = await context.newPage();
+}, 60_000);
+
+afterAll(async () => {
+  try {
+    await browser?.close();
+    await local?.close();
+    await server?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  } finally {
+    logs?.stop();
+  }
+}, 60_000);
+
+describe('the console in local mode', () => {
+  it('serves the console at /console with a strict Content-Security-Policy, and redirects / there', async () => {
+    const root = await rawRequest(`${local.url}/`);
+    expect(root.status).toBe(302);
+    expect(root.headers.location).toBe('/console');
+
+    const html = await rawRequest(`${local.url}/console`);
+    expect(html.status).toBe(200);
+    expect(html.headers['content-type']).toMatch(/^text\/html/);
+    expect(html.headers['content-security-policy']).toBe(
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    );
+    expect(html.headers['x-frame-options']).toBe('DENY');
+    // No inline script or style, nothing from another origin.
+    expect(html.body).not.toMatch(/<script(?![^>]*\bsrc=)/);
+    expect(html.body).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);
+    expect(html.body).not.toMatch(/(src|href)="(https?:)?\/\//);
+
+    const script = await rawRequest(`${local.url}/console/app.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(script.body.length).toBeGreaterThan(1000);
+    expect((await rawRequest(`${local.url}/console/nothing.js`)).status).toBe(404);
+  });
+
+  it('applies local mode\'s Host check to console requests', async () => {
+    const refused = await rawRequest(`${local.url}/console`, { headers: { Host: 'evil.example:80' } });
+    expect(refused.status).toBe(400);
+    expect(refused.body).not.toContain('<html');
+  });
+
+  it('creates a profile through the form: the secret is stored, never shown back', async () => {
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    await page.goto(`${local.url}/console`);
+    await expect.poll(() => page.locator('#list-empty').isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'New profile', exact: true }).click();
+    await fillProfileForm(page, {
+      id: PROFILE_ID,
+      authorizationUrl: server.authorizationEndpoint,
+      tokenUrl: server.tokenEndpoint,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      scope: 'openid offline_access',
+    });
+    await page.getByText('Advanced').click();
+    await page.getByLabel('Extra authorization parameters').fill('prompt=consent');
+    await expect.poll(() => page.getByLabel('Callback URL', { exact: true }).inputValue()).toBe(local.callbackUrl);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => page.locator('#action-message').innerText()).toContain(`Created profile “${PROFILE_ID}”`);
+
+    const stored = await storedProfile(PROFILE_ID);
+    expect(stored.status).toBe(200);
+    expect(stored.body).toMatchObject({
+      authorizationUrl: server.authorizationEndpoint,
+      tokenUrl: server.tokenEndpoint,
+      clientId: CLIENT_ID,
+      hasClientSecret: true,
+      scope: 'openid offline_access',
+      authorizationParams: { prompt: 'consent' },
+    });
+    // The secret field is emptied, says a secret is stored, and the secret is nowhere on the page.
+    expect(await page.getByLabel('Client Secret', { exact: true }).inputValue()).toBe('');
+    expect(await page.locator('#f-clientSecret-hint').innerText()).toContain('A client secret is stored');
+    expect(await page.content()).not.toContain(CLIENT_SECRET);
+    // Only the new profile's ID may be edited.
+    expect(await page.getByLabel('Profile ID', { exact: true }).getAttribute('readonly')).not.toBeNull();
+    expect(await statusCell(page, PROFILE_ID).innerText()).toBe('✗ authorization_required');
+    expect(violations).toEqual([]);
+  });
+
+  it('shows the contract\'s message at the field for a bad URL, and changes nothing stored', async () => {
+    const before = await storedProfile(PROFILE_ID);
+    await fillProfileForm(page, { tokenUrl: 'ftp://login.example.com/token' });
+    const answer = page.waitForResponse((response) => response.request().method() === 'PUT');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const body = (await (await answer).json()) as { error: string; message: string };
+    expect(body.error).toBe('invalid_request');
+
+    const fieldError = page.locator('#f-tokenUrl-error');
+    await expect.poll(() => fieldError.isVisible()).toBe(true);
+    const shown = await fieldError.innerText();
+    expect(shown).toMatch(/^tokenUrl /);
+    expect(body.message).toContain(shown.replace(/\.$/, ''));
+    expect(await page.getByLabel('Access Token URL', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    // The other fields carry no error.
+    expect(await page.locator('#f-authorizationUrl-error').isVisible()).toBe(false);
+    expect(await storedProfile(PROFILE_ID)).toEqual(before);
+
+    // Put the stored value back in the form.
+    await fillProfileForm(page, { tokenUrl: server.tokenEndpoint });
+    expect(await fieldError.isVisible()).toBe(false);
+  });
+
+  it('Copy Authorization URL puts a fresh authorization URL with state and PKCE on the clipboard', async () => {
+    for (let i = 0; i < 2; i += 1) {
+      await page.getByRole('button', { name: 'Copy Authorization URL', exact: true }).click();
+      await expect.poll(() => page.locator('#action-message').innerText()).toContain('Copied the authorization URL');
+      seen.copiedUrls.push(await page.evaluate(() => navigator.clipboard.readText()));
+      await page.evaluate(() => navigator.clipboard.writeText(''));
+    }
+    const [first, second] = seen.copiedUrls.map((text) => new URL(text));
+    expect(`${first!.origin}${first!.pathname}`).toBe(server.authorizationEndpoint);
+    expect(first!.searchParams.get('client_id')).toBe(CLIENT_ID);
+    expect(first!.searchParams.get('redirect_uri')).toBe(local.callbackUrl);
+    expect(first!.searchParams.get('response_type')).toBe('code');
+    expect(first!.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(first!.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(first!.searchParams.get('state')!.length).toBeGreaterThanOrEqual(22);
+    // Each copy starts a new authorization.
+    expect(second!.searchParams.get('state')).not.toBe(first!.searchParams.get('state'));
+    expect(second!.searchParams.get('code_challenge')).not.toBe(first!.searchParams.get('code_challenge'));
+  });
+
+  it('Authorize opens the authorization page; after consent there the ✓ appears without a reload', async () => {
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    const callbackText = await authorizeInPopup(page, server.issuer, local.callbackUrl);
+    expect(callbackText).toContain(`Profile "${PROFILE_ID}" is authorized`);
+    expect(callbackText).toContain('Back to the console');
+
+    const consentDone = Date.now();
+    await expect.poll(() => statusCell(page, PROFILE_ID).innerText(), { timeout: 5000, interval: 100 }).toBe('✓');
+    expect(Date.now() - consentDone).toBeLessThan(5000);
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await statusCell(page, PROFILE_ID).locator('.state').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(26, 127, 55)');
+    expect(await page.locator('#announcer').innerText()).toContain(`Profile ${PROFILE_ID} is ready`);
+    expect(await page.locator('tr', { has: page.getByRole('rowheader', { name: PROFILE_ID }) }).locator('td.expiry').innerText()).toMatch(/^\d+m$/);
+  });
+
+  it('Refresh now refreshes at the authorization server and says so', async () => {
+    server.resetCounters();
+    await page.getByRole('button', { name: 'Refresh now', exact: true }).click();
+    await expect.poll(() => page.locator('#action-message').innerText()).toContain('✓ Refreshed');
+    expect(server.grantCount('refresh_token')).toBe(1);
+  });
+
+  it('Delete asks, naming the profile; dismissed it keeps it, accepted it removes it', async () => {
+    const kept = await clickConfirming(page, 'Delete', false);
+    expect(kept).toContain(`Delete profile "${PROFILE_ID}"?`);
+    expect((await storedProfile(PROFILE_ID)).status).toBe(200);
+
+    const asked = await clickConfirming(page, 'Delete', true);
+    expect(asked).toContain(PROFILE_ID);
+    await expect.poll(() => page.locator('#action-message').innerText()).toContain(`Deleted profile “${PROFILE_ID}”`);
+    expect((await storedProfile(PROFILE_ID)).status).toBe(404);
+    await expect.poll(() => page.getByRole('rowheader', { name: PROFILE_ID }).count()).toBe(0);
+  });
+
+  it('never logged the client secret', () => {
+    expect(logs.text()).not.toContain(CLIENT_SECRET);
+  });
+});

@@ -125,7 +125,7 @@ export function formatParams(params: Record<string, string> | null | undefined):
 export function parseParams(text: string): { params: Record<string, unknown> } | { problem: string } {
   const trimmed = text.trim();
   if (trimmed === '') return { params: {} };
-  if (trimmed.startsWith('{')) {
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     let json: unknown;
     try {
       json = JSON.parse(trimmed);

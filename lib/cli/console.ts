@@ -17,7 +17,7 @@ export const consoleCommand: Command = async (ctx) => {
   const port = integerOption(ctx.args.options.port, 'port', 0, 65535, 'console') ?? DEFAULT_CONSOLE_PORT;
   const client = ctx.client();
   const { transport } = client;
-  const apiUrl = transport.baseUrl.href;
+  const apiUrl = transport.baseUrl.href.replace(/\/$/, '');
   const out = (text = '') => ctx.io.stdout.write(`${text}\n`);
   const warn = (text: string) => ctx.io.stderr.write(`${text}\n`);
 

@@ -51,6 +51,7 @@ const ui = {
   refresh: $<HTMLButtonElement>('refresh'),
   remove: $<HTMLButtonElement>('delete'),
   actionMessage: $('action-message'),
+  tokenMessage: $('token-message'),
   announcer: $('announcer'),
 };
 
@@ -80,14 +81,22 @@ function announce(text: string): void {
   window.setTimeout(() => (ui.announcer.textContent = text), 50);
 }
 
-function showMessage(kind: 'info' | 'success' | 'error', text: string, ...extra: Node[]): void {
-  ui.actionMessage.className = `action-message ${kind}`;
-  ui.actionMessage.replaceChildren(el('span', {}, text), ...extra);
+/** Where an action's outcome is said: beside the token actions, or beside Save and Delete. */
+type Area = 'token' | 'form';
+
+const areaOf = (area: Area) => (area === 'token' ? ui.tokenMessage : ui.actionMessage);
+
+function showMessage(area: Area, kind: 'info' | 'success' | 'error', text: string, ...extra: Node[]): void {
+  const element = areaOf(area);
+  element.className = `action-message ${kind}`;
+  element.replaceChildren(el('span', {}, text), ...extra);
 }
 
-function clearMessage(): void {
-  ui.actionMessage.className = 'action-message';
-  ui.actionMessage.replaceChildren();
+function clearMessages(): void {
+  for (const element of [ui.actionMessage, ui.tokenMessage]) {
+    element.className = 'action-message';
+    element.replaceChildren();
+  }
 }
 
 function describeError(error: unknown): string {
@@ -96,14 +105,14 @@ function describeError(error: unknown): string {
 }
 
 /** Runs an action with its button busy (no double submission); errors land next to the actions. */
-async function busy(button: HTMLButtonElement, action: () => Promise<void>): Promise<void> {
+async function busy(button: HTMLButtonElement, area: Area, action: () => Promise<void>): Promise<void> {
   if (button.getAttribute('aria-busy') === 'true') return;
   button.setAttribute('aria-busy', 'true');
   button.disabled = true;
   try {
     await action();
   } catch (error) {
-    showMessage('error', describeError(error));
+    showMessage(area, 'error', describeError(error));
   } finally {
     button.removeAttribute('aria-busy');
     updateActions();
@@ -191,6 +200,8 @@ async function poll(): Promise<void> {
     for (const view of profiles) {
       const was = before.get(view.id);
       if (was !== undefined && was !== view.status.state) {
+        // What the token actions said ("sign in there…") is overtaken by the new state.
+        if (selection.kind === 'profile' && selection.id === view.id) showMessage('token', view.status.state === 'ready' ? 'success' : 'info', `Now ${view.status.state === 'ready' ? '✓ ready' : view.status.state}.`);
         announce(view.status.state === 'ready' ? `Profile ${view.id} is ready ✓` : `Profile ${view.id} is now ${view.status.state}`);
       }
     }
@@ -300,7 +311,7 @@ function renderGrant(): void {
 function renderStatus(): void {
   const view = current();
   if (!view) {
-    ui.formStatus.hidden = true;
+    ui.formStatus.replaceChildren(el('span', { class: 'muted' }, 'Save the profile first; then Authorize it here.'));
     return;
   }
   const ready = view.status.state === 'ready';
@@ -309,7 +320,6 @@ function renderStatus(): void {
   if (expiry !== '-') parts.push(' ', el('span', { class: 'muted' }, expiry === 'expired' ? 'Access token expired.' : `Access token expires in ${expiry}.`));
   if (!ready && view.status.lastError) parts.push(el('span', { class: 'last-error-line' }, `Last error: ${lastErrorText(view)}`));
   ui.formStatus.replaceChildren(...parts);
-  ui.formStatus.hidden = false;
   if (ui.callbackUrl.value !== view.callbackUrl) ui.callbackUrl.value = view.callbackUrl;
   renderSecretHint();
   updateActions();
@@ -322,6 +332,7 @@ function updateActions(): void {
   const idle = (button: HTMLButtonElement) => button.getAttribute('aria-busy') !== 'true';
   ui.save.disabled = !idle(ui.save);
   ui.authorize.disabled = !saved || !code || !idle(ui.authorize);
+  ui.authorize.classList.toggle('attention', view?.status.state === 'authorization_required');
   ui.copyAuthorizationUrl.disabled = !saved || !code || !idle(ui.copyAuthorizationUrl);
   ui.refresh.disabled = !saved || !idle(ui.refresh);
   ui.remove.hidden = !saved;
@@ -337,9 +348,9 @@ function showNew(): void {
   discoveredPlaceholders(undefined);
   ui.callbackUrl.value = knownCallbackUrl();
   ui.callbackNote.textContent = '';
-  ui.formStatus.hidden = true;
+  renderStatus();
   clearFieldErrors();
-  clearMessage();
+  clearMessages();
   renderGrant();
   renderSecretHint();
   updateActions();
@@ -368,7 +379,7 @@ function showProfile(view: ProfileView): void {
   ui.callbackUrl.value = view.callbackUrl;
   ui.callbackNote.textContent = '';
   clearFieldErrors();
-  clearMessage();
+  clearMessages();
   renderGrant();
   renderStatus();
   renderRows();
@@ -386,7 +397,7 @@ function route(): void {
       return;
     }
     showNew();
-    showMessage('error', `There is no profile "${id}" (any more).`);
+    showMessage('form', 'error', `There is no profile "${id}" (any more).`);
     return;
   }
   if (hash === '#/new' || profiles.length === 0) showNew();
@@ -411,7 +422,7 @@ function go(hash: string): void {
 
 async function save(): Promise<void> {
   clearFieldErrors();
-  clearMessage();
+  clearMessages();
   const values = readValues();
   const isNew = selection.kind === 'new';
   const id = values.id.trim();
@@ -445,8 +456,8 @@ async function save(): Promise<void> {
     if (error instanceof ApiError && error.code === 'invalid_request') {
       const { fields, other } = errorsByField(error.message);
       const first = showFieldErrors(fields);
-      if (other.length > 0 || !first) showMessage('error', other.length > 0 ? other.join(' ') : error.message);
-      else showMessage('error', 'Nothing was saved: correct the fields marked below their input.');
+      if (other.length > 0 || !first) showMessage('form', 'error', other.length > 0 ? other.join(' ') : error.message);
+      else showMessage('form', 'error', 'Nothing was saved: correct the marked fields, then Save again.');
       first?.focus();
       return;
     }
@@ -459,14 +470,14 @@ async function save(): Promise<void> {
   showProfile(view);
   const text = `${answer.created ? 'Created' : 'Saved'} profile “${view.id}”.`;
   const next = view.grantType === 'client_credentials' ? ' Use Refresh now to fetch a token.' : view.status.state === 'ready' ? '' : ' Next: Authorize.';
-  showMessage('success', text + next);
+  showMessage('form', 'success', text + next);
   announce(text);
 }
 
 async function authorize(): Promise<void> {
   const view = current();
   if (!view) return;
-  clearMessage();
+  clearMessages();
   // Opened now, while the click still counts as the person's gesture (else popup blockers step in), and
   // pointed at the authorization URL once the broker has made one.
   const opened = window.open('', '_blank');
@@ -479,29 +490,29 @@ async function authorize(): Promise<void> {
   }
   if (!opened) {
     const link = el('a', { href: start.authorizationUrl, target: '_blank', rel: 'noopener noreferrer' }, 'Open the authorization page');
-    showMessage('info', 'The browser blocked the new window. ', link);
+    showMessage('token', 'info', 'The browser blocked the new window. ', link);
     return;
   }
   // The authorization server's page must not be able to navigate this one (reverse tabnabbing).
   opened.opener = null;
   opened.location.replace(start.authorizationUrl);
-  showMessage('info', `Opened the authorization page in a new window: sign in and consent there. The status here turns ✓ by itself.`);
+  showMessage('token', 'info', `Opened the authorization page in a new window: sign in and consent there. The status here turns ✓ by itself.`);
 }
 
 async function copyAuthorizationUrl(): Promise<void> {
   const view = current();
   if (!view) return;
-  clearMessage();
+  clearMessages();
   const start = await api.authorizeUrl(view.id);
   const validity = `Single use, valid until ${timeOfDay(start.expiresAt)}.`;
   if (await copyText(start.authorizationUrl)) {
-    showMessage('success', `Copied the authorization URL to the clipboard. ${validity} Open it in the browser where you sign in.`);
+    showMessage('token', 'success', `Copied the authorization URL to the clipboard. ${validity} Open it in the browser where you sign in.`);
     announce('Authorization URL copied');
     return;
   }
   const field = el('input', { type: 'text', readonly: '', class: 'copy-fallback', 'aria-label': 'The authorization URL to copy' });
   field.value = start.authorizationUrl;
-  showMessage('info', `The browser did not allow copying: copy the URL from here. ${validity}`, field);
+  showMessage('token', 'info', `The browser did not allow copying: copy the URL from here. ${validity}`, field);
   field.focus();
   field.select();
 }
@@ -509,25 +520,25 @@ async function copyAuthorizationUrl(): Promise<void> {
 async function refreshNow(): Promise<void> {
   const view = current();
   if (!view) return;
-  clearMessage();
+  clearMessages();
   const after = await api.refresh(view.id);
   profiles = profiles.map((candidate) => (candidate.id === after.id ? after : candidate));
   renderRows();
   renderStatus();
   const { state, lastError } = after.status;
-  if (state === 'ready') showMessage('success', `✓ Refreshed: the access token expires in ${timeToExpiry(after.status, Date.now())}.`);
-  else showMessage('error', `✗ Still ${state} after the refresh${lastError ? `: ${lastError.code}: ${lastError.message}` : '.'}`);
+  if (state === 'ready') showMessage('token', 'success', `✓ Refreshed: the access token expires in ${timeToExpiry(after.status, Date.now())}.`);
+  else showMessage('token', 'error', `✗ Still ${state} after the refresh${lastError ? `: ${lastError.code}: ${lastError.message}` : '.'}`);
 }
 
 async function remove(): Promise<void> {
   const view = current();
   if (!view) return;
-  clearMessage();
+  clearMessages();
   const confirmed = window.confirm(
     `Delete profile "${view.id}"?\n\nIts client secret and tokens are deleted, and its grant is revoked at the authorization server where it offers revocation. Consumers of "${view.id}" stop getting tokens.`,
   );
   if (!confirmed) {
-    showMessage('info', `Profile “${view.id}” was not deleted.`);
+    showMessage('form', 'info', `Profile “${view.id}” was not deleted.`);
     return;
   }
   await api.remove(view.id);
@@ -535,7 +546,7 @@ async function remove(): Promise<void> {
   renderRows();
   history.replaceState(null, '', profiles.length > 0 ? `#/profiles/${encodeURIComponent(profiles[0]!.id)}` : '#/new');
   route();
-  showMessage('success', `Deleted profile “${view.id}”.`);
+  showMessage('form', 'success', `Deleted profile “${view.id}”.`);
   announce(`Deleted profile ${view.id}`);
   ui.formHeading.focus();
 }
@@ -564,12 +575,12 @@ function wire(): void {
   });
   ui.form.addEventListener('submit', (event) => {
     event.preventDefault();
-    void busy(ui.save, save);
+    void busy(ui.save, 'form', save);
   });
-  ui.authorize.addEventListener('click', () => void busy(ui.authorize, authorize));
-  ui.copyAuthorizationUrl.addEventListener('click', () => void busy(ui.copyAuthorizationUrl, copyAuthorizationUrl));
-  ui.refresh.addEventListener('click', () => void busy(ui.refresh, refreshNow));
-  ui.remove.addEventListener('click', () => void busy(ui.remove, remove));
+  ui.authorize.addEventListener('click', () => void busy(ui.authorize, 'token', authorize));
+  ui.copyAuthorizationUrl.addEventListener('click', () => void busy(ui.copyAuthorizationUrl, 'token', copyAuthorizationUrl));
+  ui.refresh.addEventListener('click', () => void busy(ui.refresh, 'token', refreshNow));
+  ui.remove.addEventListener('click', () => void busy(ui.remove, 'form', remove));
   ui.copyCallback.addEventListener('click', () => {
     void copyText(ui.callbackUrl.value).then((copied) => {
       ui.callbackNote.textContent = copied ? 'Copied.' : 'The browser did not allow copying: select the URL and copy it.';

@@ -159,7 +159,7 @@ describe('the console in local mode', () => {
   it('Copy Authorization URL puts a fresh authorization URL with state and PKCE on the clipboard', async () => {
     for (let i = 0; i < 2; i += 1) {
       await page.getByRole('button', { name: 'Copy Authorization URL', exact: true }).click();
-      await expect.poll(() => page.locator('#action-message').innerText()).toContain('Copied the authorization URL');
+      await expect.poll(() => page.locator('#token-message').innerText()).toContain('Copied the authorization URL');
       seen.copiedUrls.push(await page.evaluate(() => navigator.clipboard.readText()));
       await page.evaluate(() => navigator.clipboard.writeText(''));
     }
@@ -194,7 +194,7 @@ describe('the console in local mode', () => {
   it('Refresh now refreshes at the authorization server and says so', async () => {
     server.resetCounters();
     await page.getByRole('button', { name: 'Refresh now', exact: true }).click();
-    await expect.poll(() => page.locator('#action-message').innerText()).toContain('✓ Refreshed');
+    await expect.poll(() => page.locator('#token-message').innerText()).toContain('✓ Refreshed');
     expect(server.grantCount('refresh_token')).toBe(1);
   });
 

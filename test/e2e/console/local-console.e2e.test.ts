@@ -210,6 +210,61 @@ describe('the console in local mode', () => {
     await expect.poll(() => page.getByRole('rowheader', { name: PROFILE_ID }).count()).toBe(0);
   });
 
+  it('is usable with the keyboard alone: labelled controls in reading order, visible focus, Enter saves', async () => {
+    await page.goto('about:blank');
+    await page.goto(`${local.url}/console#/new`);
+    await expect.poll(() => page.locator('#list-loading').isVisible()).toBe(false);
+    /** Tabs until `name` has the focus; answers the names focused on the way. */
+    const tabTo = async (name: string): Promise<string[]> => {
+      const seenNames: string[] = [];
+      for (let i = 0; i < 40; i += 1) {
+        await page.keyboard.press('Tab');
+        const focused = await page.evaluate(() => {
+          const element = document.activeElement as HTMLElement | null;
+          if (!element) return '';
+          const label = element.id ? document.querySelector(`label[for="${element.id}"]`)?.textContent : undefined;
+          return (label ?? element.getAttribute('aria-label') ?? element.textContent ?? '').trim();
+        });
+        seenNames.push(focused);
+        if (focused === name) return seenNames;
+      }
+      throw new Error(`${name} never got the focus; went through ${seenNames.join(' | ')}`);
+    };
+    const order = await tabTo('Save');
+    const at = (name: string) => order.indexOf(name);
+    expect(at('New profile')).toBeGreaterThanOrEqual(0);
+    for (const [before, after] of [
+      ['New profile', 'Profile ID'],
+      ['Profile ID', 'Authorization URL'],
+      ['Authorization URL', 'Access Token URL'],
+      ['Access Token URL', 'Client ID'],
+      ['Client ID', 'Client Secret'],
+      ['Client Secret', 'Scope'],
+      ['Scope', 'Callback URL'],
+      ['Callback URL', 'Advanced'],
+      ['Advanced', 'Save'],
+    ]) {
+      expect(at(before), `${before} before ${after} in ${order.join(' | ')}`).toBeLessThan(at(after));
+      expect(at(before)).toBeGreaterThanOrEqual(0);
+    }
+    // The focused button shows it.
+    expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe('none');
+
+    // Shift+Tab back to the Profile ID and fill the form by typing, Tab to move on, Enter to save.
+    await page.getByLabel('Profile ID', { exact: true }).focus();
+    await page.keyboard.type('keyboard-only');
+    for (const value of [server.authorizationEndpoint, server.tokenEndpoint, CLIENT_ID, CLIENT_SECRET, 'openid']) {
+      await page.keyboard.press('Tab');
+      await page.keyboard.type(value);
+    }
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#action-message').innerText()).toContain('Created profile “keyboard-only”');
+    expect((await storedProfile('keyboard-only')).body).toMatchObject({ clientId: CLIENT_ID, scope: 'openid', hasClientSecret: true });
+    // Status changes are announced politely.
+    expect(await page.locator('#announcer').getAttribute('aria-live')).toBe('polite');
+    expect(await page.locator('#announcer').innerText()).toContain('Created profile “keyboard-only”');
+  });
+
   it('never logged the client secret', () => {
     expect(logs.text()).not.toContain(CLIENT_SECRET);
   });

@@ -252,6 +252,11 @@ function writeValues(values: FormValues): void {
   pristine = readValues();
 }
 
+/** Said after Authorize and Copy Authorization URL when the form differs from what is stored. */
+function unsavedNote(): string {
+  return isDirty() ? ' It uses the saved profile: Save first to use your changes.' : '';
+}
+
 function isDirty(): boolean {
   const now = readValues();
   return FIELDS.some((name) => now[name] !== pristine[name]);
@@ -404,13 +409,6 @@ function route(): void {
   else showProfile(profiles[0]!);
 }
 
-/** Asks before unsaved changes are dropped by moving to another profile. */
-function mayLeave(): boolean {
-  if (!isDirty()) return true;
-  const name = selection.kind === 'profile' ? `profile "${selection.id}"` : 'the new profile';
-  return window.confirm(`Discard your unsaved changes to ${name}?`);
-}
-
 function go(hash: string): void {
   if (location.hash === hash) route();
   else location.hash = hash;
@@ -496,7 +494,7 @@ async function authorize(): Promise<void> {
   // The authorization server's page must not be able to navigate this one (reverse tabnabbing).
   opened.opener = null;
   opened.location.replace(start.authorizationUrl);
-  showMessage('token', 'info', `Opened the authorization page in a new window: sign in and consent there. The status here turns ✓ by itself.`);
+  showMessage('token', 'info', `Opened the authorization page in a new window: sign in and consent there. The status here turns ✓ by itself.${unsavedNote()}`);
 }
 
 async function copyAuthorizationUrl(): Promise<void> {
@@ -506,7 +504,7 @@ async function copyAuthorizationUrl(): Promise<void> {
   const start = await api.authorizeUrl(view.id);
   const validity = `Single use, valid until ${timeOfDay(start.expiresAt)}.`;
   if (await copyText(start.authorizationUrl)) {
-    showMessage('token', 'success', `Copied the authorization URL to the clipboard. ${validity} Open it in the browser where you sign in.`);
+    showMessage('token', 'success', `Copied the authorization URL to the clipboard. ${validity} Open it in the browser where you sign in.${unsavedNote()}`);
     announce('Authorization URL copied');
     return;
   }
@@ -557,7 +555,6 @@ async function remove(): Promise<void> {
 
 function wire(): void {
   ui.newProfile.addEventListener('click', () => {
-    if (!mayLeave()) return;
     go('#/new');
     (input('id') as HTMLInputElement).focus();
   });
@@ -567,7 +564,6 @@ function wire(): void {
     if (!id) return;
     event.preventDefault();
     if (selection.kind === 'profile' && selection.id === id) return;
-    if (!mayLeave()) return;
     go(`#/profiles/${encodeURIComponent(id)}`);
   });
   window.addEventListener('hashchange', () => {

@@ -233,7 +233,7 @@ describe('the console in local mode', () => {
     const order = await tabTo('Save');
     const at = (name: string) => order.indexOf(name);
     expect(at('New profile')).toBeGreaterThanOrEqual(0);
-    for (const [before, after] of [
+    const pairs: [string, string][] = [
       ['New profile', 'Profile ID'],
       ['Profile ID', 'Authorization URL'],
       ['Authorization URL', 'Access Token URL'],
@@ -243,7 +243,8 @@ describe('the console in local mode', () => {
       ['Scope', 'Callback URL'],
       ['Callback URL', 'Advanced'],
       ['Advanced', 'Save'],
-    ]) {
+    ];
+    for (const [before, after] of pairs) {
       expect(at(before), `${before} before ${after} in ${order.join(' | ')}`).toBeLessThan(at(after));
       expect(at(before)).toBeGreaterThanOrEqual(0);
     }

@@ -4,7 +4,6 @@
 import type { ProfileView } from '../profile.js';
 import { BrokerApiError } from '../sdk/errors.js';
 import type { AdminClient } from './admin.js';
-import { consoleCommand } from './console.js';
 import {
   UsageError,
   checkProfileId,
@@ -349,7 +348,8 @@ export const COMMAND_HANDLERS: Record<string, Command> = {
   token,
   refresh,
   policy,
-  console: consoleCommand,
+  // Loaded when used: the console's server and assets are not needed by the other commands.
+  console: async (ctx) => (await import('./console.js')).consoleCommand(ctx),
 };
 
 /** Commands that need no broker (no URL check beyond parsing, no request). */

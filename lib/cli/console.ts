@@ -49,8 +49,7 @@ export const consoleCommand: Command = async (ctx) => {
       const { profiles } = await client.listProfiles();
       out(`  ✓ Connected: ${profiles.length} profile${profiles.length === 1 ? '' : 's'}.`);
     } catch (error) {
-      const detail = error instanceof BrokerApiError && (error.status === 403 || error.status === 401) ? 'not allowed to list the profiles' : error instanceof Error ? error.message : String(error);
-      warn(`  ✗ Listing the profiles failed: ${detail}. The console shows what is not allowed.`);
+      warn(`  ✗ ${describeFirstCall(error, transport.signed)}`);
     }
     if (ctx.args.options.open) {
       const opened = await Promise.resolve(ctx.io.openUrl(consoleUrl)).catch(() => false);
@@ -63,3 +62,15 @@ export const consoleCommand: Command = async (ctx) => {
   }
   return EXIT_OK;
 };
+
+/** Why the start-up call failed, and what to do; the console keeps running (the broker may come up). */
+function describeFirstCall(error: unknown, signed: boolean): string {
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\.+$/, '');
+  if (error instanceof BrokerApiError && (error.status === 403 || error.status === 401)) {
+    return `Your AWS identity may not list the profiles (HTTP ${error.status}): the console shows "Not allowed" where IAM says no.`;
+  }
+  if (error instanceof BrokerApiError && error.code === 'network_error') {
+    return `${message}. ${signed ? 'Check --url.' : 'Start local mode with npm start, or pass --url.'} The console retries by itself.`;
+  }
+  return `Listing the profiles failed: ${message}.`;
+}

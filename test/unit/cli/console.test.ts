@@ -48,9 +48,25 @@ describe('oauth-broker console', () => {
     expect(opened[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/console$/);
     expect(served).toBe(200);
     expect(result.stdout).toContain(`is local mode, which serves this console itself at http://127.0.0.1:${unreachable.port}/console`);
-    expect(result.stderr).toContain('✗ Listing the profiles failed: Cannot reach the broker');
+    expect(result.stderr).toContain(`✗ Cannot reach the broker at http://127.0.0.1:${unreachable.port} (ECONNREFUSED). Start local mode with npm start, or pass --url.`);
     // Stopped: nothing listens any more.
     await expect(fetch(opened[0]!)).rejects.toThrow();
+  });
+
+  it('says at start when the AWS identity may not list the profiles, signing the call it makes', async () => {
+    const seen: Headers[] = [];
+    const result = await run(['console', '--port', '0', '--url', 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod'], {
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'example-secret-key' },
+      fetch: async (_input, init) => {
+        seen.push(new Headers(init?.headers));
+        return new Response(JSON.stringify({ message: 'Forbidden' }), { status: 403, headers: { 'content-type': 'application/json' } });
+      },
+      untilStopped: () => Promise.resolve(),
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Calls are signed with your AWS credentials');
+    expect(result.stderr).toContain('✗ Your AWS identity may not list the profiles (HTTP 403)');
+    expect(seen[0]?.get('authorization')).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request/);
   });
 
   it('is in the help', async () => {

@@ -349,6 +349,7 @@ function showNew(): void {
   ui.formHeading.textContent = 'New profile';
   const id = input('id') as HTMLInputElement;
   id.readOnly = false;
+  id.disabled = false;
   writeValues(emptyValues());
   discoveredPlaceholders(undefined);
   ui.callbackUrl.value = knownCallbackUrl();
@@ -378,7 +379,9 @@ function discoveredPlaceholders(view: ProfileView | undefined): void {
 function showProfile(view: ProfileView): void {
   selection = { kind: 'profile', id: view.id };
   ui.formHeading.textContent = `Profile ${view.id}`;
+  // A profile's id is its name for consumers: it cannot be changed, only deleted and created anew.
   (input('id') as HTMLInputElement).readOnly = true;
+  (input('id') as HTMLInputElement).disabled = true;
   writeValues(valuesFromView(view));
   discoveredPlaceholders(view);
   ui.callbackUrl.value = view.callbackUrl;

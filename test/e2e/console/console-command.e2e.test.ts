@@ -19,7 +19,7 @@ import { launchChromium } from '../../support/consent.js';
 import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
 import { rawRequest } from '../../integration/local/support.js';
 import { startSigV4Gateway, type SigV4Gateway } from './sigv4-gateway.js';
-import { authorizeInPopup, clickConfirming, consoleContext, fillProfileForm, statusCell } from './support.js';
+import { authorizeInPopup, clickConfirming, consoleContext, EVENTUALLY, fillProfileForm, statusCell } from './support.js';
 
 const PUBLIC_URL = 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod';
 const CREDENTIALS = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
@@ -119,7 +119,7 @@ describe('oauth-broker console against a broker that requires signatures', () =>
   it('creates a profile through the same form, authorizes it in the opened window and shows the ✓', async () => {
     const before = gateway.records.length;
     await page.goto(consoleUrl);
-    await expect.poll(() => page.locator('#environment').innerText()).toContain(`AWS · ${PUBLIC_URL}`);
+    await expect.poll(() => page.locator('#environment').innerText(), EVENTUALLY).toContain(`AWS · ${PUBLIC_URL}`);
     await page.getByRole('button', { name: 'New profile', exact: true }).click();
     await fillProfileForm(page, {
       id: PROFILE_ID,
@@ -130,7 +130,7 @@ describe('oauth-broker console against a broker that requires signatures', () =>
       scope: 'openid',
     });
     await page.getByRole('button', { name: 'Save', exact: true }).click();
-    await expect.poll(() => page.locator('#action-message').innerText()).toContain(`Created profile “${PROFILE_ID}”`);
+    await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain(`Created profile “${PROFILE_ID}”`);
     expect((await local.broker.getProfile(PROFILE_ID)).clientId).toBe(CLIENT_ID);
 
     await authorizeInPopup(page, server.issuer, local.callbackUrl);
@@ -146,7 +146,7 @@ describe('oauth-broker console against a broker that requires signatures', () =>
 
   it('shows "Not allowed" for what IAM denies, and the profile stays', async () => {
     await clickConfirming(page, 'Delete', true);
-    await expect.poll(() => page.locator('#action-message').innerText()).toMatch(/^Not allowed: your AWS identity may not call DELETE \/profiles\/signed-erp/);
+    await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toMatch(/^Not allowed: your AWS identity may not call DELETE \/profiles\/signed-erp/);
     expect(gateway.records.at(-1)).toMatchObject({ method: 'DELETE', verdict: 'denied' });
     expect((await local.broker.getProfile(PROFILE_ID)).id).toBe(PROFILE_ID);
   });

@@ -15,7 +15,7 @@ import { launchChromium } from '../../support/consent.js';
 import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
 import { rawRequest } from '../../integration/local/support.js';
-import { authorizeInPopup, clickConfirming, consoleContext, fillProfileForm, statusCell } from './support.js';
+import { authorizeInPopup, clickConfirming, consoleContext, EVENTUALLY, fillProfileForm, statusCell } from './support.js';
 
 const PROFILE_ID = 'console-erp';
 const CLIENT_ID = 'console-client';
@@ -97,7 +97,7 @@ describe('the console in local mode', () => {
       if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
     });
     await page.goto(`${local.url}/console`);
-    await expect.poll(() => page.locator('#list-empty').isVisible()).toBe(true);
+    await expect.poll(() => page.locator('#list-empty').isVisible(), EVENTUALLY).toBe(true);
     await page.getByRole('button', { name: 'New profile', exact: true }).click();
     await fillProfileForm(page, {
       id: PROFILE_ID,
@@ -109,9 +109,9 @@ describe('the console in local mode', () => {
     });
     await page.getByText('Advanced').click();
     await page.getByLabel('Extra authorization parameters').fill('prompt=consent');
-    await expect.poll(() => page.getByLabel('Callback URL', { exact: true }).inputValue()).toBe(local.callbackUrl);
+    await expect.poll(() => page.getByLabel('Callback URL', { exact: true }).inputValue(), EVENTUALLY).toBe(local.callbackUrl);
     await page.getByRole('button', { name: 'Save', exact: true }).click();
-    await expect.poll(() => page.locator('#action-message').innerText()).toContain(`Created profile “${PROFILE_ID}”`);
+    await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain(`Created profile “${PROFILE_ID}”`);
 
     const stored = await storedProfile(PROFILE_ID);
     expect(stored.status).toBe(200);
@@ -128,7 +128,9 @@ describe('the console in local mode', () => {
     expect(await page.locator('#f-clientSecret-hint').innerText()).toContain('A client secret is stored');
     expect(await page.content()).not.toContain(CLIENT_SECRET);
     // Only the new profile's ID may be edited.
-    expect(await page.getByLabel('Profile ID', { exact: true }).getAttribute('readonly')).not.toBeNull();
+    expect(await page.getByLabel('Profile ID', { exact: true }).isEditable()).toBe(false);
+    expect(await page.getByLabel('Profile ID', { exact: true }).inputValue()).toBe(PROFILE_ID);
+    expect(await page.getByLabel('Callback URL', { exact: true }).isEditable()).toBe(false);
     expect(await statusCell(page, PROFILE_ID).innerText()).toBe('✗ authorization_required');
     expect(violations).toEqual([]);
   });
@@ -142,7 +144,7 @@ describe('the console in local mode', () => {
     expect(body.error).toBe('invalid_request');
 
     const fieldError = page.locator('#f-tokenUrl-error');
-    await expect.poll(() => fieldError.isVisible()).toBe(true);
+    await expect.poll(() => fieldError.isVisible(), EVENTUALLY).toBe(true);
     const shown = await fieldError.innerText();
     expect(shown).toMatch(/^tokenUrl /);
     expect(body.message).toContain(shown.replace(/\.$/, ''));
@@ -159,7 +161,7 @@ describe('the console in local mode', () => {
   it('Copy Authorization URL puts a fresh authorization URL with state and PKCE on the clipboard', async () => {
     for (let i = 0; i < 2; i += 1) {
       await page.getByRole('button', { name: 'Copy Authorization URL', exact: true }).click();
-      await expect.poll(() => page.locator('#token-message').innerText()).toContain('Copied the authorization URL');
+      await expect.poll(() => page.locator('#token-message').innerText(), EVENTUALLY).toContain('Copied the authorization URL');
       seen.copiedUrls.push(await page.evaluate(() => navigator.clipboard.readText()));
       await page.evaluate(() => navigator.clipboard.writeText(''));
     }
@@ -182,9 +184,8 @@ describe('the console in local mode', () => {
     expect(callbackText).toContain(`Profile "${PROFILE_ID}" is authorized`);
     expect(callbackText).toContain('Back to the console');
 
-    const consentDone = Date.now();
+    // docs/api.md "Console": status changes appear within 5 seconds without a reload.
     await expect.poll(() => statusCell(page, PROFILE_ID).innerText(), { timeout: 5000, interval: 100 }).toBe('✓');
-    expect(Date.now() - consentDone).toBeLessThan(5000);
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     expect(await statusCell(page, PROFILE_ID).locator('.state').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(26, 127, 55)');
     expect(await page.locator('#announcer').innerText()).toContain(`Profile ${PROFILE_ID} is ready`);
@@ -194,7 +195,7 @@ describe('the console in local mode', () => {
   it('Refresh now refreshes at the authorization server and says so', async () => {
     server.resetCounters();
     await page.getByRole('button', { name: 'Refresh now', exact: true }).click();
-    await expect.poll(() => page.locator('#token-message').innerText()).toContain('✓ Refreshed');
+    await expect.poll(() => page.locator('#token-message').innerText(), EVENTUALLY).toContain('✓ Refreshed');
     expect(server.grantCount('refresh_token')).toBe(1);
   });
 
@@ -205,15 +206,15 @@ describe('the console in local mode', () => {
 
     const asked = await clickConfirming(page, 'Delete', true);
     expect(asked).toContain(PROFILE_ID);
-    await expect.poll(() => page.locator('#action-message').innerText()).toContain(`Deleted profile “${PROFILE_ID}”`);
+    await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain(`Deleted profile “${PROFILE_ID}”`);
     expect((await storedProfile(PROFILE_ID)).status).toBe(404);
-    await expect.poll(() => page.getByRole('rowheader', { name: PROFILE_ID }).count()).toBe(0);
+    await expect.poll(() => page.getByRole('rowheader', { name: PROFILE_ID }).count(), EVENTUALLY).toBe(0);
   });
 
   it('is usable with the keyboard alone: labelled controls in reading order, visible focus, Enter saves', async () => {
     await page.goto('about:blank');
     await page.goto(`${local.url}/console#/new`);
-    await expect.poll(() => page.locator('#list-loading').isVisible()).toBe(false);
+    await expect.poll(() => page.locator('#list-loading').isVisible(), EVENTUALLY).toBe(false);
     /** Tabs until `name` has the focus; answers the names focused on the way. */
     const tabTo = async (name: string): Promise<string[]> => {
       const seenNames: string[] = [];
@@ -259,7 +260,7 @@ describe('the console in local mode', () => {
       await page.keyboard.type(value);
     }
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.locator('#action-message').innerText()).toContain('Created profile “keyboard-only”');
+    await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain('Created profile “keyboard-only”');
     expect((await storedProfile('keyboard-only')).body).toMatchObject({ clientId: CLIENT_ID, scope: 'openid', hasClientSecret: true });
     // Status changes are announced politely.
     expect(await page.locator('#announcer').getAttribute('aria-live')).toBe('polite');

@@ -7,6 +7,12 @@ import { expect } from 'vitest';
 import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core';
 import { consentOnPage } from '../../support/consent.js';
 
+/**
+ * `expect.poll` options with room for a loaded machine (the tests share it with others): what the page must do
+ * within a bound of the contract (the ✓ within 5 s) is polled with that bound instead.
+ */
+export const EVENTUALLY = { timeout: 15_000, interval: 100 };
+
 export async function consoleContext(browser: Browser, origin: string, colorScheme: 'light' | 'dark' = 'light'): Promise<BrowserContext> {
   const context = await browser.newContext({ colorScheme, viewport: { width: 1280, height: 900 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });

@@ -162,7 +162,7 @@ function renderRows(): void {
     existing.delete(view.id);
     if (!row) {
       const link = el('a', { href: `#/profiles/${encodeURIComponent(view.id)}`, class: 'profile-link' }, view.id);
-      row = el('tr', {}, el('th', { scope: 'row' }, link), el('td', { class: 'status' }), el('td', { class: 'expiry' }), el('td', { class: 'last-error' }));
+      row = el('tr', {}, el('td', { class: 'id' }, link), el('td', { class: 'status' }), el('td', { class: 'expiry' }), el('td', { class: 'last-error' }));
       row.dataset.id = view.id;
     }
     if (ui.rows.rows[index] !== row) ui.rows.insertBefore(row, ui.rows.rows[index] ?? null);

@@ -188,8 +188,8 @@ describe('the console in local mode', () => {
     await expect.poll(() => statusCell(page, PROFILE_ID).innerText(), { timeout: 5000, interval: 100 }).toBe('✓');
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     expect(await statusCell(page, PROFILE_ID).locator('.state').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(26, 127, 55)');
-    expect(await page.locator('#announcer').innerText()).toContain(`Profile ${PROFILE_ID} is ready`);
-    expect(await page.locator('tr', { has: page.getByRole('rowheader', { name: PROFILE_ID }) }).locator('td.expiry').innerText()).toMatch(/^\d+m$/);
+    await expect.poll(() => page.locator('#announcer').innerText(), EVENTUALLY).toContain(`Profile ${PROFILE_ID} is ready`);
+    expect(await page.getByRole('row').filter({ has: page.getByRole('cell', { name: PROFILE_ID, exact: true }) }).locator('td.expiry').innerText()).toMatch(/^\d+m$/);
   });
 
   it('Refresh now refreshes at the authorization server and says so', async () => {
@@ -208,7 +208,7 @@ describe('the console in local mode', () => {
     expect(asked).toContain(PROFILE_ID);
     await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain(`Deleted profile “${PROFILE_ID}”`);
     expect((await storedProfile(PROFILE_ID)).status).toBe(404);
-    await expect.poll(() => page.getByRole('rowheader', { name: PROFILE_ID }).count(), EVENTUALLY).toBe(0);
+    await expect.poll(() => page.getByRole('cell', { name: PROFILE_ID, exact: true }).count(), EVENTUALLY).toBe(0);
   });
 
   it('is usable with the keyboard alone: labelled controls in reading order, visible focus, Enter saves', async () => {
@@ -264,7 +264,7 @@ describe('the console in local mode', () => {
     expect((await storedProfile('keyboard-only')).body).toMatchObject({ clientId: CLIENT_ID, scope: 'openid', hasClientSecret: true });
     // Status changes are announced politely.
     expect(await page.locator('#announcer').getAttribute('aria-live')).toBe('polite');
-    expect(await page.locator('#announcer').innerText()).toContain('Created profile “keyboard-only”');
+    await expect.poll(() => page.locator('#announcer').innerText(), EVENTUALLY).toContain('Created profile “keyboard-only”');
   });
 
   it('never logged the client secret', () => {

@@ -46,7 +46,7 @@ export async function fillProfileForm(page: Page, fields: ProfileFields): Promis
 
 /** The list's status cell of profile `id`. */
 export function statusCell(page: Page, id: string) {
-  return page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: id, exact: true }) }).locator('td.status');
+  return page.getByRole('row').filter({ has: page.getByRole('cell', { name: id, exact: true }) }).getByRole('cell').nth(1);
 }
 
 /** Clicks a button, answering the confirmation it raises; resolves with the confirmation's text. */

@@ -56,7 +56,10 @@ try {
     await page.getByText('Advanced', { exact: true }).click();
     await page.getByLabel('Extra authorization parameters').fill('audience=https://erp.example.com');
     await page.getByLabel('Scope', { exact: true }).focus();
-    await shot('form');
+    // The whole form, Advanced part open: the panel alone, on a window tall enough to hold it.
+    await page.setViewportSize({ width: 1180, height: 1500 });
+    await page.locator('.form-panel').screenshot({ path: path.join(OUT, `console-form-${scheme}.png`) });
+    await page.setViewportSize({ width: 1180, height: 780 });
 
     await fillProfileForm(page, { tokenUrl: 'ftp://login.example.com/oauth2/token' });
     await page.getByText('Advanced', { exact: true }).click();

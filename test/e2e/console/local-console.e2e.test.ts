@@ -85,10 +85,17 @@ describe('the console in local mode', () => {
     expect((await rawRequest(`${local.url}/console/nothing.js`)).status).toBe(404);
   });
 
-  it('applies local mode\'s Host check to console requests', async () => {
+  it('applies local mode\'s Host and Origin checks to the console and its calls', async () => {
     const refused = await rawRequest(`${local.url}/console`, { headers: { Host: 'evil.example:80' } });
     expect(refused.status).toBe(400);
     expect(refused.body).not.toContain('<html');
+    const foreign = await rawRequest(`${local.url}/profiles/planted`, {
+      method: 'PUT',
+      headers: { Origin: 'http://evil.example', 'content-type': 'application/json' },
+      body: JSON.stringify({ tokenUrl: 'http://127.0.0.1:9/token', clientId: 'x', clientSecret: 'y' }),
+    });
+    expect(foreign.status).toBe(400);
+    expect((await storedProfile('planted')).status).toBe(404);
   });
 
   it('creates a profile through the form: the secret is stored, never shown back', async () => {

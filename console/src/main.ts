@@ -60,6 +60,10 @@ const input = (name: FieldName) => $<HTMLInputElement | HTMLSelectElement | HTML
 let config: ConsoleConfig = { mode: 'local', apiUrl: location.origin, callbackUrl: null };
 let profiles: ProfileView[] = [];
 let loaded = false;
+/** Whether the form shows what the address says yet (after the first list read, or its failure). */
+let routed = false;
+/** Counts this page's own changes: a list read that started before one of them is stale and dropped. */
+let changes = 0;
 let selection: Selection = { kind: 'new' };
 /** The values the form was last filled with, to tell unsaved changes. */
 let pristine: FormValues = emptyValues();
@@ -185,14 +189,19 @@ function renderRows(): void {
 
 /** Re-reads the list; announces state changes; keeps the form's values (a person may be typing). */
 async function poll(): Promise<void> {
+  const startedAt = changes;
   let next: ProfileView[];
   try {
     next = await api.list();
   } catch (error) {
     ui.listProblem.textContent = `The list cannot be updated: ${describeError(error)} Retrying…`;
     ui.listProblem.hidden = false;
+    ui.listLoading.hidden = true;
+    // The form still works (e.g. an identity that may create profiles but not list them).
+    if (!routed) route();
     return;
   }
+  if (startedAt !== changes) return;
   ui.listProblem.hidden = true;
   const before = new Map(profiles.map((view) => [view.id, view.status.state]));
   profiles = next.sort((a, b) => a.id.localeCompare(b.id));
@@ -206,11 +215,21 @@ async function poll(): Promise<void> {
       }
     }
   }
-  const first = !loaded;
   loaded = true;
   renderRows();
-  if (first) route();
-  else renderStatus();
+  if (!routed) {
+    route();
+    return;
+  }
+  if (selection.kind === 'profile' && !current()) {
+    const gone = selection.id;
+    history.replaceState(null, '', '#/new');
+    showNew();
+    showMessage('form', 'error', `Profile “${gone}” no longer exists: it was deleted elsewhere.`);
+    announce(`Profile ${gone} was deleted elsewhere`);
+    return;
+  }
+  renderStatus();
 }
 
 function schedulePolling(): void {
@@ -395,6 +414,7 @@ function showProfile(view: ProfileView): void {
 
 /** Shows what the address says: `#/new`, `#/profiles/<id>`, else the first profile (or a new one). */
 function route(): void {
+  routed = true;
   const hash = location.hash;
   const match = /^#\/profiles\/(.+)$/.exec(hash);
   if (match) {
@@ -464,6 +484,7 @@ async function save(): Promise<void> {
     }
     throw error;
   }
+  changes += 1;
   const { view } = answer;
   profiles = [...profiles.filter((candidate) => candidate.id !== view.id), view].sort((a, b) => a.id.localeCompare(b.id));
   const hash = `#/profiles/${encodeURIComponent(view.id)}`;
@@ -523,6 +544,7 @@ async function refreshNow(): Promise<void> {
   if (!view) return;
   clearMessages();
   const after = await api.refresh(view.id);
+  changes += 1;
   profiles = profiles.map((candidate) => (candidate.id === after.id ? after : candidate));
   renderRows();
   renderStatus();
@@ -543,6 +565,7 @@ async function remove(): Promise<void> {
     return;
   }
   await api.remove(view.id);
+  changes += 1;
   profiles = profiles.filter((candidate) => candidate.id !== view.id);
   renderRows();
   history.replaceState(null, '', profiles.length > 0 ? `#/profiles/${encodeURIComponent(profiles[0]!.id)}` : '#/new');
@@ -570,7 +593,7 @@ function wire(): void {
     go(`#/profiles/${encodeURIComponent(id)}`);
   });
   window.addEventListener('hashchange', () => {
-    if (loaded) route();
+    if (routed) route();
   });
   ui.form.addEventListener('submit', (event) => {
     event.preventDefault();

@@ -274,6 +274,21 @@ describe('the console in local mode', () => {
     await expect.poll(() => page.locator('#announcer').innerText(), EVENTUALLY).toContain('Created profile “keyboard-only”');
   });
 
+  it('follows changes made elsewhere: a profile deleted by another client leaves the form with a message', async () => {
+    const created = await fetch(`${local.url}/profiles/elsewhere`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ authorizationUrl: server.authorizationEndpoint, tokenUrl: server.tokenEndpoint, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }),
+    });
+    expect(created.status).toBe(201);
+    await page.getByRole('cell', { name: 'elsewhere', exact: true }).click({ timeout: 15_000 });
+    await expect.poll(() => page.locator('#form-heading').innerText(), EVENTUALLY).toBe('Profile elsewhere');
+    expect((await fetch(`${local.url}/profiles/elsewhere`, { method: 'DELETE' })).status).toBe(204);
+    await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain('Profile “elsewhere” no longer exists');
+    expect(await page.locator('#form-heading').innerText()).toBe('New profile');
+    expect(await page.getByRole('cell', { name: 'elsewhere', exact: true }).count()).toBe(0);
+  });
+
   it('never logged the client secret', () => {
     expect(logs.text()).not.toContain(CLIENT_SECRET);
   });

@@ -69,6 +69,8 @@ export async function authorizeInPopup(page: Page, issuer: string, callbackUrl: 
   await page.getByRole('button', { name: 'Authorize', exact: true }).click();
   const popup = await popupOpened;
   await popup.waitForURL((url) => url.origin === new URL(issuer).origin);
+  // The authorization server's page cannot reach back into the console (reverse tabnabbing).
+  expect(await popup.evaluate(() => window.opener)).toBeNull();
   await consentOnPage(popup, (url) => url.startsWith(callbackUrl));
   await popup.waitForLoadState('load');
   const text = await popup.locator('body').innerText();

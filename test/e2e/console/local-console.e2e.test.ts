@@ -45,6 +45,7 @@ beforeAll(async () => {
   server = await startOidcServer({
     clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, authMethod: 'client_secret_basic', redirectUris: [local.callbackUrl] }],
     pkceRequired: true,
+    clientCredentials: true,
   });
   browser = await launchChromium();
   context = await consoleContext(browser, local.url);
@@ -217,6 +218,27 @@ describe('the console in local mode', () => {
     await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain(`Deleted profile “${PROFILE_ID}”`);
     expect((await storedProfile(PROFILE_ID)).status).toBe(404);
     await expect.poll(() => page.getByRole('cell', { name: PROFILE_ID, exact: true }).count(), EVENTUALLY).toBe(0);
+  });
+
+  it('creates a client_credentials profile in the Advanced part: no Authorize, Refresh now fetches its ✓', async () => {
+    await page.getByRole('button', { name: 'New profile', exact: true }).click();
+    await fillProfileForm(page, { id: 'console-service', tokenUrl: server.tokenEndpoint, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scope: 'openid' });
+    const advanced = page.locator('#advanced');
+    if (!(await advanced.evaluate((details) => (details as HTMLDetailsElement).open))) await page.getByText('Advanced', { exact: true }).click();
+    await page.getByLabel('Grant type').selectOption('client_credentials');
+    // Nothing for a person to do: no authorization endpoint, no callback.
+    expect(await page.getByLabel('Authorization URL', { exact: true }).isVisible()).toBe(false);
+    expect(await page.getByLabel('Callback URL', { exact: true }).isVisible()).toBe(false);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain('Created profile “console-service”');
+    expect((await storedProfile('console-service')).body).toMatchObject({ grantType: 'client_credentials', authorizationUrl: null });
+    expect(await page.getByRole('button', { name: 'Authorize', exact: true }).isDisabled()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Copy Authorization URL', exact: true }).isDisabled()).toBe(true);
+
+    server.resetCounters();
+    await page.getByRole('button', { name: 'Refresh now', exact: true }).click();
+    await expect.poll(() => statusCell(page, 'console-service').innerText(), EVENTUALLY).toBe('✓');
+    expect(server.grantCount('client_credentials')).toBeGreaterThanOrEqual(1);
   });
 
   it('is usable with the keyboard alone: labelled controls in reading order, visible focus, Enter saves', async () => {

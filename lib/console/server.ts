@@ -6,7 +6,16 @@
  * Only the routes the console uses are forwarded: never the token route.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { LOCAL_MAX_BODY_BYTES, PortUnavailableError, readBody } from '../local/http-adapter.js';
+import {
+  allowedHosts,
+  allowedOrigins,
+  LOCAL_MAX_BODY_BYTES,
+  portUnavailable,
+  readBody,
+  refuseBody,
+  sendJson,
+  truncate,
+} from '../local/http-adapter.js';
 import { closeServer, listenOnLoopback } from '../local/loopback.js';
 import { consoleAnswer } from './assets.js';
 
@@ -47,13 +56,11 @@ const FORWARDED: { method: string; pattern: RegExp }[] = [
 /** Headers of the API's answer passed on to the page. */
 const PASSED_HEADERS = ['content-type', 'retry-after'];
 
-const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
-
 export function createConsoleServer(options: ConsoleServerOptions): ConsoleServer {
   let port = 0;
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
-      if (!res.headersSent) sendJson(res, 500, 'internal_error', 'The console server failed to handle the request.');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal_error', message: 'The console server failed to handle the request.' });
       else res.destroy();
     });
   });
@@ -61,13 +68,12 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const host = req.headers.host?.toLowerCase();
-    const own = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
-    if (host === undefined || !own.has(host)) {
+    if (host === undefined || !allowedHosts(port).has(host)) {
       refuse(req, res, `The console answers only requests for http://127.0.0.1:${port} (Host "${truncate(req.headers.host ?? '')}" refused).`);
       return;
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !own.has(origin.toLowerCase().replace(/^http:\/\//, ''))) {
+    if (origin !== undefined && !allowedOrigins(port).has(origin.toLowerCase())) {
       refuse(req, res, 'The console refuses requests from web pages of another origin.');
       return;
     }
@@ -86,7 +92,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       }
       const answer = await consoleAnswer(url.pathname, { mode: options.mode, apiUrl: options.apiUrl, callbackUrl: options.callbackUrl });
       if (!answer) {
-        sendJson(res, 404, 'not_found', `${url.pathname} is not a file of the console.`);
+        sendJson(res, 404, { error: 'not_found', message: `${url.pathname} is not a file of the console.` });
         return;
       }
       res.writeHead(answer.statusCode, { ...answer.headers, 'Content-Length': answer.body.length });
@@ -95,7 +101,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     }
 
     if (!FORWARDED.some((route) => route.method === method && route.pattern.test(url.pathname))) {
-      sendJson(res, 404, 'not_found', `${method} ${url.pathname} is not forwarded: the console server passes on the console's own calls only.`);
+      sendJson(res, 404, { error: 'not_found', message: `${method} ${url.pathname} is not forwarded: the console server passes on the console's own calls only.` });
       return;
     }
     // A page of another site can send a GET without an Origin header (an <img>, a form): the browser
@@ -116,7 +122,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     } catch (error) {
       options.onForwardError?.(error);
       const message = error instanceof Error ? error.message : String(error);
-      sendJson(res, 502, 'bad_gateway', `The console server could not call the API: ${message}`);
+      sendJson(res, 502, { error: 'bad_gateway', message: `The console server could not call the API: ${message}` });
       return;
     }
     const bytes = Buffer.from(await response.arrayBuffer());
@@ -143,31 +149,13 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
       return port;
     },
     async listen(requested: number) {
-      port = await listenOnLoopback(server, requested, (error) => {
-        const code = error.code ?? 'UNKNOWN';
-        const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'may not be used by this user' : `cannot be used (${code})`;
-        return new PortUnavailableError(`Port ${requested} on 127.0.0.1 ${why}.`, requested, code);
-      });
+      port = await listenOnLoopback(server, requested, (error) => portUnavailable(requested, error));
     },
     close: () => (server.listening ? closeServer(server) : Promise.resolve()),
   };
 }
 
-function truncate(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
-
-/** Refuses without reading the body; the connection is closed after the answer so none is buffered. */
+/** Refuses without reading the body (the connection is closed after the answer, so none is buffered). */
 function refuse(req: IncomingMessage, res: ServerResponse, message: string, headers: Record<string, string> = {}): void {
-  if (!req.readableEnded) {
-    res.setHeader('Connection', 'close');
-    res.once('finish', () => req.socket.destroySoon());
-  }
-  sendJson(res, 400, 'invalid_request', message, headers);
-}
-
-function sendJson(res: ServerResponse, status: number, error: string, message: string, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify({ error, message });
-  res.writeHead(status, { ...JSON_HEADERS, ...headers, 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  refuseBody(req, res, 400, 'invalid_request', message, headers);
 }

@@ -147,7 +147,9 @@ describe('oauth-broker console against a broker that requires signatures', () =>
   it('shows "Not allowed" for what IAM denies, and the profile stays', async () => {
     await clickConfirming(page, 'Delete', true);
     await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toMatch(/^Not allowed: your AWS identity may not call DELETE \/profiles\/signed-erp/);
-    expect(gateway.records.at(-1)).toMatchObject({ method: 'DELETE', verdict: 'denied' });
+    expect(gateway.records.filter((record) => record.method === 'DELETE')).toEqual([
+      { method: 'DELETE', path: `/prod/profiles/${PROFILE_ID}`, verdict: 'denied', accessKeyId: CREDENTIALS.accessKeyId },
+    ]);
     expect((await local.broker.getProfile(PROFILE_ID)).id).toBe(PROFILE_ID);
   });
 

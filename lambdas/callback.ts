@@ -42,7 +42,7 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
   };
 }
 
-/** BROKER_CONSOLE_URL: a console the page may link back to (e.g. `oauth-broker console --port 8790`). */
+/** BROKER_CONSOLE_URL: a console the page may link back to (e.g. `http://127.0.0.1:8789/console` of `oauth-broker console`). */
 export const handler = createHandler(brokerFromEnvironment, undefined, { consoleUrl: consoleUrlFrom(process.env.BROKER_CONSOLE_URL) });
 
 function consoleUrlFrom(value: string | undefined): string | undefined {

@@ -4,6 +4,7 @@
  * operator's AWS credentials (default chain) exactly like the CLI's own calls: IAM stays the only gate.
  */
 import { BrokerApiError } from '../sdk/errors.js';
+import { consoleFiles } from '../console/assets.js';
 import { createConsoleServer } from '../console/server.js';
 import { PortUnavailableError } from '../local/http-adapter.js';
 import { integerOption, operandsOf } from './args.js';
@@ -21,6 +22,17 @@ export const consoleCommand: Command = async (ctx) => {
   const out = (text = '') => ctx.io.stdout.write(`${text}\n`);
   const warn = (text: string) => ctx.io.stderr.write(`${text}\n`);
 
+  // Bundled before anything listens: a console that cannot be built fails here, with the reason.
+  try {
+    await consoleFiles();
+  } catch (error) {
+    throw new CommandFailure(
+      `The console's page cannot be built (${error instanceof Error ? error.message.split('\n')[0] : String(error)}). ` +
+        'From a source checkout run npm install; a built package needs npm run build.',
+      EXIT_FAILURE,
+      'console_unavailable',
+    );
+  }
   const server = createConsoleServer({
     forward: (method, path, request) => transport.send(method, path, request),
     apiUrl,

@@ -370,6 +370,7 @@ function showNew(): void {
   id.readOnly = false;
   id.disabled = false;
   writeValues(emptyValues());
+  ui.advanced.open = false;
   discoveredPlaceholders(undefined);
   ui.callbackUrl.value = knownCallbackUrl();
   ui.callbackNote.textContent = '';
@@ -395,13 +396,16 @@ function discoveredPlaceholders(view: ProfileView | undefined): void {
   }
 }
 
-function showProfile(view: ProfileView): void {
+function showProfile(view: ProfileView, options: { keepAdvanced?: boolean } = {}): void {
   selection = { kind: 'profile', id: view.id };
   ui.formHeading.textContent = `Profile ${view.id}`;
   // A profile's id is its name for consumers: it cannot be changed, only deleted and created anew.
   (input('id') as HTMLInputElement).readOnly = true;
   (input('id') as HTMLInputElement).disabled = true;
   writeValues(valuesFromView(view));
+  // Each profile starts with the Advanced part closed (a person opens it; errors in it open it); a
+  // profile just saved keeps the form as it was.
+  if (!options.keepAdvanced) ui.advanced.open = false;
   discoveredPlaceholders(view);
   ui.callbackUrl.value = view.callbackUrl;
   ui.callbackNote.textContent = '';
@@ -489,7 +493,7 @@ async function save(): Promise<void> {
   profiles = [...profiles.filter((candidate) => candidate.id !== view.id), view].sort((a, b) => a.id.localeCompare(b.id));
   const hash = `#/profiles/${encodeURIComponent(view.id)}`;
   if (location.hash !== hash) history.replaceState(null, '', hash);
-  showProfile(view);
+  showProfile(view, { keepAdvanced: true });
   const text = `${answer.created ? 'Created' : 'Saved'} profile “${view.id}”.`;
   const next = view.grantType === 'client_credentials' ? ' Use Refresh now to fetch a token.' : view.status.state === 'ready' ? '' : ' Next: Authorize.';
   showMessage('form', 'success', text + next);

@@ -6,7 +6,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { CallbackError, type Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
 import { htmlPage, queryParameters } from '../lib/http.js';
-import { errorFields, type Log } from '../lib/logger.js';
+import { errorFields, logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 
 export interface CallbackOptions {
   /** Where the page links back to the console (local mode: `/console`); no link when absent. */
@@ -15,7 +15,8 @@ export interface CallbackOptions {
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger(), options: CallbackOptions = {}) {
   const link = options.consoleUrl ? { link: { href: options.consoleUrl, text: 'Back to the console' } } : {};
-  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  return async (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
+    logInvocation(logger, { context, event });
     try {
       const { profileId } = await broker().completeAuthorization(queryParameters(event));
       return htmlPage(200, {

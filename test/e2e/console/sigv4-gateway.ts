@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { readBody } from '../../../lib/local/http-adapter.js';
 import { closeServer, listenOnLoopback } from '../../../lib/local/loopback.js';
 import { NodeSha256, type AwsCredentials } from '../../../lib/sdk/signing.js';
 import type { FetchLike } from '../../../lib/sdk/transport.js';
@@ -53,7 +54,8 @@ export async function startSigV4Gateway(options: SigV4GatewayOptions): Promise<S
 
   const server: Server = createServer((req, res) => {
     void (async () => {
-      const body = await readAll(req);
+      const read = await readBody(req, 1024 * 1024);
+      const body = Buffer.from(typeof read === 'string' ? read : '', 'utf8');
       const url = new URL(req.url ?? '/', publicUrl);
       const record: GatewayRecord = { method: req.method ?? 'GET', path: url.pathname, verdict: 'unsigned' };
       records.push(record);
@@ -134,13 +136,4 @@ export async function startSigV4Gateway(options: SigV4GatewayOptions): Promise<S
     return globalThis.fetch(input, init);
   };
   return { records, fetch: routed, url, close: () => closeServer(server) };
-}
-
-function readAll(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
 }

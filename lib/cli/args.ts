@@ -35,6 +35,7 @@ export const COMMAND_OPTIONS = {
   'min-validity': { type: 'string' },
   role: { type: 'string' },
   'api-arn': { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
 type CommandOption = keyof typeof COMMAND_OPTIONS;
@@ -50,6 +51,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   token: ['min-validity'],
   refresh: [],
   policy: ['role', 'api-arn'],
+  console: ['port', 'open'],
 };
 
 export const COMMANDS = Object.keys(OPTIONS_OF);
@@ -85,6 +87,7 @@ export interface ParsedArgs {
     'min-validity'?: string;
     role?: string;
     'api-arn'?: string;
+    port?: string;
   };
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `oauth-broker` admin CLI of a checkout (`npx oauth-broker`, `node bin/oauth-broker.js`). It always
-// runs the TypeScript source, lib/cli/main.ts, through tsx: there is no compiled copy that could fall out
-// of date with the checkout (docs/cli.md "Running the CLI").
+// runs the TypeScript source, lib/cli/main.ts, through tsx, never a compiled copy in dist/ that could be
+// out of date with the checkout (docs/cli.md "Running the CLI").
 let register;
 try {
   ({ register } = await import('tsx/esm/api'));

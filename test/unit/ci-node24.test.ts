@@ -4,12 +4,12 @@
  * already there it changes nothing. Fake `node` and `npm` executables stand in for the machine and the
  * registry, and record how they were called.
  */
-import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runProcess } from '../support/run-process.js';
 
 const SCRIPT = fileURLToPath(new URL('../../.ci/use-node24', import.meta.url));
 
@@ -41,13 +41,8 @@ async function executable(file: string, text: string): Promise<void> {
 
 /** Sources the script with `bin` first on PATH; answers the node it leaves on PATH and the npm calls. */
 async function source(bin: string, prefix: string): Promise<{ code: number; node: string; stderr: string; npmCalls: string }> {
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      '/bin/bash',
-      ['-c', `set -euo pipefail; source "${SCRIPT}"; command -v node; node -v`],
-      { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: dir, OAUTH_BROKER_NODE24_PREFIX: prefix } },
-      (error, out, err) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: out, stderr: err }),
-    );
+  const { code, stdout, stderr } = await runProcess('/bin/bash', ['-c', `set -euo pipefail; source "${SCRIPT}"; command -v node; node -v`], {
+    env: { PATH: `${bin}:/usr/bin:/bin`, HOME: dir, OAUTH_BROKER_NODE24_PREFIX: prefix },
   });
   const npmCalls = await readFile(path.join(dir, 'npm-calls'), 'utf8').catch(() => '');
   return { code, node: stdout.trim(), stderr, npmCalls };

@@ -3,29 +3,19 @@
  * `prepare`), installed from the tarball into a separate project, imported by its package name from
  * JavaScript and type-checked from TypeScript, then used against a broker on loopback.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess, type Finished } from '../../support/run-process.js';
 import { errorBody, startFakeServer, tokenBody, type FakeServer } from '../../unit/sdk/fake-broker.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function exec(file: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { cwd, env: { ...process.env, ...env }, timeout: 170_000, maxBuffer: 10 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+function exec(file: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Finished> {
+  return runProcess(file, args, { cwd, env: { ...process.env, ...env }, timeout: 170_000 });
 }
 
 const CONSUMER_JS = `import { TokenClient, BrokerApiError, createOAuthFetch } from '@oauth-broker/sdk';

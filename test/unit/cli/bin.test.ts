@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runProcess, type Finished } from '../../support/run-process.js';
 import { makeView, readyStatus, startFakeAdminBroker, type FakeAdminBroker } from './fake-admin-broker.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/oauth-broker.js', import.meta.url));
@@ -11,13 +11,8 @@ const BIN = fileURLToPath(new URL('../../../bin/oauth-broker.js', import.meta.ur
 const DIST = fileURLToPath(new URL('../../../dist', import.meta.url));
 const COMPILED = fileURLToPath(new URL('../../../dist/lib/cli/main.js', import.meta.url));
 
-function exec(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function exec(args: string[], env: Record<string, string>): Promise<Finished> {
+  return runProcess(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 });
 }
 
 let broker: FakeAdminBroker;

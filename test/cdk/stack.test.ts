@@ -36,7 +36,7 @@ function routes(template: Template): Route[] {
 
 function functionProps(template: Template, prefix: string): Record<string, Cfn> {
   const fns = resources(template, 'AWS::Lambda::Function');
-  return fns[logicalId(template, 'AWS::Lambda::Function', prefix)]!.Properties!;
+  return fns[logicalId(template, 'AWS::Lambda::Function', `Functions${prefix}`)]!.Properties!;
 }
 
 /** The resources of a statement, rendered as text (tokens as JSON), for pattern checks. */
@@ -89,8 +89,8 @@ describe('dev stack (bundled for real)', () => {
   });
 
   it('wires the environment variables the runtime reads', () => {
-    const tableId = logicalId(template, 'AWS::DynamoDB::Table', 'Table');
-    const keyId = logicalId(template, 'AWS::KMS::Key', 'SecretsKey');
+    const tableId = logicalId(template, 'AWS::DynamoDB::Table', 'DataTable');
+    const keyId = logicalId(template, 'AWS::KMS::Key', 'DataSecretsKey');
     const apiId = logicalId(template, 'AWS::ApiGateway::RestApi', 'Api');
     for (const name of FUNCTIONS) {
       const vars = functionProps(template, name).Environment.Variables;
@@ -292,8 +292,8 @@ describe('dev stack (bundled for real)', () => {
   });
 
   it('runs the refresh job on a schedule, one at a time, with a failure destination', () => {
-    const refreshId = logicalId(template, 'AWS::Lambda::Function', 'Refresh');
-    const queueId = logicalId(template, 'AWS::SQS::Queue', 'RefreshFailures');
+    const refreshId = logicalId(template, 'AWS::Lambda::Function', 'FunctionsRefresh');
+    const queueId = logicalId(template, 'AWS::SQS::Queue', 'ScheduleFailures');
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',
@@ -331,7 +331,7 @@ describe('dev stack (bundled for real)', () => {
       Profiles: [
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret',
         'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
@@ -340,49 +340,54 @@ describe('dev stack (bundled for real)', () => {
       Callback: [
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
         'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       Token: [
         'dynamodb:GetItem', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
         'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       Refresh: [
         'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
         'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
         'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage',
       ],
     };
 
     it.each(FUNCTIONS)('%s holds exactly its own actions, through its own role without managed policies', (name) => {
-      expect(actionsOf(roleStatements(template, `${name}Role`))).toEqual(expected[name]);
+      expect(actionsOf(roleStatements(template, `Functions${name}Role`))).toEqual(expected[name]);
     });
 
     it('gives no function a right another function has that it does not need', () => {
-      const token = actionsOf(roleStatements(template, 'TokenRole'));
-      expect(token).not.toContain('secretsmanager:DeleteSecret');
+      const token = actionsOf(roleStatements(template, 'FunctionsTokenRole'));
+      // A profile deleted during a callback or refresh: the code deletes its re-created secrets (the grant
+      // this test used to assert the absence of; lib/functions.ts).
+      for (const name of ['Callback', 'Token', 'Refresh']) {
+        expect(actionsOf(roleStatements(template, `Functions${name}Role`)), name).toContain('secretsmanager:DeleteSecret');
+      }
+      expect(actionsOf(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
       expect(token).not.toContain('dynamodb:DeleteItem');
       expect(token).not.toContain('dynamodb:PutItem');
-      const authorize = roleStatements(template, 'AuthorizeUrlRole');
+      const authorize = roleStatements(template, 'FunctionsAuthorizeUrlRole');
       expect(actionsOf(authorize).filter((a) => /^(secretsmanager|kms|events):/.test(a))).toEqual([]);
       // The token function may write only token sets, never client secrets.
-      const tokenWrites = roleStatements(template, 'TokenRole').filter((s) =>
+      const tokenWrites = roleStatements(template, 'FunctionsTokenRole').filter((s) =>
         actionsOf([s]).some((a) => /secretsmanager:(Put|Create)/.test(a)),
       );
       for (const s of tokenWrites) {
         for (const r of resourceText(s)) expect(r).toMatch(/\/token-set(-\?{6}|\*|)"\]\]\}$/);
       }
       // The refresh function reads client secrets but never writes or creates them; it may create token sets.
-      const refresh = roleStatements(template, 'RefreshRole');
+      const refresh = roleStatements(template, 'FunctionsRefreshRole');
       for (const s of refresh.filter((st) => resourceText(st).join().includes('client-secret'))) {
-        expect(actionsOf([s])).toEqual(['secretsmanager:GetSecretValue']);
+        expect(actionsOf([s])).toEqual(['secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue']);
       }
       const refreshCreates = refresh.filter((s) => actionsOf([s]).includes('secretsmanager:CreateSecret'));
       expect(refreshCreates).toHaveLength(1);
@@ -392,12 +397,12 @@ describe('dev stack (bundled for real)', () => {
       const indexes = (stmts: Statement[]) =>
         stmts.filter((s) => resourceText(s).join().includes('/index/')).flatMap((s) => resourceText(s).map((r) => r.match(/\/index\/(\w+)/)![1]));
       expect(indexes(refresh)).toEqual(['due']);
-      expect(indexes(roleStatements(template, 'ProfilesRole'))).toEqual(['gsi1']);
-      expect(indexes(roleStatements(template, 'CallbackRole'))).toEqual([]);
-      expect(indexes(roleStatements(template, 'TokenRole'))).toEqual([]);
-      expect(indexes(roleStatements(template, 'AuthorizeUrlRole'))).toEqual([]);
+      expect(indexes(roleStatements(template, 'FunctionsProfilesRole'))).toEqual(['gsi1']);
+      expect(indexes(roleStatements(template, 'FunctionsCallbackRole'))).toEqual([]);
+      expect(indexes(roleStatements(template, 'FunctionsTokenRole'))).toEqual([]);
+      expect(indexes(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).toEqual([]);
       for (const name of FUNCTIONS) {
-        for (const s of roleStatements(template, `${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
+        for (const s of roleStatements(template, `Functions${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
           for (const r of resourceText(s)) expect(r).toContain('/index/');
         }
       }
@@ -405,7 +410,7 @@ describe('dev stack (bundled for real)', () => {
 
     it('names a resource, never "*", in every function policy; secrets stay under this environment\'s prefix', () => {
       for (const name of FUNCTIONS) {
-        for (const s of roleStatements(template, `${name}Role`)) {
+        for (const s of roleStatements(template, `Functions${name}Role`)) {
           expect(s.Effect).toBe('Allow');
           for (const action of actionsOf([s])) expect(action).not.toContain('*');
           for (const r of resourceText(s)) {
@@ -424,7 +429,7 @@ describe('dev stack (bundled for real)', () => {
             expect(s.Condition).toEqual({ 'ForAllValues:StringEquals': { 'aws:TagKeys': ['oauth-broker:profile-id'] } });
           }
           if (actionsOf([s]).includes('events:PutEvents')) {
-            expect(s.Condition).toEqual({ StringEquals: { 'events:source': 'oauth-broker' } });
+            expect(s.Condition).toEqual({ 'ForAllValues:StringEquals': { 'events:source': ['oauth-broker'] }, Null: { 'events:source': 'false' } });
             expect(resourceText(s).join()).toContain(':event-bus/default');
           }
         }
@@ -434,7 +439,7 @@ describe('dev stack (bundled for real)', () => {
     it('grants every action on existing secrets on the suffix-less name too, so that a missing secret is not found rather than denied', () => {
       // Prepare
       const secretStatements = FUNCTIONS.flatMap((name) =>
-        roleStatements(template, `${name}Role`)
+        roleStatements(template, `Functions${name}Role`)
           .filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')))
           .map((s) => ({ name, s })),
       );
@@ -462,7 +467,7 @@ describe('dev stack (bundled for real)', () => {
   });
 
   it('alarms on refresh failures, profiles needing authorization, refresh-function errors and API 5xx, to an encrypted topic', () => {
-    const topicId = logicalId(template, 'AWS::SNS::Topic', 'AlarmTopic');
+    const topicId = logicalId(template, 'AWS::SNS::Topic', 'MonitoringAlarmTopic');
     const topic = resources(template, 'AWS::SNS::Topic')[topicId]!.Properties!;
     expect(topic.KmsMasterKeyId).toBeDefined();
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
@@ -471,7 +476,7 @@ describe('dev stack (bundled for real)', () => {
       },
     });
     const alarms = resources(template, 'AWS::CloudWatch::Alarm');
-    const byId = (prefix: string) => alarms[logicalId(template, 'AWS::CloudWatch::Alarm', prefix)]!.Properties!;
+    const byId = (prefix: string) => alarms[logicalId(template, 'AWS::CloudWatch::Alarm', `Monitoring${prefix}`)]!.Properties!;
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties!.AlarmActions).toEqual([{ Ref: topicId }]);
     }
@@ -549,7 +554,10 @@ describe('optional settings', () => {
       env: 'dev',
       overrides: {
         alarmEmail: 'oncall@example.com',
-        allowedPrincipals: ['arn:aws:iam::111122223333:role/mes-*', 'arn:aws:iam::111122223333:role/broker-admin'],
+        allowedPrincipals: {
+          admin: { arns: ['arn:aws:iam::111122223333:role/broker-admin'] },
+          token: { arns: ['arn:aws:iam::111122223333:role/mes-*'], organizationIds: ['o-a1b2c3d4e5'] },
+        },
         customDomain: {
           domainName: 'broker.example.com',
           certificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/0f2a1e63-0000-4000-8000-000000000000',
@@ -564,25 +572,34 @@ describe('optional settings', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
   });
 
-  it('limits the IAM routes to the listed principals, and keeps the callback public', () => {
+  it('limits the admin routes to the admin list and the token routes to the token list, and keeps the callback public', () => {
     const api = Object.values(resources(template, 'AWS::ApiGateway::RestApi'))[0]!.Properties!;
-    const statements = api.Policy.Statement as Statement[];
-    const deny = statements.find((s) => s.Effect === 'Deny')!;
-    expect(deny.Condition).toEqual({
-      StringNotLike: { 'aws:PrincipalArn': ['arn:aws:iam::111122223333:role/mes-*', 'arn:aws:iam::111122223333:role/broker-admin'] },
+    const statements = api.Policy.Statement as (Statement & { NotResource?: unknown })[];
+    const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
+    expect(Object.keys(bySid).sort()).toEqual([
+      'DenyUnlistedAdminPrincipals', 'DenyUnlistedTokenPrincipals', 'ListedAdminPrincipalsOfOtherAccounts',
+      'ListedTokenOrganizationsOfOtherAccounts', 'ListedTokenPrincipalsOfOtherAccounts', 'PublicRoutes',
+    ]);
+    expect(bySid.PublicRoutes).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Resource: 'execute-api:/*/GET/callback' });
+    expect(bySid.PublicRoutes!.Condition).toBeUndefined();
+    // Admin statements cover everything but the token and public routes (IAM's `*` would also match `/token`).
+    expect(bySid.DenyUnlistedAdminPrincipals).toMatchObject({
+      Effect: 'Deny',
+      NotResource: ['execute-api:/*/GET/profiles/*/token', 'execute-api:/*/GET/callback'],
+      Condition: { ArnNotLike: { 'aws:PrincipalArn': ['arn:aws:iam::111122223333:role/broker-admin'] } },
     });
-    expect(deny.Resource).toEqual(['execute-api:/*/*/profiles', 'execute-api:/*/*/profiles/*']);
-    const callback = statements.find((s) => s.Resource === 'execute-api:/*/GET/callback')!;
-    expect(callback).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' } });
-    expect(callback.Condition).toBeUndefined();
-    // The only other Allow is for listed principals of other accounts: within the account, listing a
-    // principal must not grant it routes its IAM policy does not.
-    const allows = statements.filter((s) => s.Effect === 'Allow' && s !== callback);
-    expect(allows).toHaveLength(1);
-    expect(allows[0]!.Condition).toEqual({
-      StringLike: { 'aws:PrincipalArn': ['arn:aws:iam::111122223333:role/mes-*', 'arn:aws:iam::111122223333:role/broker-admin'] },
-      StringNotEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } },
+    expect(bySid.DenyUnlistedTokenPrincipals).toMatchObject({
+      Effect: 'Deny',
+      Resource: 'execute-api:/*/GET/profiles/*/token',
+      Condition: {
+        ArnNotLike: { 'aws:PrincipalArn': ['arn:aws:iam::111122223333:role/mes-*'] },
+        StringNotEquals: { 'aws:PrincipalOrgID': ['o-a1b2c3d4e5'] },
+      },
     });
+    // Allows are for other accounts only: within the account, listing a principal grants it nothing.
+    for (const sid of ['ListedAdminPrincipalsOfOtherAccounts', 'ListedTokenPrincipalsOfOtherAccounts', 'ListedTokenOrganizationsOfOtherAccounts']) {
+      expect(bySid[sid]!.Condition!.StringNotEquals).toEqual({ 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } });
+    }
   });
 
   it('serves the callback on the custom domain and tells the functions so', () => {

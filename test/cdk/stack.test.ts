@@ -3,12 +3,14 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { addBrokerStack } from '../../cdk/broker-app.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_LOG_FIELDS } from '../../cdk/access-log.js';
 import { ESM_REQUIRE_BANNER } from '../../cdk/broker-stack.js';
 import { TABLE_SCHEMA } from '../../lib/adapters/dynamodb-profile-store.js';
-import { actionsOf, type Cfn, logicalId, resources, roleStatements, synth, type Statement, type Synthesized } from './support.js';
+import { actionsOf, type Cfn, cdkJson, logicalId, resources, roleStatements, synth, type Statement, type Synthesized } from './support.js';
 
 const FUNCTIONS = ['Profiles', 'AuthorizeUrl', 'Callback', 'Token', 'Refresh'] as const;
 
@@ -620,5 +622,31 @@ describe('optional settings', () => {
     template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
       WebACLArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/broker/0f2a1e63-0000-4000-8000-000000000000',
     });
+  });
+});
+
+describe('the environment\'s region, everywhere', () => {
+  const regionsIn = (json: unknown) => {
+    const text = JSON.stringify(json);
+    return {
+      literals: [...new Set(text.match(/\b(?:us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-\d\b/g) ?? [])],
+      pseudo: text.includes('"AWS::Region"'),
+    };
+  };
+
+  it('a stack pinned to a region names that region in every ARN and never AWS::Region', () => {
+    // Prepare: what `cdk synth` does when the CLI has a region (CDK_DEFAULT_REGION).
+    const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+    const stack = addBrokerStack(app, 'dev', { region: 'eu-west-1' });
+
+    // Act
+    const found = regionsIn(Template.fromStack(stack).toJSON());
+
+    // Assess: before, hand-built ARNs said AWS::Region while CDK's own said the literal region.
+    expect(found).toEqual({ literals: ['eu-west-1'], pseudo: false });
+  });
+
+  it('an environment-agnostic stack uses AWS::Region everywhere and names no region', () => {
+    expect(regionsIn(synth({ env: 'prod' }).template.toJSON())).toEqual({ literals: [], pseudo: true });
   });
 });

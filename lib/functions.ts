@@ -205,3 +205,86 @@ export const COMMAND_ACTIONS: Readonly<Record<string, string>> = {
   DeleteSecretCommand: 'secretsmanager:DeleteSecret',
   PutEventsCommand: 'events:PutEvents',
 };
+
+/** Where an environment's resources are: enough to name every ARN its functions' calls go to. */
+export interface Placement {
+  readonly partition: string;
+  readonly region: string;
+  readonly account: string;
+  readonly tableName: string;
+  /** `<secretPrefix>/<env>/`, with the trailing `/` (the stack's `SecretNamePrefix` output). */
+  readonly secretNamePrefix: string;
+  readonly secretsKeyArn: string;
+}
+
+/** One request as AWS authorizes it: the action, the exact resource ARN, the condition keys it carries. */
+export interface AwsRequest {
+  readonly label: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly context: Readonly<Record<string, string | readonly string[]>>;
+  /** `kms`: evaluated with the key policy too (Secrets Manager's KMS call for the function). */
+  readonly keyPolicy?: boolean;
+}
+
+/**
+ * Every request AWS authorizes when function `key` makes its calls about profile `profileId` in `place`:
+ * each call on the exact ARN (an existing secret's ends in `-` and six characters, `suffix`; a missing
+ * one is evaluated by its bare name; a new one by its name with the suffix it will get), and for each
+ * Secrets Manager call the KMS call Secrets Manager makes for the function.
+ */
+export function awsRequests(key: FunctionKey, place: Placement, profileId = 'erp', suffix = 'AbC123'): AwsRequest[] {
+  const { partition, region, account } = place;
+  const tableArn = `arn:${partition}:dynamodb:${region}:${account}:table/${place.tableName}`;
+  const secretArn = (kind: string, end: string) => `arn:${partition}:secretsmanager:${region}:${account}:secret:${place.secretNamePrefix}${profileId}/${kind}${end}`;
+  const viaSecretsManager = (action: string, secret: string): AwsRequest => ({
+    label: `${action} through Secrets Manager for ${secret}`,
+    action,
+    resource: place.secretsKeyArn,
+    context: {
+      'kms:ViaService': `secretsmanager.${region}.amazonaws.com`,
+      'kms:CallerAccount': account,
+      'kms:EncryptionContext:SecretARN': secret,
+    },
+    keyPolicy: true,
+  });
+  const out: AwsRequest[] = [];
+  for (const call of callTargets(key)) {
+    const r = call.resource;
+    switch (r.kind) {
+      case 'item': {
+        const leading = r.item === 'profile' ? `${ITEM_KEY_PREFIXES.profile}${profileId}` : `${ITEM_KEY_PREFIXES.pending}${'0'.repeat(64)}`;
+        out.push({ label: `${call.action} ${r.item}`, action: call.action, resource: tableArn, context: { 'dynamodb:LeadingKeys': [leading] } });
+        break;
+      }
+      case 'index':
+        out.push({ label: `Query ${r.index}`, action: call.action, resource: `${tableArn}/index/${r.index}`, context: {} });
+        break;
+      case 'secret': {
+        const existing = secretArn(r.secret, `-${suffix}`);
+        if (call.action === 'secretsmanager:CreateSecret') {
+          const tags = { 'aws:TagKeys': ['oauth-broker:profile-id'] };
+          out.push({ label: `CreateSecret ${r.secret}`, action: call.action, resource: existing, context: tags });
+          out.push({ label: `TagResource on create ${r.secret}`, action: 'secretsmanager:TagResource', resource: existing, context: tags });
+          out.push(viaSecretsManager('kms:GenerateDataKey', existing));
+        } else {
+          out.push({ label: `${call.action} existing ${r.secret}`, action: call.action, resource: existing, context: {} });
+          // The same request for a secret that does not exist must reach Secrets Manager (ResourceNotFound).
+          out.push({ label: `${call.action} missing ${r.secret}`, action: call.action, resource: secretArn(r.secret, ''), context: {} });
+          if (call.action === 'secretsmanager:GetSecretValue') out.push(viaSecretsManager('kms:Decrypt', existing));
+          if (call.action === 'secretsmanager:PutSecretValue') out.push(viaSecretsManager('kms:GenerateDataKey', existing));
+        }
+        break;
+      }
+      case 'event-bus':
+        out.push({
+          label: 'PutEvents Profile Status Changed',
+          action: call.action,
+          resource: `arn:${partition}:events:${region}:${account}:event-bus/default`,
+          context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Profile Status Changed'] },
+        });
+        break;
+    }
+  }
+  return out;
+}

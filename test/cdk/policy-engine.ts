@@ -12,7 +12,7 @@ import { runSimulation, type Simulation, type SimulationRequestPrincipal } from 
 
 export { anonymousPrincipal } from '@cloud-copilot/iam-simulate';
 import type { Template } from 'aws-cdk-lib/assertions';
-import { callTargets, ITEM_KEY_PREFIXES, type CallTarget, type FunctionKey } from '../../lib/functions.js';
+import { awsRequests, type FunctionKey, type Placement } from '../../lib/functions.js';
 import type { Cfn } from './support.js';
 
 export const ACCOUNT = '111122223333';
@@ -194,11 +194,8 @@ export async function evaluate(request: Request): Promise<Decision> {
   return result.overallResult as Decision;
 }
 
-/** The sample profile every request is about, and a pending authorization's key. */
+/** The sample profile every request is about. */
 export const PROFILE_ID = 'erp';
-const STATE_HASH = 'a'.repeat(64);
-/** Secrets Manager's six random characters. */
-const SUFFIX = 'AbC123';
 
 /** Where a function's calls land in environment `d` (or, for the negative checks, in `target`). */
 export interface CallRequest {
@@ -206,73 +203,35 @@ export interface CallRequest {
   action: string;
   resource: string;
   context: Record<string, string | string[]>;
-  /** The key policy (KMS) or other resource policy AWS evaluates with it. */
+  /** The key policy AWS evaluates with a KMS request. */
   resourcePolicy?: unknown;
+}
+
+/** Where `d`'s resources are, as lib/functions.ts `awsRequests` names them. */
+export function placementOf(d: Deployed): Placement {
+  return {
+    partition: 'aws',
+    region: REGION,
+    account: ACCOUNT,
+    tableName: d.ref(d.id('AWS::DynamoDB::Table', 'DataTable')),
+    secretNamePrefix: `oauth-broker/${d.env}/`,
+    secretsKeyArn: d.arn(d.id('AWS::KMS::Key', 'DataSecretsKey')),
+  };
 }
 
 /**
  * Every request AWS evaluates when function `key` of `d` makes its calls (lib/functions.ts) against the
- * resources of `target` (default `d` itself): the call itself, on the exact ARN, and for each Secrets
- * Manager call the KMS call Secrets Manager makes for the function (with the key policy).
+ * resources of `target` (default `d` itself), KMS requests with `target`'s key policy.
  */
 export function callRequests(d: Deployed, key: FunctionKey, target: Deployed = d): CallRequest[] {
-  const tableArn = target.arn(target.id('AWS::DynamoDB::Table', 'DataTable'));
-  const keyLogical = target.id('AWS::KMS::Key', 'DataSecretsKey');
-  const keyArn = target.arn(keyLogical);
-  const keyPolicy = target.resolve(target.resources[keyLogical]!.Properties.KeyPolicy);
-  const prefix = `oauth-broker/${target.env}`;
-  const secretArn = (kind: string, suffix: string) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${prefix}/${PROFILE_ID}/${kind}${suffix}`;
-  const out: CallRequest[] = [];
-  const viaSecretsManager = (action: string, secret: string): CallRequest => ({
-    label: `${action} through Secrets Manager for ${secret}`,
-    action,
-    resource: keyArn,
-    context: {
-      'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com`,
-      'kms:CallerAccount': ACCOUNT,
-      'kms:EncryptionContext:SecretARN': secret,
-      'kms:EncryptionContextKeys': ['SecretARN', 'SecretVersionId'],
-    },
-    resourcePolicy: keyPolicy,
-  });
-  for (const call of callTargets(key) as CallTarget[]) {
-    const r = call.resource;
-    switch (r.kind) {
-      case 'item': {
-        const leading = r.item === 'profile' ? `${ITEM_KEY_PREFIXES.profile}${PROFILE_ID}` : `${ITEM_KEY_PREFIXES.pending}${STATE_HASH}`;
-        out.push({ label: `${call.action} ${r.item}`, action: call.action, resource: tableArn, context: { 'dynamodb:LeadingKeys': [leading] } });
-        break;
-      }
-      case 'index':
-        out.push({ label: `Query ${r.index}`, action: call.action, resource: `${tableArn}/index/${r.index}`, context: {} });
-        break;
-      case 'secret': {
-        const existing = secretArn(r.secret, `-${SUFFIX}`);
-        if (call.action === 'secretsmanager:CreateSecret') {
-          const tags = { 'aws:TagKeys': ['oauth-broker:profile-id'], 'aws:RequestTag/oauth-broker:profile-id': PROFILE_ID };
-          out.push({ label: `CreateSecret ${r.secret}`, action: call.action, resource: existing, context: tags });
-          out.push({ label: `TagResource on create ${r.secret}`, action: 'secretsmanager:TagResource', resource: existing, context: tags });
-          out.push(viaSecretsManager('kms:GenerateDataKey', existing));
-        } else {
-          out.push({ label: `${call.action} existing ${r.secret}`, action: call.action, resource: existing, context: {} });
-          // The same request for a secret that does not exist must reach Secrets Manager (ResourceNotFound).
-          out.push({ label: `${call.action} missing ${r.secret}`, action: call.action, resource: secretArn(r.secret, ''), context: {} });
-          if (call.action === 'secretsmanager:GetSecretValue') out.push(viaSecretsManager('kms:Decrypt', existing));
-          if (call.action === 'secretsmanager:PutSecretValue') out.push(viaSecretsManager('kms:GenerateDataKey', existing));
-        }
-        break;
-      }
-      case 'event-bus':
-        out.push({
-          label: 'PutEvents Profile Status Changed',
-          action: call.action,
-          resource: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/default`,
-          context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Profile Status Changed'] },
-        });
-        break;
-    }
-  }
-  return out;
+  const keyPolicy = target.resolve(target.resources[target.id('AWS::KMS::Key', 'DataSecretsKey')]!.Properties.KeyPolicy);
+  return awsRequests(key, placementOf(target), PROFILE_ID).map((r) => ({
+    label: r.label,
+    action: r.action,
+    resource: r.resource,
+    context: Object.fromEntries(Object.entries(r.context).map(([k, v]) => [k, typeof v === 'string' ? v : [...v]])),
+    ...(r.keyPolicy ? { resourcePolicy: keyPolicy } : {}),
+  }));
 }
 
 /** Evaluates every call of function `key` of `d` against `target`'s resources; one line per request. */

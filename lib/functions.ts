@@ -112,7 +112,7 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
         'dynamodb:DeleteItem': ['pending'],
       },
       secrets: {
-        'secretsmanager:GetSecretValue': BOTH_SECRETS,
+        'secretsmanager:GetSecretValue': ['client-secret'],
         'secretsmanager:PutSecretValue': ['token-set'],
         'secretsmanager:CreateSecret': ['token-set'],
         'secretsmanager:DeleteSecret': BOTH_SECRETS,

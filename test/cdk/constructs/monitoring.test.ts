@@ -1,0 +1,72 @@
+/**
+ * cdk/constructs/monitoring.ts: alarms and status-change rules into an encrypted topic that CloudWatch of
+ * this account may publish to (the policy engine evaluates that in test/cdk/policies.test.ts).
+ */
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Cfn, logicalId, resources, synth } from '../support.js';
+
+describe('the monitoring of the dev stack', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    template = synth({ env: 'dev' }).template;
+  }, 60_000);
+
+  it('alarms on refresh failures, profiles needing authorization, refresh-function errors and API 5xx, to an encrypted topic', () => {
+    const topicId = logicalId(template, 'AWS::SNS::Topic', 'MonitoringAlarmTopic');
+    const topic = resources(template, 'AWS::SNS::Topic')[topicId]!.Properties!;
+    expect(topic.KmsMasterKeyId).toBeDefined();
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+    const alarms = resources(template, 'AWS::CloudWatch::Alarm');
+    const byId = (prefix: string) => alarms[logicalId(template, 'AWS::CloudWatch::Alarm', `Monitoring${prefix}`)]!.Properties!;
+    for (const alarm of Object.values(alarms)) {
+      expect(alarm.Properties!.AlarmActions).toEqual([{ Ref: topicId }]);
+    }
+    expect(byId('RefreshFunctionErrorsAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' });
+    expect(byId('Api5xxAlarm')).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '5XXError' });
+    expect(byId('RefreshFailureQueueAlarm')).toMatchObject({ Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible' });
+    expect(byId('RefreshFailuresAlarm')).toMatchObject({ Namespace: 'AWS/Events', MetricName: 'TriggeredRules' });
+    expect(byId('ProfilesNeedAuthorizationAlarm')).toMatchObject({ Namespace: 'AWS/Events', MetricName: 'TriggeredRules' });
+    // The status rules match the events the runtime publishes.
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['oauth-broker'],
+        'detail-type': ['Profile Status Changed'],
+        detail: Match.objectLike({ to: ['authorization_required', 'error'] }),
+      },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ detail: Match.objectLike({ to: ['refresh_failing', 'expired'] }) }),
+    });
+    // No e-mail address is configured for dev.
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  it('lets CloudWatch alarms of this account publish, and the status rules through roles of their own', () => {
+    const policy = Object.values(resources(template, 'AWS::SNS::TopicPolicy'))[0]!.Properties!.PolicyDocument;
+    const cloudwatch = (policy.Statement as Cfn[]).find((s) => s.Sid === 'CloudWatchAlarmsOfThisAccount');
+    expect(cloudwatch).toMatchObject({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish' });
+    expect(Object.keys(cloudwatch.Condition).sort()).toEqual(['ArnLike', 'StringEquals']);
+    expect(JSON.stringify(policy)).not.toContain('events.amazonaws.com');
+    for (const rule of Object.values(resources(template, 'AWS::Events::Rule')).filter((r) => r.Properties!.EventPattern)) {
+      expect(rule.Properties!.Targets[0].RoleArn).toBeDefined();
+    }
+  });
+});
+
+describe('the monitoring with an alarm e-mail address', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    template = synth({ env: 'dev', overrides: { alarmEmail: 'oncall@example.com' } }).template;
+  }, 60_000);
+
+  it('subscribes the alarm e-mail address', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+  });
+});

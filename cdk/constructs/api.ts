@@ -44,7 +44,7 @@ export class BrokerApi extends Construct {
     const keep = settings.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const stageName = (this.stageName = settings.name);
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: settings.logRetention, removalPolicy: keep });
-    const resourcePolicy = settings.allowedPrincipals ? apiResourcePolicy(settings.allowedPrincipals, stack.account) : undefined;
+    const resourcePolicy = settings.allowedPrincipals ? apiResourcePolicy(settings.allowedPrincipals, stack) : undefined;
     const publicRoutes = ROUTES.filter((route) => route.auth === 'public');
     this.api = new apigw.RestApi(this, 'Api', {
       restApiName: `oauth-broker-${settings.name}`,
@@ -214,16 +214,23 @@ const patternsOf = (auth: RouteAuth): string[] => [...new Set(ROUTES.filter((r) 
  * consumer limited to one profile's token stays limited to it.
  *
  * IAM's `*` also matches `/`: `/profiles/*` would cover `/profiles/x/token`. So the admin statements name
- * what they do NOT cover (the token and public routes), and the token statements name the token routes.
+ * what they do NOT cover (the token and public routes, `NotResource`), and the token statements name the
+ * token routes.
  */
-export function apiResourcePolicy(allowed: NonNullable<EnvironmentSettings['allowedPrincipals']>, account: string): iam.PolicyDocument {
+export function apiResourcePolicy(allowed: NonNullable<EnvironmentSettings['allowedPrincipals']>, stack: Stack): iam.PolicyDocument {
   const publicRoutes = patternsOf('public');
   const tokenRoutes = patternsOf('iam-token');
+  // NotResource in both forms: the `execute-api:/…` shorthand API Gateway documents expanding for this API,
+  // and the full ARN with any API id (the policy is this API's own, which it cannot name), so that the
+  // exclusion holds whether or not the shorthand is expanded inside NotResource.
+  const fullArn = (pattern: string) =>
+    stack.formatArn({ service: 'execute-api', resource: '*', resourceName: pattern.replace(/^execute-api:\//, '') });
+  const notAdmin = [...tokenRoutes, ...publicRoutes];
   const groups = [
-    { name: 'Admin', list: allowed.admin, scope: { notResources: [...tokenRoutes, ...publicRoutes] } },
+    { name: 'Admin', list: allowed.admin, scope: { notResources: [...notAdmin, ...notAdmin.map(fullArn)] } },
     { name: 'Token', list: allowed.token, scope: { resources: tokenRoutes } },
   ];
-  const otherAccounts = { StringNotEquals: { 'aws:PrincipalAccount': account } };
+  const otherAccounts = { StringNotEquals: { 'aws:PrincipalAccount': stack.account } };
   const statements = [
     new iam.PolicyStatement({
       sid: 'PublicRoutes',

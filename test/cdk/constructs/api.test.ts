@@ -201,7 +201,13 @@ describe('the API with optional settings', () => {
     // Admin statements cover everything but the token and public routes (IAM's `*` would also match `/token`).
     expect(bySid.DenyUnlistedAdminPrincipals).toMatchObject({
       Effect: 'Deny',
-      NotResource: ['execute-api:/*/GET/profiles/*/token', 'execute-api:/*/GET/callback'],
+      NotResource: [
+        'execute-api:/*/GET/profiles/*/token',
+        'execute-api:/*/GET/callback',
+        ...['*/GET/profiles/*/token', '*/GET/callback'].map((route) => ({
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:*/${route}`]],
+        })),
+      ],
       Condition: { ArnNotLike: { 'aws:PrincipalArn': ['arn:aws:iam::111122223333:role/broker-admin'] } },
     });
     expect(bySid.DenyUnlistedTokenPrincipals).toMatchObject({

@@ -253,6 +253,8 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       events,
       callbackUrl,
       refresh: { intervalSeconds: refreshIntervalSeconds },
+      // Local mode accepts loopback http: endpoints (a development server); the cloud never does.
+      urlPolicy: 'local',
     });
     current.broker = broker;
 

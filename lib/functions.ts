@@ -59,6 +59,22 @@ export interface FunctionSpec {
 const ANY_ITEM: readonly ItemKind[] = ['profile', 'pending'];
 const BOTH_SECRETS: readonly SecretKind[] = ['client-secret', 'token-set'];
 
+/**
+ * A refresh under the lease (the token function inline, the scheduled job for due profiles): read the
+ * profile and both secrets, write the token set (creating it for a client-credentials profile's first
+ * one), record the outcome, and delete the secrets again when the profile was deleted meanwhile.
+ */
+const REFRESH_CALLS: AwsCalls = {
+  items: { 'dynamodb:GetItem': ['profile'], 'dynamodb:UpdateItem': ['profile'] },
+  secrets: {
+    'secretsmanager:GetSecretValue': BOTH_SECRETS,
+    'secretsmanager:PutSecretValue': ['token-set'],
+    'secretsmanager:CreateSecret': ['token-set'],
+    'secretsmanager:DeleteSecret': BOTH_SECRETS,
+  },
+  putEvents: true,
+};
+
 export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
   // Listing profiles and deleting a profile's pending authorizations query `gsi1`; DELETE removes the
   // profile, its pending authorizations (by key) and both secrets; PUT writes the client secret;
@@ -129,16 +145,7 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     // The slowest path waits for another instance's refresh, then refreshes itself: the function gets
     // exactly the gateway's limit, so that the gateway answers 503 (IntegrationTimeout) rather than a 5xx.
     timeout: 'api',
-    calls: {
-      items: { 'dynamodb:GetItem': ['profile'], 'dynamodb:UpdateItem': ['profile'] },
-      secrets: {
-        'secretsmanager:GetSecretValue': BOTH_SECRETS,
-        'secretsmanager:PutSecretValue': ['token-set'],
-        'secretsmanager:CreateSecret': ['token-set'],
-        'secretsmanager:DeleteSecret': BOTH_SECRETS,
-      },
-      putEvents: true,
-    },
+    calls: REFRESH_CALLS,
   },
   // The scheduled job: finds due profiles on the sparse `due` index and refreshes each under the lease,
   // exactly as the token function does (same calls, plus the index).
@@ -148,17 +155,7 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     memorySize: 512,
     timeout: 'schedule',
     reservedConcurrency: 1,
-    calls: {
-      items: { 'dynamodb:GetItem': ['profile'], 'dynamodb:UpdateItem': ['profile'] },
-      queryIndexes: ['due'],
-      secrets: {
-        'secretsmanager:GetSecretValue': BOTH_SECRETS,
-        'secretsmanager:PutSecretValue': ['token-set'],
-        'secretsmanager:CreateSecret': ['token-set'],
-        'secretsmanager:DeleteSecret': BOTH_SECRETS,
-      },
-      putEvents: true,
-    },
+    calls: { ...REFRESH_CALLS, queryIndexes: ['due'] },
   },
 };
 

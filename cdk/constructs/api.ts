@@ -239,43 +239,28 @@ export function apiResourcePolicy(allowed: NonNullable<EnvironmentSettings['allo
       resources: publicRoutes,
     }),
   ];
+  /** Anyone, `execute-api:Invoke` on `scope`, under `conditions`. */
+  const invoke = (sid: string, scope: { resources?: string[]; notResources?: string[] }, conditions: Record<string, unknown>, effect = iam.Effect.ALLOW) =>
+    new iam.PolicyStatement({ sid, effect, principals: [new iam.AnyPrincipal()], actions: ['execute-api:Invoke'], ...scope, conditions });
   for (const { name, list, scope } of groups) {
     const { arns, organizationIds } = principalList(list);
     if (arns.length > 0) {
-      statements.push(
-        new iam.PolicyStatement({
-          sid: `Listed${name}PrincipalsOfOtherAccounts`,
-          principals: [new iam.AnyPrincipal()],
-          actions: ['execute-api:Invoke'],
-          ...scope,
-          conditions: { ArnLike: { 'aws:PrincipalArn': arns }, ...otherAccounts },
-        }),
-      );
+      statements.push(invoke(`Listed${name}PrincipalsOfOtherAccounts`, scope, { ArnLike: { 'aws:PrincipalArn': arns }, ...otherAccounts }));
     }
     if (organizationIds.length > 0) {
-      statements.push(
-        new iam.PolicyStatement({
-          sid: `Listed${name}OrganizationsOfOtherAccounts`,
-          principals: [new iam.AnyPrincipal()],
-          actions: ['execute-api:Invoke'],
-          ...scope,
-          conditions: { StringEquals: { 'aws:PrincipalOrgID': organizationIds }, ...otherAccounts },
-        }),
-      );
+      statements.push(invoke(`Listed${name}OrganizationsOfOtherAccounts`, scope, { StringEquals: { 'aws:PrincipalOrgID': organizationIds }, ...otherAccounts }));
     }
     // Refused unless listed by ARN or by organisation (conditions of one statement must all hold).
     statements.push(
-      new iam.PolicyStatement({
-        sid: `DenyUnlisted${name}Principals`,
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['execute-api:Invoke'],
-        ...scope,
-        conditions: {
+      invoke(
+        `DenyUnlisted${name}Principals`,
+        scope,
+        {
           ...(arns.length > 0 ? { ArnNotLike: { 'aws:PrincipalArn': arns } } : {}),
           ...(organizationIds.length > 0 ? { StringNotEquals: { 'aws:PrincipalOrgID': organizationIds } } : {}),
         },
-      }),
+        iam.Effect.DENY,
+      ),
     );
   }
   return new iam.PolicyDocument({ statements });

@@ -3,7 +3,7 @@
  */
 import { App, Token } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import { addBrokerStack, stackName } from '../../cdk/broker-app.js';
+import { addBrokerStack, deploymentTarget, stackName } from '../../cdk/broker-app.js';
 import { environments, resolveEnvironment, validateEnvironment, validateSecretPrefixes, type EnvironmentSettings } from '../../cdk/environments.js';
 
 const base: EnvironmentSettings = environments.dev;
@@ -110,5 +110,11 @@ describe('environments', () => {
     // Siblings that only share a string prefix do not nest.
     expect(() => validateSecretPrefixes({ dev: base, devx: { ...base, name: 'devx' } })).not.toThrow();
     expect(() => validateSecretPrefixes(environments)).not.toThrow();
+  });
+
+  it('takes the CLI\'s region only when one is configured, never its us-east-1 fallback', () => {
+    expect(deploymentTarget({ CDK_DEFAULT_ACCOUNT: '111122223333', CDK_DEFAULT_REGION: 'us-east-1' })).toEqual({ account: '111122223333', region: undefined });
+    expect(deploymentTarget({ CDK_DEFAULT_REGION: 'us-east-1', AWS_REGION: 'eu-west-1' })).toEqual({ account: undefined, region: 'eu-west-1' });
+    expect(deploymentTarget({ AWS_DEFAULT_REGION: 'eu-central-1' }).region).toBe('eu-central-1');
   });
 });

@@ -140,7 +140,8 @@ async function roleCheck(aws: Clients, key: FunctionKey, roleArn: string | undef
           PolicySourceArn: roleArn,
           ActionNames: [request.action],
           ResourceArns: [request.resource],
-          ContextEntries: contextEntries(request),
+          // The key policy names the roles by aws:PrincipalArn: the simulator is told who asks.
+          ContextEntries: [...contextEntries(request), { ContextKeyName: 'aws:PrincipalArn', ContextKeyValues: [roleArn], ContextKeyType: 'string' }],
           ...(request.keyPolicy && keyPolicy ? { ResourcePolicy: keyPolicy, ResourceOwner: `arn:${place.partition}:iam::${place.account}:root` } : {}),
         }),
       ),

@@ -2,9 +2,47 @@
  * cdk/constructs/monitoring.ts: alarms and status-change rules into an encrypted topic that CloudWatch of
  * this account may publish to (the policy engine evaluates that in test/cdk/policies.test.ts).
  */
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Cfn, logicalId, resources, synth } from '../support.js';
+import { BrokerMonitoring } from '../../../cdk/constructs/monitoring.js';
+import { environments } from '../../../cdk/environments.js';
+import { type Cfn, cdkJson, logicalId, resources, synth } from '../support.js';
+
+describe('BrokerMonitoring on its own', () => {
+  it('sends every alarm, and every status rule, to its topic; CloudWatch of the stack\'s account may publish', () => {
+    // Prepare
+    const stack = new Stack(new App({ context: cdkJson.context }), 'Focused', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const refresh = new lambda.Function(stack, 'Job', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('export const handler = 1;') });
+    const api = new apigw.RestApi(stack, 'Api');
+    api.root.addMethod('GET');
+
+    // Act
+    const monitoring = new BrokerMonitoring(stack, 'Monitoring', { settings: environments.dev, refresh, refreshFailures: new sqs.Queue(stack, 'Failures'), api });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    expect(monitoring.alarms).toHaveLength(5);
+    const topic = stack.resolve(monitoring.alarmTopic.topicArn);
+    for (const alarm of Object.values(resources(template, 'AWS::CloudWatch::Alarm'))) {
+      expect(alarm.Properties!.AlarmActions).toEqual([topic]);
+      expect(alarm.Properties!.OKActions).toEqual([topic]);
+    }
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'CloudWatchAlarmsOfThisAccount',
+            Condition: { StringEquals: { 'aws:SourceAccount': '111122223333' }, ArnLike: { 'aws:SourceArn': 'arn:aws:cloudwatch:eu-west-1:111122223333:alarm:*' } },
+          }),
+        ]),
+      },
+    });
+  });
+});
 
 describe('the monitoring of the dev stack', () => {
   let template: Template;

@@ -135,6 +135,10 @@ describe('oauth-broker doctor', () => {
     expect(expected).toContain(
       `${roleArn('callback')} secretsmanager:DeleteSecret arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:oauth-broker/prod/doctor-probe/token-set-doctor`,
     );
+    // The key policy names the roles by aws:PrincipalArn: each request says who asks.
+    for (const i of asked) {
+      expect(i.ContextEntries).toContainEqual({ ContextKeyName: 'aws:PrincipalArn', ContextKeyValues: [i.PolicySourceArn], ContextKeyType: 'string' });
+    }
     const putEvents = asked.find((i) => i.ActionNames![0] === 'events:PutEvents')!;
     expect(putEvents.ContextEntries).toContainEqual({ ContextKeyName: 'events:source', ContextKeyValues: ['oauth-broker'], ContextKeyType: 'stringList' });
     // An unsigned GET without parameters, nothing else.

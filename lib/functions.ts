@@ -9,8 +9,6 @@
  * No AWS CDK import here: the CLI (`doctor`) reads this module too.
  */
 
-export type FunctionKey = 'profiles' | 'authorizeUrl' | 'callback' | 'token' | 'refresh';
-
 /**
  * Table items by the leading key (`pk`) prefix the DynamoDB adapter writes (`dynamodb:LeadingKeys`):
  * a profile is `PROFILE#<id>`, a pending authorization `STATE#<sha-256 of state>`.
@@ -75,7 +73,8 @@ const REFRESH_CALLS: AwsCalls = {
   putEvents: true,
 };
 
-export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
+/** One entry per function: adding a function is adding an entry (and its route in lib/routes.ts). */
+const FUNCTION_TABLE = {
   // Listing profiles and deleting a profile's pending authorizations query `gsi1`; DELETE removes the
   // profile, its pending authorizations (by key) and both secrets; PUT writes the client secret;
   // POST /refresh and revocation read the token set, and a refresh writes one (a client-credentials
@@ -157,7 +156,12 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     reservedConcurrency: 1,
     calls: { ...REFRESH_CALLS, queryIndexes: ['due'] },
   },
-};
+} as const satisfies Readonly<Record<string, FunctionSpec>>;
+
+/** `profiles`, `authorizeUrl`, `callback`, `token`, `refresh`: the functions' keys. */
+export type FunctionKey = keyof typeof FUNCTION_TABLE;
+
+export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = FUNCTION_TABLE;
 
 export const functionKeys = (): FunctionKey[] => Object.keys(FUNCTIONS) as FunctionKey[];
 

@@ -11,7 +11,7 @@ import { createHandler as createCallbackHandler } from '../../../lambdas/callbac
 import { createHandler as createProfilesHandler } from '../../../lambdas/profiles.js';
 import { createHandler as createRefreshHandler } from '../../../lambdas/refresh.js';
 import { createHandler as createTokenHandler } from '../../../lambdas/token.js';
-import { callTargets, ITEM_KEY_PREFIXES, type FunctionKey } from '../../../lib/functions.js';
+import { callTargets, functionKeys, ITEM_KEY_PREFIXES, type FunctionKey } from '../../../lib/functions.js';
 import { apiEvent } from '../support/events.js';
 import { TestClock, brokerOn, captureLogger, jsonResponse, profileBody, stateOf, useAwsMocks, type CapturedLog } from '../support/harness.js';
 
@@ -109,7 +109,7 @@ beforeEach(() => {
   log = captureLogger();
   clock = new TestClock();
   during = undefined;
-  made = { profiles: new Set(), authorizeUrl: new Set(), callback: new Set(), token: new Set(), refresh: new Set() };
+  made = Object.fromEntries(functionKeys().map((key) => [key, new Set<string>()])) as Record<FunctionKey, Set<string>>;
   owners = { ddb: [], sm: [] };
 });
 

@@ -35,6 +35,7 @@ export const COMMAND_OPTIONS = {
   role: { type: 'string' },
   'api-arn': { type: 'string' },
   stack: { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
 type CommandOption = keyof typeof COMMAND_OPTIONS;
@@ -51,6 +52,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   refresh: [],
   policy: ['role', 'api-arn'],
   doctor: ['stack'],
+  console: ['port', 'open'],
 };
 
 export const COMMANDS = Object.keys(OPTIONS_OF);
@@ -77,6 +79,7 @@ export interface ParsedArgs {
     role?: string;
     'api-arn'?: string;
     stack?: string;
+    port?: string;
   };
 }
 

@@ -19,6 +19,7 @@ import { createHandler as createCallbackHandler } from '../../lambdas/callback.j
 import { createHandler as createProfilesHandler } from '../../lambdas/profiles.js';
 import { createHandler as createRefreshHandler } from '../../lambdas/refresh.js';
 import { createHandler as createTokenHandler } from '../../lambdas/token.js';
+import { consoleRoutes } from '../console/local-routes.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
 import { Broker, type RefreshRunSummary } from '../broker.js';
@@ -151,7 +152,8 @@ const HANDLER_FACTORIES = {
   profiles: createProfilesHandler,
   authorizeUrl: createAuthorizeUrlHandler,
   token: createTokenHandler,
-  callback: createCallbackHandler,
+  // The callback page links back to the console local mode serves.
+  callback: (broker: () => Broker, logger: Log) => createCallbackHandler(broker, logger, { consoleUrl: '/console' }),
 } satisfies Record<ApiFunctionKey, (broker: () => Broker, logger: Log) => ProxyHandler>;
 
 /** The API's routes (lib/routes.ts), each served by the real Lambda handler of its function. */
@@ -162,7 +164,11 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
     if (!h) handlers.set(fn, (h = HANDLER_FACTORIES[fn](broker, logger)));
     return h;
   };
-  return ROUTES.map((route) => ({ method: route.method, resource: route.path, handler: handlerOf(route.function) }));
+  return [
+    ...ROUTES.map((route) => ({ method: route.method, resource: route.path, handler: handlerOf(route.function) })),
+    // The console beside the API (not an API route: it is local mode's own page, docs/api.md "Console").
+    ...consoleRoutes({ callbackUrl: () => broker().callbackUrl, logger }),
+  ];
 }
 
 /** Data directories locked by this process (the lock file alone cannot tell two brokers of one process apart). */

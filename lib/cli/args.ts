@@ -35,6 +35,7 @@ export const COMMAND_OPTIONS = {
   'min-validity': { type: 'string' },
   role: { type: 'string' },
   'api-arn': { type: 'string' },
+  stack: { type: 'string' },
   port: { type: 'string' },
 } as const;
 
@@ -51,6 +52,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   token: ['min-validity'],
   refresh: [],
   policy: ['role', 'api-arn'],
+  doctor: ['stack'],
   console: ['port', 'open'],
 };
 
@@ -87,6 +89,7 @@ export interface ParsedArgs {
     'min-validity'?: string;
     role?: string;
     'api-arn'?: string;
+    stack?: string;
     port?: string;
   };
 }

@@ -26,17 +26,10 @@ export async function exchangeAuthorizationCode(
 ): Promise<TokenSet> {
   const secrets = sentSecrets(config, context.clientSecret, callbackParameters.get('code'), codeVerifier);
   return withClassifiedFailures(secrets, async () => {
-    const response = await oauth.authorizationCodeGrantRequest(
-      as,
-      clientOf(config),
-      clientAuthentication(config.clientAuthMethod, context.clientSecret),
-      callbackParameters,
-      redirectUri,
-      codeVerifier ?? oauth.nopkce,
-      { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
-    );
-    const body = await oauth.processAuthorizationCodeResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null, revocationEndpoint: as.revocation_endpoint ?? null });
+    const { client, auth, options } = grantParts(as, config, context);
+    const response = await oauth.authorizationCodeGrantRequest(as, client, auth, callbackParameters, redirectUri, codeVerifier ?? oauth.nopkce, options);
+    const body = await oauth.processAuthorizationCodeResponse(withIdTokenAlgorithms(as), client, await withoutUnverifiableIdToken(as, response));
+    return storedSet(body, as, config, context, null);
   });
 }
 
@@ -48,15 +41,10 @@ export async function refreshAccessToken(
   context: TokenRequestContext,
 ): Promise<TokenSet> {
   return withClassifiedFailures(sentSecrets(config, context.clientSecret, refreshToken), async () => {
-    const response = await oauth.refreshTokenGrantRequest(
-      as,
-      clientOf(config),
-      clientAuthentication(config.clientAuthMethod, context.clientSecret),
-      refreshToken,
-      { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
-    );
-    const body = await oauth.processRefreshTokenResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: refreshToken, revocationEndpoint: as.revocation_endpoint ?? null });
+    const { client, auth, options } = grantParts(as, config, context);
+    const response = await oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, options);
+    const body = await oauth.processRefreshTokenResponse(withIdTokenAlgorithms(as), client, await withoutUnverifiableIdToken(as, response));
+    return storedSet(body, as, config, context, refreshToken);
   });
 }
 
@@ -69,15 +57,36 @@ export async function requestClientCredentialsToken(
   return withClassifiedFailures(sentSecrets(config, context.clientSecret), async () => {
     const parameters = new URLSearchParams(config.tokenParams);
     if (config.scope) parameters.set('scope', config.scope);
-    const response = await oauth.clientCredentialsGrantRequest(
-      as,
-      clientOf(config),
-      clientAuthentication(config.clientAuthMethod, context.clientSecret),
-      parameters,
-      requestOptions(as.token_endpoint, context),
-    );
-    const body = await oauth.processClientCredentialsResponse(as, clientOf(config), response);
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null, revocationEndpoint: as.revocation_endpoint ?? null });
+    const { client, auth } = grantParts(as, config, context);
+    // The profile's token parameters are in the body already: the request options carry none.
+    const response = await oauth.clientCredentialsGrantRequest(as, client, auth, parameters, requestOptions(as.token_endpoint, context));
+    const body = await oauth.processClientCredentialsResponse(as, client, response);
+    return storedSet(body, as, config, context, null);
+  });
+}
+
+/** What every grant sends: the client, its authentication, and the request options with the profile's token parameters. */
+function grantParts(as: oauth.AuthorizationServer, config: ProfileConfig, context: TokenRequestContext) {
+  return {
+    client: clientOf(config),
+    auth: clientAuthentication(config.clientAuthMethod, context.clientSecret),
+    options: { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
+  };
+}
+
+/** The token set to store from a grant's validated answer, with the revocation endpoint of the server that issued it. */
+function storedSet(
+  body: oauth.TokenEndpointResponse,
+  as: oauth.AuthorizationServer,
+  config: ProfileConfig,
+  context: TokenRequestContext,
+  previousRefreshToken: string | null,
+): TokenSet {
+  return normalizeTokenResponse(body, {
+    now: context.now,
+    defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds,
+    previousRefreshToken,
+    revocationEndpoint: as.revocation_endpoint ?? null,
   });
 }
 

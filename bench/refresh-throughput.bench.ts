@@ -136,7 +136,8 @@ await runBenchmark(async (args) => {
     const settings = benchSettings('bench-refresh');
     await createTable(db.client, settings.tableName);
     const clock = offsetClock();
-    const broker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, clock, events });
+    // The authorization server is on loopback http: (local rules; the cloud's refuse it).
+    const broker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, clock, events, urlPolicy: 'local' });
 
     progress(`refresh-throughput: registering and authorizing ${requested} profiles (consent done programmatically, ${SETUP_CONCURRENCY} at a time)`);
     quiet.start();
@@ -294,6 +295,7 @@ await runBenchmark(async (args) => {
       clock: deployedClock,
       events,
       fetch: ledger.fetch(),
+      urlPolicy: 'local',
     });
     quiet.start();
     const deployedIds = await authorizeAll(deployedBroker, profileIds('deployed', deployedProfiles), performance.now() + SETUP_BUDGET_MS / 4);
@@ -346,6 +348,7 @@ await runBenchmark(async (args) => {
       events,
       metrics: new PowertoolsMetrics(),
       callbackUrl: CALLBACK_URL,
+      urlPolicy: 'local',
     });
     quiet.start();
     const fileIds = await authorizeAll(fileBroker, profileIds('file', fileVaultProfiles), performance.now() + SETUP_BUDGET_MS / 2);

@@ -19,6 +19,7 @@ import { createHandler as createCallbackHandler } from '../../lambdas/callback.j
 import { createHandler as createProfilesHandler } from '../../lambdas/profiles.js';
 import { createHandler as createRefreshHandler } from '../../lambdas/refresh.js';
 import { createHandler as createTokenHandler } from '../../lambdas/token.js';
+import { consoleRoutes } from '../console/local-routes.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
 import { Broker, type RefreshRunSummary } from '../broker.js';
@@ -147,7 +148,7 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
   const profiles = createProfilesHandler(broker, logger);
   const authorizeUrl = createAuthorizeUrlHandler(broker, logger);
   const token = createTokenHandler(broker, logger);
-  const callback = createCallbackHandler(broker, logger);
+  const callback = createCallbackHandler(broker, logger, { consoleUrl: '/console' });
   return [
     { method: 'GET', resource: '/profiles', handler: profiles },
     { method: 'GET', resource: '/profiles/{id}', handler: profiles },
@@ -157,6 +158,7 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
     { method: 'GET', resource: '/profiles/{id}/authorize-url', handler: authorizeUrl },
     { method: 'GET', resource: '/profiles/{id}/token', handler: token },
     { method: 'GET', resource: '/callback', handler: callback },
+    ...consoleRoutes({ callbackUrl: () => broker().callbackUrl, logger }),
   ];
 }
 

@@ -34,6 +34,7 @@ export const COMMAND_OPTIONS = {
   'min-validity': { type: 'string' },
   role: { type: 'string' },
   'api-arn': { type: 'string' },
+  stack: { type: 'string' },
   port: { type: 'string' },
 } as const;
 
@@ -50,6 +51,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   token: ['min-validity'],
   refresh: [],
   policy: ['role', 'api-arn'],
+  doctor: ['stack'],
   console: ['port', 'open'],
 };
 
@@ -76,6 +78,7 @@ export interface ParsedArgs {
     'min-validity'?: string;
     role?: string;
     'api-arn'?: string;
+    stack?: string;
     port?: string;
   };
 }

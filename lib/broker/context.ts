@@ -71,9 +71,9 @@ export function noGrant(ctx: BrokerContext, record: ProfileRecord): BrokerError 
   );
 }
 
+/** The client secret as the vault holds it now (a fresh read), kept for this container's refreshes of the same grant. */
 export async function readClientSecret(ctx: BrokerContext, record: ProfileRecord): Promise<string | undefined> {
-  if (record.config.clientAuthMethod === 'none') return undefined;
-  return ctx.deps.vault.getClientSecret(record.id);
+  return ctx.secrets.reread(record);
 }
 
 export async function authorizationServer(ctx: BrokerContext, config: ProfileConfig, options: { needRevocation?: boolean } = {}): Promise<oauth.AuthorizationServer> {

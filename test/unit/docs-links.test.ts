@@ -1,5 +1,5 @@
 /**
- * A clone is all a reader has (issue 12): the README and docs/ link only to files inside the repository,
+ * A clone is all a reader has: the README and docs/ link only to files inside the repository,
  * and the CLI's, SDK's and local mode's sources cite the contract there (docs/api.md), not a file beside
  * the repository.
  */

@@ -1,6 +1,6 @@
 /**
  * `errorResponse` logs at the level a person on call would want: a caller's mistake (4xx) at INFO, a
- * passing 503 at WARN, only the broker's own faults at ERROR (issue 12: a mistyped issuer showed as ERROR).
+ * passing 503 at WARN, only the broker's own faults at ERROR (a mistyped issuer is not the broker's fault).
  */
 import { describe, expect, it } from 'vitest';
 import { BrokerError, invalidRequest, notFound, temporarilyUnavailable } from '../../lib/errors.js';

@@ -1,5 +1,5 @@
 /**
- * `npm install` leaves the tree clean (issue 12): the lock file records what the package.json files say,
+ * `npm install` leaves the tree clean: the lock file records what the package.json files say,
  * so npm has nothing to rewrite. The root entry once lacked the `bin`, and every install changed the file.
  */
 import { readFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The docs' samples are real output (issue 12): every ```console block of docs/cli.md and
+ * The docs' samples are real output: every ```console block of docs/cli.md and
  * docs/local-mode.md is run, command by command and in document order, against local mode with its demo
  * authorization server, and each command's output (stdout and stderr as a terminal interleaves them) must
  * match the lines that follow it. `…` in a sample stands for text that changes from run to run (a time, a

@@ -1,5 +1,5 @@
 /**
- * What `npm start` prints (issue 12): human log lines on stderr by default (JSON only with
+ * What `npm start` prints: human log lines on stderr by default (JSON only with
  * BROKER_LOG_FORMAT=json), a user's mistake not at ERROR, `--verbose` for INFO, and the banner naming the
  * demo server's client for your own profiles.
  */

@@ -1,5 +1,5 @@
 /**
- * The SDK's transport keeps its credentials on the way to the broker (issue 9): a redirect is never
+ * The SDK's transport keeps its credentials on the way to the broker: a redirect is never
  * followed (the attacker's server must receive nothing), and a base URL that would send signed requests
  * and tokens in clear text is refused before any request.
  */

@@ -19,6 +19,10 @@ import { createHandler as createCallbackHandler } from '../../lambdas/callback.j
 import { createHandler as createProfilesHandler } from '../../lambdas/profiles.js';
 import { createHandler as createRefreshHandler } from '../../lambdas/refresh.js';
 import { createHandler as createTokenHandler } from '../../lambdas/token.js';
+import { createHandler as createJwksHandler } from '../../lambdas/jwks.js';
+import { createHandler as createKeysHandler } from '../../lambdas/keys.js';
+import { createLocalSigningKeys } from '../keys/composition.js';
+import { LoggedSigningKeyEvents } from '../keys/events.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
 import { Broker, type RefreshRunSummary } from '../broker.js';
@@ -157,6 +161,21 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
     { method: 'GET', resource: '/profiles/{id}/authorize-url', handler: authorizeUrl },
     { method: 'GET', resource: '/profiles/{id}/token', handler: token },
     { method: 'GET', resource: '/callback', handler: callback },
+    ...keyRoutes(broker, logger),
+  ];
+}
+
+/** The signing keys' routes (docs/keys.md): the public JWKS and the key admin routes. */
+function keyRoutes(broker: () => Broker, logger: Log): Route[] {
+  const jwks = createJwksHandler(broker, logger);
+  const keys = createKeysHandler(broker, logger);
+  return [
+    { method: 'GET', resource: '/jwks', handler: jwks },
+    { method: 'GET', resource: '/keys', handler: keys },
+    { method: 'POST', resource: '/keys/rotate', handler: keys },
+    { method: 'POST', resource: '/keys/promote', handler: keys },
+    { method: 'POST', resource: '/keys/withdraw', handler: keys },
+    { method: 'GET', resource: '/profiles/{id}/signing-key', handler: keys },
   ];
 }
 
@@ -248,6 +267,16 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       events,
       callbackUrl,
       refresh: { intervalSeconds: refreshIntervalSeconds },
+      // Keys made here, their private halves sealed in the vault (docs/keys.md).
+      signingKeys: createLocalSigningKeys({
+        tableName: LOCAL_TABLE_NAME,
+        dynamoDb: db.doc,
+        vault,
+        callbackUrl,
+        clock,
+        logger,
+        events: new LoggedSigningKeyEvents(logger),
+      }),
     });
     current.broker = broker;
 

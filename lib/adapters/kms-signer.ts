@@ -4,7 +4,7 @@
  * algorithms (pinned: one per key, checked against the key's spec before first use), the DER→R‖S
  * conversion of ECDSA signatures, and the meaning of KMS failures (busy: retry; unusable key: fix it).
  *
- * Loaded with `import()` by the composition root only when a profile signs: the token path of a
+ * Loaded with `import()` by `lib/keys/kms-keys.ts` only when a profile signs: the token path of a
  * secret-based profile never loads the KMS SDK.
  */
 import { createHash, createPublicKey } from 'node:crypto';
@@ -20,6 +20,9 @@ export const KMS_SIGNING_ALGORITHMS: Record<SigningAlgorithm, SigningAlgorithmSp
   RS256: 'RSASSA_PKCS1_V1_5_SHA_256',
   PS256: 'RSASSA_PSS_SHA_256',
 };
+
+/** KMS signs messages up to this size as they are (`RAW`); larger ones as their SHA-256 digest (`DIGEST`). */
+export const KMS_RAW_MESSAGE_LIMIT = 4096;
 
 /** KMS errors that mean "not now": retry later, the key is fine. */
 const PASSING_KMS_ERRORS = new Set([
@@ -91,15 +94,17 @@ export class KmsSigner implements Signer {
   }
 
   /**
-   * Signs the SHA-256 digest of `data` (MessageType DIGEST: no size limit, the message never leaves the
-   * function) with the pinned algorithm. ECDSA signatures come back DER-encoded and are converted to R‖S.
+   * Signs `data` with the pinned algorithm: as it is (MessageType RAW: assertions and certificates are a
+   * few hundred bytes, and hold nothing secret), or as its SHA-256 digest (DIGEST) beyond KMS's 4096-byte
+   * limit. ECDSA signatures come back DER-encoded and are converted to R‖S.
    */
   async sign(data: Uint8Array): Promise<Uint8Array> {
-    const digest = createHash('sha256').update(data).digest();
+    const raw = data.length <= KMS_RAW_MESSAGE_LIMIT;
+    const message = raw ? data : createHash('sha256').update(data).digest();
     let signature: Uint8Array | undefined;
     try {
       ({ Signature: signature } = await this.client.send(
-        new SignCommand({ KeyId: this.keyArn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: KMS_SIGNING_ALGORITHMS[this.alg] }),
+        new SignCommand({ KeyId: this.keyArn, Message: message, MessageType: raw ? 'RAW' : 'DIGEST', SigningAlgorithm: KMS_SIGNING_ALGORITHMS[this.alg] }),
       ));
     } catch (error) {
       throw kmsFailure(error, this.keyArn, 'sign with');

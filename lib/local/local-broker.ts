@@ -22,7 +22,7 @@ import { createHandler as createTokenHandler } from '../../lambdas/token.js';
 import { createHandler as createJwksHandler } from '../../lambdas/jwks.js';
 import { createHandler as createKeysHandler } from '../../lambdas/keys.js';
 import { createLocalSigningKeys } from '../keys/composition.js';
-import { LoggedSigningKeyEvents } from '../keys/events.js';
+import { LoggedSigningKeyEvents, type SigningKeyEvents } from '../keys/events.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
 import { Broker, type RefreshRunSummary } from '../broker.js';
@@ -275,7 +275,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         callbackUrl,
         clock,
         logger,
-        events: new LoggedSigningKeyEvents(logger),
+        events: printedKeyEvents(new LoggedSigningKeyEvents(logger), print),
       }),
     });
     current.broker = broker;
@@ -475,6 +475,16 @@ class PrintedStatusEvents implements StatusEvents {
     this.print(`${mark} profile "${change.profileId}": ${change.from} → ${change.to}${why}`);
     await this.inner.statusChanged(change);
   }
+}
+
+/** Key rotation steps as the cloud signals them (logged), plus one line for the person at the console. */
+function printedKeyEvents(inner: SigningKeyEvents, print: (line: string) => void): SigningKeyEvents {
+  return {
+    async keyChanged(change) {
+      print(`signing key ${change.kid} (${change.alg}): ${change.step}${change.withdrawAt ? ` until ${change.withdrawAt}` : ''}`);
+      await inner.keyChanged(change);
+    },
+  };
 }
 
 function describeRun(summary: RefreshRunSummary): string {

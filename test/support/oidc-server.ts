@@ -79,6 +79,8 @@ export interface TokenRequestRecord {
 export interface ReceivedClientAssertion {
   /** `/token` or `/token/revocation` */
   endpoint: string;
+  /** the compact JWS as sent */
+  jwt: string;
   header: Record<string, unknown>;
   payload: Record<string, unknown>;
   /** `client_assertion_type` sent with it */
@@ -315,10 +317,11 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
     }
   });
   const recordAssertion = (endpoint: string, params: URLSearchParams, status: number): void => {
-    const [h, p] = (params.get('client_assertion') ?? '').split('.');
+    const jwt = params.get('client_assertion') ?? '';
+    const [h, p] = jwt.split('.');
     const header = h ? base64urlJson(h) : undefined;
     const payload = p ? base64urlJson(p) : undefined;
-    if (header && payload) assertions.push({ endpoint, header, payload, assertionType: params.get('client_assertion_type'), status });
+    if (header && payload) assertions.push({ endpoint, jwt, header, payload, assertionType: params.get('client_assertion_type'), status });
   };
   provider.use(async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== '/token') {

@@ -34,6 +34,11 @@ export const COMMAND_OPTIONS = {
   'min-validity': { type: 'string' },
   role: { type: 'string' },
   'api-arn': { type: 'string' },
+  alg: { type: 'string' },
+  'key-arn': { type: 'string' },
+  grace: { type: 'string' },
+  kid: { type: 'string' },
+  certificate: { type: 'boolean' },
 } as const;
 
 type CommandOption = keyof typeof COMMAND_OPTIONS;
@@ -49,6 +54,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   token: ['min-validity'],
   refresh: [],
   policy: ['role', 'api-arn'],
+  keys: ['alg', 'key-arn', 'grace', 'kid', 'certificate'],
 };
 
 export const COMMANDS = Object.keys(OPTIONS_OF);
@@ -74,6 +80,11 @@ export interface ParsedArgs {
     'min-validity'?: string;
     role?: string;
     'api-arn'?: string;
+    alg?: string;
+    'key-arn'?: string;
+    grace?: string;
+    kid?: string;
+    certificate?: boolean;
   };
 }
 

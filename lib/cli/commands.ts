@@ -17,6 +17,7 @@ import { mark, profileDetails, profilesTable, secondsToExpiry, statusTable, time
 import type { CliIo } from './io.js';
 import { describeJsonSyntaxError } from './json-syntax.js';
 import { apiArnFromUrl, parseApiArn, parseRoleArn, tokenPolicy } from './policy.js';
+import { keys } from './keys.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -348,6 +349,7 @@ export const COMMAND_HANDLERS: Record<string, Command> = {
   token,
   refresh,
   policy,
+  keys,
 };
 
 /** Commands that need no broker (no URL check beyond parsing, no request). */

@@ -6,7 +6,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTable, DynamoDbProfileStore } from '../../../lib/adapters/dynamodb-profile-store.js';
 import { FileVault } from '../../../lib/adapters/file-vault.js';
 import { BrokerError } from '../../../lib/errors.js';
@@ -16,6 +16,7 @@ import { LocalKeyProvider } from '../../../lib/keys/key-providers.js';
 import { MIN_PUBLISHED_BEFORE_PROMOTION_SECONDS, SigningKeys } from '../../../lib/keys/signing-keys.js';
 import { createLogger } from '../../../lib/logger.js';
 import { startDynalite, type RunningDynalite } from '../../support/dynalite.js';
+import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 
 let db: RunningDynalite;
 let dir: string;
@@ -39,7 +40,11 @@ let tableName: string;
 let vault: FileVault;
 const clock = { now: Date.parse('2026-12-01T12:00:00Z') };
 
+let logs: LogCapture;
+afterEach(() => logs.stop());
+
 beforeEach(async () => {
+  logs = captureLogs();
   tableName = `keys-${++table}`;
   await createTable(db.client, tableName);
   vault = await FileVault.open({ dir: path.join(dir, tableName) });

@@ -5,7 +5,7 @@
  * A client-credentials profile goes green with KMS signatures; bad keys are refused with 400 and change
  * nothing; rotation moves signing to the next KMS key and signals each step.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHandler as createJwksHandler } from '../../../lambdas/jwks.js';
 import { createHandler as createKeysHandler } from '../../../lambdas/keys.js';
 import { createHandler as createProfilesHandler } from '../../../lambdas/profiles.js';
@@ -78,6 +78,9 @@ afterAll(async () => {
   secrets?.restore();
 });
 
+beforeEach(() => {
+  logs = captureLogs();
+});
 afterEach(() => {
   vi.useRealTimers();
   logs?.stop();
@@ -97,7 +100,6 @@ const post = (resource: string, body: unknown) => keyRoutes()(apiGatewayEvent({ 
 
 describe('private_key_jwt with KMS keys (mocked KMS)', () => {
   it('a client-credentials profile with no secret goes green: KMS signs with the pinned algorithm, the server verifies through the JWKS', async () => {
-    logs = captureLogs();
     const put = await profiles()(events.putProfile('kms-machine', machineBody()));
     expect(put.statusCode, put.body).toBe(201);
     const view = jsonBody<ProfileView>(put);
@@ -114,7 +116,13 @@ describe('private_key_jwt with KMS keys (mocked KMS)', () => {
     expect(signs).toHaveLength(1);
     expect(signs[0]).toMatchObject({ KeyId: keys.first.arn, SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'RAW' });
     expect(Buffer.from(signs[0]!.Message!).toString()).toBe(assertion.jwt.split('.').slice(0, 2).join('.'));
+    expect(logs.entries().length).toBeGreaterThan(0);
     expect(logs.text()).not.toContain(assertion.jwt);
+    // The private key stays in (fake) KMS: nothing the broker wrote or answered holds it.
+    const d = (keys.first.privateKey.export({ format: 'jwk' }) as { d: string }).d;
+    expect(logs.text()).not.toContain(d);
+    expect(put.body).not.toContain(d);
+    expect(JSON.stringify(await ringStore().get())).not.toContain(d);
   });
 
   it.each([

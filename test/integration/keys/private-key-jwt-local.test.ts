@@ -9,12 +9,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { calculateJwkThumbprint, compactVerify, createLocalJWKSet } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startLocalBroker, type LocalBroker } from '../../../lib/local/local-broker.js';
 import type { KeyRingView, ProfileKeyMaterial } from '../../../lib/keys/signing-keys.js';
 import type { ProfileView } from '../../../lib/profile.js';
 import { completeConsentProgrammatically } from '../../support/consent.js';
 import { startOidcServer, type OidcServer, type ReceivedClientAssertion } from '../../support/oidc-server.js';
+import { captureLogs } from '../../support/log-capture.js';
+import { FileVault } from '../../../lib/adapters/file-vault.js';
+import { createLogger } from '../../../lib/logger.js';
 import { tempDataDir } from '../local/support.js';
 
 const CODE_CLIENT = 'pkjwt-code-client';
@@ -36,6 +39,8 @@ beforeAll(async () => {
     refreshIntervalSeconds: 3600,
     refreshOnStart: false,
     print: (line) => printed.push(line),
+    // INFO level (not local mode's quiet default), so that the log checks below have lines to search.
+    logger: createLogger(),
   });
   jwksUri = `${local.url}/jwks`;
   server = await startOidcServer({
@@ -53,7 +58,13 @@ afterAll(async () => {
   await data?.remove();
 });
 
+// The broker logs at INFO here: kept out of the test report (BROKER_TEST_LOGS=1 shows them).
+let quiet: ReturnType<typeof captureLogs> | undefined;
+beforeEach(() => {
+  quiet = captureLogs();
+});
 afterEach(() => {
+  quiet?.stop();
   vi.useRealTimers();
 });
 
@@ -270,6 +281,44 @@ describe('private_key_jwt in local mode', () => {
     // The withdrawn key's private half is gone from the vault.
     const vaultFile = JSON.parse(await readFile(path.join(local.dataDir, 'vault', 'vault.json'), 'utf8')) as { signingKeys: Record<string, string> };
     expect(Object.keys(vaultFile.signingKeys)).not.toContain(old);
+  });
+
+  it('the private key reaches no one: not the server, not the JWKS, not an API answer, not a log line', async () => {
+    const logs = captureLogs();
+    try {
+      const answers: string[] = [];
+      const call = async (method: string, route: string, body?: unknown) => {
+        const answer = await api(method, route, body);
+        answers.push(JSON.stringify(answer.json));
+        return answer;
+      };
+      await call('POST', '/profiles/pk-rotate/refresh');
+      await call('GET', '/profiles/pk-rotate');
+      await call('GET', '/profiles/pk-rotate/signing-key');
+      await call('GET', '/keys');
+      answers.push(await (await fetch(jwksUri)).text());
+      // The private halves of every key the broker made, read back from its vault.
+      const vault = new FileVault({ dir: path.join(local.dataDir, 'vault') });
+      const ring = (await api<KeyRingView>('GET', '/keys')).json;
+      const privateParts: string[] = [];
+      for (const key of ring.keys) {
+        const pem = await vault.getSigningKey(key.kid);
+        if (!pem) continue;
+        const { createPrivateKey } = await import('node:crypto');
+        privateParts.push((createPrivateKey(pem).export({ format: 'jwk' }) as { d: string }).d, pem.split('\n')[1]!);
+      }
+      expect(privateParts.length).toBeGreaterThan(0);
+      const received = server.clientAssertions.map((a) => a.jwt).join('\n');
+      for (const secret of privateParts) {
+        expect(received).not.toContain(secret);
+        expect(answers.join('\n')).not.toContain(secret);
+        expect(logs.text()).not.toContain(secret);
+      }
+      expect(answers.join('\n')).not.toMatch(/PRIVATE KEY|"d":/);
+      expect(logs.entries().length, 'the broker logged while refreshing').toBeGreaterThan(0);
+    } finally {
+      logs.stop();
+    }
   });
 
   it('DELETE revokes the grant at the revocation endpoint with a client assertion', async () => {

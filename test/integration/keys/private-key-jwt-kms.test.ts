@@ -153,6 +153,18 @@ describe('private_key_jwt with KMS keys (mocked KMS)', () => {
     expect(await ringStore().get()).toEqual(ringBefore);
   });
 
+  it('a broker without BROKER_SIGNING_KEYS refuses private_key_jwt profiles with 400 and stores nothing', async () => {
+    await createTable(db.client, 'keys-none');
+    const settings = readSettings({ BROKER_TABLE_NAME: 'keys-none', BROKER_CALLBACK_URL: `${http.url}/callback`, BROKER_SECRET_PREFIX: 'oauth-broker/keys-none' });
+    const bare = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, signingKeys: { kms: kms.client, events: keyEvents } });
+    const handler = createProfilesHandler(() => bare, logger);
+    const answer = await handler(events.putProfile('no-keys', machineBody()));
+    expect(answer.statusCode, answer.body).toBe(400);
+    expect(jsonBody(answer)).toEqual({ error: 'invalid_request', message: expect.stringMatching(/no signing keys configured.*BROKER_SIGNING_KEYS/) });
+    expect((await handler(events.getProfile('no-keys'))).statusCode).toBe(404);
+    expect(await new DynamoDbKeyRingStore({ tableName: 'keys-none', client: db.doc }).get()).toBeUndefined();
+  });
+
   it('rotation moves signing to the next KMS key, the profile stays green, and each step is signalled', async () => {
     keyEvents.changes.length = 0;
     const rotated = await post('/keys/rotate', {});

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type * as oauth from 'oauth4webapi';
+import { isBrokerError } from '../errors.js';
 import { isIssuerKnown, OAuthFailure } from '../oauth.js';
 import type { ProfileConfig } from '../profile.js';
 import { KeyMismatchError, signCompactJws, SigningError, type Signer } from './signer.js';
@@ -73,6 +74,8 @@ async function signed(options: ClientAssertionOptions, claims: Record<string, un
       throw new OAuthFailure(error.kind === 'passing' ? 'signing_failed' : 'signing_key_unusable', error.kind, error.message);
     }
     if (error instanceof KeyMismatchError) throw new OAuthFailure('signing_key_unusable', 'error', error.message);
+    // No key could be had for the profile's algorithm (none configured, KMS down while making the first one).
+    if (isBrokerError(error)) throw new OAuthFailure(error.status === 503 ? 'signing_failed' : 'signing_key_unusable', error.status === 503 ? 'passing' : 'error', error.message);
     throw error;
   }
 }

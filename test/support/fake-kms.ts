@@ -17,6 +17,8 @@ export interface FakeKmsKey {
   publicKey: KeyObject;
   signingAlgorithms: SigningAlgorithmSpec[];
   disabled: boolean;
+  /** `Sign` refused with AccessDeniedException (the caller may read the key but not sign with it). */
+  signDenied: boolean;
 }
 
 /** DER lengths of r and s wanted in the next ECDSA signatures: 33 (leading zero for a high bit), 32, or ≤ 31. */
@@ -70,6 +72,7 @@ export function createFakeKms(): FakeKms {
           options.signingAlgorithms ??
           (spec === 'ECC_NIST_P256' ? ['ECDSA_SHA_256'] : ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PSS_SHA_256']),
         disabled: false,
+        signDenied: false,
       };
       keys.set(arn, key);
       return key;
@@ -98,6 +101,7 @@ export function createFakeKms(): FakeKms {
   mock.on(SignCommand).callsFake((input: { KeyId?: string; Message?: Uint8Array; MessageType?: string; SigningAlgorithm?: SigningAlgorithmSpec }) => {
     signRequests.push({ ...input });
     const key = find(input.KeyId);
+    if (key.signDenied) throw kmsError('AccessDeniedException', `User is not authorized to perform: kms:Sign on resource: ${key.arn}`);
     const algorithm = input.SigningAlgorithm;
     if (!algorithm || !key.signingAlgorithms.includes(algorithm)) {
       throw kmsError('InvalidKeyUsageException', `You cannot sign with ${key.arn} and ${algorithm}.`);

@@ -165,6 +165,25 @@ describe('private_key_jwt with KMS keys (mocked KMS)', () => {
     expect(await new DynamoDbKeyRingStore({ tableName: 'keys-none', client: db.doc }).get()).toBeUndefined();
   });
 
+  it('a key the broker may read but not sign with is refused with 400 when it would enter the ring; nothing is stored', async () => {
+    const denied = kms.addKey('ECC_NIST_P256');
+    denied.signDenied = true;
+    await createTable(db.client, 'keys-denied');
+    const settings = readSettings({
+      BROKER_TABLE_NAME: 'keys-denied',
+      BROKER_CALLBACK_URL: `${http.url}/callback`,
+      BROKER_SECRET_PREFIX: 'oauth-broker/keys-denied',
+      BROKER_SIGNING_KEYS: `ES256=${denied.arn}`,
+    });
+    const deniedBroker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, signingKeys: { kms: kms.client, events: keyEvents } });
+    const handler = createProfilesHandler(() => deniedBroker, logger);
+    const answer = await handler(events.putProfile('denied', machineBody()));
+    expect(answer.statusCode, answer.body).toBe(400);
+    expect(jsonBody(answer)).toEqual({ error: 'invalid_request', message: expect.stringMatching(/may not use it: the stack grants kms:Sign/) });
+    expect((await handler(events.getProfile('denied'))).statusCode).toBe(404);
+    expect(await new DynamoDbKeyRingStore({ tableName: 'keys-denied', client: db.doc }).get()).toBeUndefined();
+  });
+
   it('rotation moves signing to the next KMS key, the profile stays green, and each step is signalled', async () => {
     keyEvents.changes.length = 0;
     const rotated = await post('/keys/rotate', {});

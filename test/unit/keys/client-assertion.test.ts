@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { assertionAudience, ASSERTION_LIFETIME_SECONDS, JWT_BEARER_ASSERTION_TYPE, privateKeyJwt } from '../../../lib/keys/client-assertion.js';
 import { LocalSigner } from '../../../lib/keys/local-signer.js';
 import { SigningError } from '../../../lib/keys/signer.js';
+import { invalidRequest, temporarilyUnavailable } from '../../../lib/errors.js';
 import { clientAuthentication, OAuthFailure, resolveAuthorizationServer } from '../../../lib/oauth.js';
 import { profileConfig } from '../../support/profile-config.js';
 
@@ -80,6 +81,9 @@ describe('privateKeyJwt', () => {
       kind: 'error',
       message: 'The key is disabled',
     });
+    // No key could be had: refused (400) is the profile's error; KMS unavailable (503) passes.
+    await expect(authenticate(failing(invalidRequest('No RS256 signing key is configured')))).rejects.toMatchObject({ code: 'signing_key_unusable', kind: 'error' });
+    await expect(authenticate(failing(temporarilyUnavailable('KMS is down', 5)))).rejects.toMatchObject({ code: 'signing_failed', kind: 'passing' });
   });
 });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalBroker, type LocalBroker } from '../../../lib/local/local-broker.js';
 import type { KeyRingView, ProfileKeyMaterial } from '../../../lib/keys/signing-keys.js';
 import { run } from '../../unit/cli/run.js';
-import { tempDataDir } from '../local/support.js';
+import { callJson, tempDataDir } from '../local/support.js';
 
 let data: Awaited<ReturnType<typeof tempDataDir>>;
 let local: LocalBroker;
@@ -15,17 +15,9 @@ let local: LocalBroker;
 beforeAll(async () => {
   data = await tempDataDir();
   local = await startLocalBroker({ port: 0, dataDir: data.dir, demo: false, refreshOnStart: false, refreshIntervalSeconds: 3600 });
-  const put = await fetch(`${local.url}/profiles/erp`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ grantType: 'client_credentials', tokenUrl: 'http://127.0.0.1:9/token', clientId: 'mes-erp', clientAuthMethod: 'private_key_jwt' }),
-  });
-  expect(put.status).toBe(201);
-  await fetch(`${local.url}/profiles/basic`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ grantType: 'client_credentials', tokenUrl: 'http://127.0.0.1:9/token', clientId: 'other', clientSecret: 'a-client-secret' }),
-  });
+  const machine = { grantType: 'client_credentials', tokenUrl: 'http://127.0.0.1:9/token' };
+  expect((await callJson(local.url, 'PUT', '/profiles/erp', { ...machine, clientId: 'mes-erp', clientAuthMethod: 'private_key_jwt' })).status).toBe(201);
+  expect((await callJson(local.url, 'PUT', '/profiles/basic', { ...machine, clientId: 'other', clientSecret: 'a-client-secret' })).status).toBe(201);
 });
 
 afterAll(async () => {
@@ -37,7 +29,7 @@ describe('oauth-broker keys', () => {
   it('keys <id> prints the JWKS URL, the key id, the JWK and a certificate made by the key', async () => {
     const { code, stdout } = await run(['keys', 'erp'], { url: local.url });
     expect(code).toBe(0);
-    const material = (await (await fetch(`${local.url}/profiles/erp/signing-key`)).json()) as ProfileKeyMaterial;
+    const material = (await callJson<ProfileKeyMaterial>(local.url, 'GET', '/profiles/erp/signing-key')).json;
     expect(stdout).toContain(`JWKS URL (register it as the client's jwks_uri): ${local.url}/jwks`);
     expect(stdout).toContain(`Signing key: ES256 key ${material.current.kid}`);
     expect(stdout).toContain(JSON.stringify(material.current.jwk));

@@ -18,7 +18,7 @@ import { startOidcServer, type OidcServer, type ReceivedClientAssertion } from '
 import { captureLogs } from '../../support/log-capture.js';
 import { FileVault } from '../../../lib/adapters/file-vault.js';
 import { createLogger } from '../../../lib/logger.js';
-import { tempDataDir } from '../local/support.js';
+import { callJson, tempDataDir } from '../local/support.js';
 
 const CODE_CLIENT = 'pkjwt-code-client';
 const MACHINE_CLIENT = 'pkjwt-machine-client';
@@ -68,14 +68,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-async function api<T = unknown>(method: string, route: string, body?: unknown): Promise<{ status: number; headers: Headers; json: T }> {
-  const response = await fetch(`${local.url}${route}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, json: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T = unknown>(method: string, route: string, body?: unknown) => callJson<T>(local.url, method, route, body);
 
 async function createCodeProfile(id: string, extra: Record<string, unknown> = {}): Promise<ProfileView> {
   const put = await api<ProfileView>('PUT', `/profiles/${id}`, {

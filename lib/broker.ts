@@ -497,6 +497,8 @@ export class Broker {
     const jitterMs = options.jitterMs ?? 1000;
     const sleep = this.#deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     const random = this.#deps.random ?? Math.random;
+    // Signing keys past their grace period are recorded as withdrawn on the same schedule (docs/keys.md).
+    await this.#deps.signingKeys?.sweepDue().catch((error: unknown) => logger.warn('signing key sweep failed', errorFields(error)));
     const due = await store.listDueProfiles(new Date(clock()).toISOString());
     const summary: RefreshRunSummary = { due: due.length, attempted: 0, outcomes: {} };
     const count = (key: RefreshOutcome | 'exception') => (summary.outcomes[key] = (summary.outcomes[key] ?? 0) + 1);

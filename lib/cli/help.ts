@@ -214,7 +214,8 @@ the local vault. Servers trust it through the broker's public JWKS URL, or a cer
   keys promote     the next key signs from now; the previous one stays published for --grace seconds
                    (default 86400). Refused until the next key has been published 330 s (JWKS caching).
   keys withdraw    record the withdrawal of retiring keys whose grace period ended (they leave the JWKS
-                   at that time anyway); --kid withdraws a retiring or next key at once.
+                   at that time anyway, and the refresh schedule records it too); --kid withdraws a
+                   retiring or next key at once.
 
 Options:
   --certificate     print only the certificate (PEM) of the profile's signing key

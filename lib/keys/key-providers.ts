@@ -9,6 +9,8 @@ import { LocalSigner } from './local-signer.js';
 import { SigningError, type Signer, type SigningAlgorithm } from './signer.js';
 
 export interface KeyProvider {
+  /** `none`: no signing keys are configured (the ring stays empty). */
+  readonly kind: 'kms' | 'local' | 'none';
   /** A new key for `alg` that is not in `ring` (made, or taken from the configured keys), with its signer. */
   create(alg: SigningAlgorithm, ring: KeyRing, options: { keyArn?: string }): Promise<{ source: KeySource; signer: Signer }>;
   /** The signer of a key of the ring. */
@@ -25,6 +27,7 @@ export interface LocalKeyVault {
 }
 
 export class LocalKeyProvider implements KeyProvider {
+  readonly kind = 'local';
   readonly #signers = new Map<string, Signer>();
 
   constructor(private readonly vault: LocalKeyVault) {}
@@ -60,6 +63,7 @@ export class LocalKeyProvider implements KeyProvider {
 
 /** No signing keys at all: every use says how to configure them. */
 export class NoKeyProvider implements KeyProvider {
+  readonly kind = 'none';
   async create(alg: SigningAlgorithm): Promise<never> {
     throw invalidRequest(
       `This broker has no signing keys configured, so it cannot sign ${alg} client assertions: the stack sets BROKER_SIGNING_KEYS (see docs/keys.md).`,

@@ -42,6 +42,7 @@ export function parseSigningKeys(value: string | undefined): ConfiguredKmsKey[] 
 type KmsModule = typeof import('../adapters/kms-signer.js');
 
 export class KmsKeyProvider implements KeyProvider {
+  readonly kind = 'kms';
   readonly #signers = new Map<string, Promise<Signer>>();
   #module: Promise<{ kms: KmsModule; client: Pick<KMSClient, 'send'> }> | undefined;
 

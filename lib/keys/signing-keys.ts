@@ -206,7 +206,7 @@ export class SigningKeys {
   /** `POST /keys/rotate`: a next key for `alg`, published now, signing only once promoted. */
   async rotate(request: { alg?: SigningAlgorithm; keyArn?: string }): Promise<KeyRingView> {
     const alg = request.alg ?? DEFAULT_SIGNING_ALGORITHM;
-    const ring = await this.#sweep();
+    const { ring } = await this.#sweep();
     const pending = nextKey(ring, alg);
     if (pending) {
       throw conflict(
@@ -227,7 +227,7 @@ export class SigningKeys {
   async promote(request: { alg?: SigningAlgorithm; graceSeconds?: number }): Promise<KeyRingView> {
     const alg = request.alg ?? DEFAULT_SIGNING_ALGORITHM;
     const graceSeconds = request.graceSeconds ?? DEFAULT_GRACE_SECONDS;
-    const ring = await this.#sweep();
+    const { ring } = await this.#sweep();
     const next = nextKey(ring, alg);
     if (!next) throw conflict(`There is no next ${alg} key to promote: publish one first with POST /keys/rotate.`, 'no_next_key');
     const now = this.#d.clock();
@@ -254,7 +254,7 @@ export class SigningKeys {
    * `kid`, a retiring or next key at once (a key suspected compromised, a rotation abandoned).
    */
   async withdraw(request: { kid?: string }): Promise<KeyRingView> {
-    let ring = await this.#sweep();
+    let { ring } = await this.#sweep();
     if (request.kid !== undefined) {
       const key = ring.keys.find((k) => k.kid === request.kid);
       if (!key) throw invalidRequest(`No key with kid "${request.kid}" is in the key ring (GET /keys lists them).`, 'unknown_kid');
@@ -269,16 +269,27 @@ export class SigningKeys {
     return this.#view(ring);
   }
 
+  /**
+   * Records the withdrawal of retiring keys whose grace period ended (run by the scheduled job, so that
+   * withdrawals are signalled and local private keys forgotten without a command). Reads the cached ring
+   * and writes only when something is due; returns how many keys were withdrawn.
+   */
+  async sweepDue(): Promise<number> {
+    if (this.#d.provider.kind === 'none') return 0;
+    if (withdrawDue(await this.#ring(), this.#d.clock()).withdrawn.length === 0) return 0;
+    return (await this.#sweep()).withdrawn;
+  }
+
   // -------------------------------------------------------------------------------------------------
 
   /** The ring as stored, with the retiring keys whose grace period ended marked withdrawn (and signalled). */
-  async #sweep(): Promise<KeyRing> {
+  async #sweep(): Promise<{ ring: KeyRing; withdrawn: number }> {
     const ring = await this.#ring({ fresh: true });
     const { keys, withdrawn } = withdrawDue(ring, this.#d.clock());
-    if (withdrawn.length === 0) return ring;
+    if (withdrawn.length === 0) return { ring, withdrawn: 0 };
     const written = await this.#writeOrConflict(keys, ring);
     await this.#afterWithdrawal(withdrawn);
-    return written;
+    return { ring: written, withdrawn: withdrawn.length };
   }
 
   async #afterWithdrawal(keys: RingKey[]): Promise<void> {

@@ -258,6 +258,9 @@ describe('private_key_jwt in local mode', () => {
     const after = (await (await fetch(jwksUri)).json()) as { keys: { kid: string }[] };
     expect(after.keys.map((key) => key.kid)).not.toContain(old);
     expect(after.keys.map((key) => key.kid)).toContain(next.kid);
+    // The refresh schedule records the withdrawal; the command then finds nothing left to do.
+    await local.runRefresh();
+    expect(printed).toContain(`signing key ${old} (ES256): withdrawn`);
     const withdrawn = await api<KeyRingView>('POST', '/keys/withdraw', {});
     expect(withdrawn.json.keys.find((key) => key.kid === old)).toMatchObject({ status: 'withdrawn', published: false });
     from = server.clientAssertions.length;

@@ -61,7 +61,10 @@ export const keys: Command = async (ctx) => {
     case 'rotate': {
       const { alg, 'key-arn': keyArn } = ctx.args.options;
       const { body } = await transport.json<KeyRingView>('POST', '/keys/rotate', { body: JSON.stringify({ ...(alg ? { alg } : {}), ...(keyArn ? { keyArn } : {}) }) });
-      if (ctx.json) return printJson(ctx, body), 0;
+      if (ctx.json) {
+        printJson(ctx, body);
+        return 0;
+      }
       printRing(ctx, body);
       const next = body.keys.find((key) => key.status === 'next' && (!alg || key.alg === alg));
       out(ctx);
@@ -76,7 +79,10 @@ export const keys: Command = async (ctx) => {
       const { body } = await transport.json<KeyRingView>('POST', '/keys/promote', {
         body: JSON.stringify({ ...(alg ? { alg } : {}), ...(grace !== undefined ? { graceSeconds: grace } : {}) }),
       });
-      if (ctx.json) return printJson(ctx, body), 0;
+      if (ctx.json) {
+        printJson(ctx, body);
+        return 0;
+      }
       printRing(ctx, body);
       const retiring = body.keys.filter((key) => key.status === 'retiring' && key.published);
       out(ctx);

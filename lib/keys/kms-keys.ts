@@ -28,7 +28,7 @@ const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0
 /** Parses `BROKER_SIGNING_KEYS`: `ES256=arn:aws:kms:…:key/…,RS256=arn:…`; empty or unset: none. */
 export function parseSigningKeys(value: string | undefined): ConfiguredKmsKey[] {
   if (!value || value.trim() === '') return [];
-  return value.split(',').map((entry) => {
+  const keys = value.split(',').map((entry) => {
     const [alg, keyArn, extra] = entry.trim().split('=');
     if (!isSigningAlgorithm(alg) || !keyArn || extra !== undefined || !KMS_KEY_ARN.test(keyArn)) {
       throw new SigningKeysConfigurationError(
@@ -37,6 +37,10 @@ export function parseSigningKeys(value: string | undefined): ConfiguredKmsKey[] 
     }
     return { alg, keyArn };
   });
+  // One key, one algorithm: a key's kid (its thumbprint) names it in the JWKS and in every rotation step.
+  const twice = keys.find((key, i) => keys.findIndex((other) => other.keyArn === key.keyArn) !== i);
+  if (twice) throw new SigningKeysConfigurationError(`BROKER_SIGNING_KEYS lists the KMS key ${twice.keyArn} more than once; give each algorithm its own key.`);
+  return keys;
 }
 
 type KmsModule = typeof import('../adapters/kms-signer.js');

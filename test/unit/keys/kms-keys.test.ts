@@ -24,6 +24,10 @@ describe('parseSigningKeys', () => {
     expect(() => parseSigningKeys(value)).toThrow(/BROKER_SIGNING_KEYS must be comma-separated <alg>=<KMS key ARN> entries/);
   });
 
+  it('refuses a key listed twice (one key, one algorithm)', () => {
+    expect(() => parseSigningKeys(`RS256=${ARN},PS256=${ARN}`)).toThrow(/lists the KMS key .* more than once/);
+  });
+
   it('readSettings reports a malformed value as a ConfigurationError', () => {
     expect(readSettings({ ...BASE, BROKER_SIGNING_KEYS: `ES256=${ARN}` }).signingKeys).toEqual([{ alg: 'ES256', keyArn: ARN }]);
     expect(() => readSettings({ ...BASE, BROKER_SIGNING_KEYS: 'ES256' })).toThrow(ConfigurationError);

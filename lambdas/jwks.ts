@@ -15,7 +15,8 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
       if (`${event.httpMethod} ${event.resource}` !== 'GET /jwks') throw methodNotAllowed(event);
       const keys = broker().signingKeys;
       const set = keys ? await keys.jwks() : { keys: [] };
-      return json(200, set, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
+      // Served as application/json, as most servers serve theirs: some JWKS clients accept nothing else.
+      return json(200, set, { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
     });
 }
 

@@ -48,7 +48,7 @@ describe('GET /jwks', () => {
     const keys = [ringKey('current'), ringKey('next'), ringKey('retiring', '2026-12-01T13:00:00Z'), ringKey('retiring', '2026-12-01T11:00:00Z'), ringKey('withdrawn')];
     const answer = await createHandler(() => brokerWith(keys))(apiEvent({ method: 'GET', resource: '/jwks' }));
     expect(answer.statusCode).toBe(200);
-    expect(answer.headers).toMatchObject({ 'Cache-Control': 'public, max-age=300', 'Content-Type': 'application/jwk-set+json' });
+    expect(answer.headers).toMatchObject({ 'Cache-Control': 'public, max-age=300', 'Content-Type': 'application/json; charset=utf-8' });
     const set = JSON.parse(answer.body) as { keys: Record<string, unknown>[] };
     expect(set.keys.map((key) => key.kid)).toEqual(keys.slice(0, 3).map((key) => key.kid));
     for (const key of set.keys) expect(Object.keys(key).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);

@@ -12,7 +12,7 @@ import { KeyMismatchError, signCompactJws, SigningError, type Signer } from './s
 
 /** RFC 7521 §4.2 */
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-/** How long an assertion is valid. The issue allows at most 5 minutes; two leave room for clock skew only. */
+/** How long an assertion is valid: short (a stolen one is soon useless), with room for clock skew; never over 5 minutes. */
 export const ASSERTION_LIFETIME_SECONDS = 120;
 
 export type ClientAssertionAudience = 'issuer' | 'token_endpoint';

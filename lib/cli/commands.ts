@@ -125,6 +125,10 @@ const profilesPut: Command = async (ctx) => {
     return EXIT_OK;
   }
   line(ctx, `${created ? 'Created' : 'Updated'} profile "${id}" (${view.grantType}, state ${view.status.state}).`);
+  if (view.signingKey) {
+    line(ctx, `Client assertions are signed with ${view.signingKey.alg} key ${view.signingKey.kid}: register ${view.signingKey.jwksUri}`);
+    line(ctx, `  as the client's jwks_uri at the authorization server, or its certificate (oauth-broker keys ${id}).`);
+  }
   if (view.grantType === 'authorization_code') {
     line(ctx, `Callback URL: ${view.callbackUrl}`);
     line(ctx, '  Register it at the authorization server as a redirect URI of the client.');

@@ -74,6 +74,14 @@ describe('oauth-broker keys', () => {
     }
   });
 
+  it('profiles put of a private_key_jwt profile says where to register its key', async () => {
+    const body = JSON.stringify({ grantType: 'client_credentials', tokenUrl: 'http://127.0.0.1:9/token', clientId: 'mes-2', clientAuthMethod: 'private_key_jwt' });
+    const put = await run(['profiles', 'put', 'erp2', '--file', '-'], { url: local.url, input: body });
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stdout).toMatch(new RegExp(`signed with ES256 key [A-Za-z0-9_-]{43}: register ${local.url}/jwks`));
+    expect(put.stdout).toContain('oauth-broker keys erp2');
+  });
+
   it('has help', async () => {
     const help = await run(['keys', '--help']);
     expect(help.code).toBe(0);

@@ -22,8 +22,8 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
         logger.info('callback refused', { reason: error.reason });
         return htmlPage(400, { ok: false, title: 'Authorization failed', message: error.message });
       }
-      // API.md: the callback answers 200 or 400, always a page; the state may still be unconsumed, so the
-      // person is told to start again rather than shown a bare server error.
+      // docs/api.md: the callback answers 200 or 400, always a page; the person is told to start again
+      // rather than shown a bare server error.
       logger.error('callback failed', errorFields(error));
       return htmlPage(400, {
         ok: false,

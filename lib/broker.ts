@@ -20,15 +20,20 @@ import {
   buildAuthorizationRequest,
   classifyOAuthError,
   exchangeAuthorizationCode,
+  redact,
   resolveAuthorizationServer,
+  revocationServer,
   revokeToken,
   validateAuthorizationResponse,
   type Fetch,
 } from './oauth.js';
-import { ConditionFailedError, type Clock, type ProfileStore, type SecretVault, type TokenSet } from './ports.js';
+import { ConditionFailedError, type Clock, type PendingAuthorization, type ProfileStore, type SecretVault, type TokenSet } from './ports.js';
 import {
   assertProfileId,
+  authorizationBinding,
+  changedGrantFields,
   initialStatus,
+  movedEndpoints,
   toView,
   tokensSurviveChange,
   usesClientSecret,
@@ -39,11 +44,12 @@ import {
   type ProfileView,
 } from './profile.js';
 import { refreshPolicy, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
-import { Refresher, readyStatus, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
+import { Refresher, readyStatus, refreshNotBefore, type RefreshOutcome, type RefreshRequest, type RefreshResult } from './refresh.js';
 import { LoggedStatusEvents, type StatusEvents } from './events.js';
 import { noMetrics, type BrokerMetrics } from './metrics.js';
 import { openStagedTokens } from './staging.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from './shared.js';
+import type { UrlPolicy } from './endpoint-policy.js';
 import type { SigningKeys } from './keys/signing-keys.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
@@ -62,6 +68,11 @@ export interface BrokerDependencies {
   fetch?: Fetch;
   /** Timeout of each request to an authorization server. */
   oauthTimeoutMs?: number;
+  /**
+   * Which endpoint URLs are accepted and asked (lib/endpoint-policy.ts), set by the composition root:
+   * `cloud` (the default, for the Lambda functions) or `local` (`npm start`: loopback `http:` too).
+   */
+  urlPolicy?: UrlPolicy;
   refresh?: Partial<RefreshPolicy>;
   metrics?: BrokerMetrics;
   /** Where status changes are signalled (EventBridge in the cloud); logged when absent. */
@@ -99,16 +110,34 @@ interface CachedToken {
   expiresAt: number;
   scope: string;
   version: string;
+  /** When the profile was last read for this entry: the entry is trusted {@link TOKEN_CACHE_MS} from then. */
+  checkedAt: number;
+  obtainedAt: number;
+  /** Before this moment a token request starts no refresh (`refreshNotBefore`); the held token is served. */
+  refreshNotBefore: number;
 }
+
+/**
+ * How long an instance serves a cached token without reading the profile again (docs/api.md): a deletion
+ * or a token-discarding edit on another instance stops this one serving the old token within a minute.
+ */
+const TOKEN_CACHE_MS = 60_000;
 
 /** A callback that cannot complete: shown to the person on an HTML error page. */
 export class CallbackError extends Error {
   constructor(
     readonly reason: string,
     message: string,
+    /** The authorization server's OAuth error code, when it gave one (recorded as `lastError.code`). */
+    readonly oauthError?: string,
   ) {
     super(message);
     this.name = 'CallbackError';
+  }
+
+  /** `lastError.code`: the server's OAuth error code, else the broker's reason. */
+  get code(): string {
+    return this.oauthError ?? this.reason;
   }
 }
 
@@ -137,8 +166,9 @@ export class Broker {
       oauth: this.#oauthOptions(),
       // Discovery failures arrive classified: unreachable, 5xx or 429 are passing; unusable metadata is an
       // invalid_configuration error.
+      // The revocation endpoint too (best effort): it is recorded with every token set obtained.
       authorizationServer: (record) =>
-        resolveAuthorizationServer(record.config, { ...this.#oauthOptions(), cache: this.#discovery, now: deps.clock() }),
+        resolveAuthorizationServer(record.config, { ...this.#oauthOptions(), cache: this.#discovery, now: deps.clock(), needRevocation: true }),
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
       ...(deps.maxWaitMs ? { maxWaitMs: deps.maxWaitMs } : {}),
@@ -165,7 +195,7 @@ export class Broker {
     const profileId = assertProfileId(id);
     // The schema library is loaded only here: the token path never parses a profile (cold start).
     const { parseProfileInput } = await import('./profile-input.js');
-    const { config, clientSecret } = parseProfileInput(body);
+    const { config, clientSecret } = parseProfileInput(body, this.#deps.urlPolicy ?? 'cloud');
     const { store, vault, logger } = this.#deps;
     const existing = await store.getProfile(profileId);
     if (existing?.deleting) {
@@ -178,11 +208,25 @@ export class Broker {
         'client_secret_required',
       );
     }
+    // docs/api.md: a stored client secret is only ever sent to the server it was given for. Whoever moves
+    // an endpoint to another origin gives the secret again (an editor cannot read the stored one out).
+    const moved = existing ? movedEndpoints(existing.config, config) : [];
+    if (moved.length > 0 && usesClientSecret(config.clientAuthMethod) && clientSecret === undefined) {
+      throw invalidRequest(
+        `clientSecret is required in the same request when ${moved.join(', ')} ${moved.length > 1 ? 'move' : 'moves'} to another origin: ` +
+          'the stored client secret is only ever sent to the server it was given for.',
+        'client_secret_required_for_new_endpoint',
+      );
+    }
     // A private_key_jwt profile needs a key to sign with before it is stored (400 when none can be had).
     if (config.clientAuthMethod === 'private_key_jwt') await this.#requireSigningKeys(config).ensureCurrent(config.clientAssertionAlgorithm ?? 'ES256');
     const now = this.#now();
     const keepTokens = existing !== undefined && tokensSurviveChange(existing.config, config);
     const secretChanged = clientSecret !== undefined && (!existing?.hasClientSecret || (await vault.getClientSecret(profileId)) !== clientSecret);
+    // Tokens the edit discards are revoked at the server that issued them, with the client they were
+    // issued to: read before anything is written, revoked once the edit is stored.
+    const discarded = existing && !keepTokens ? await this.#heldTokenSets(existing) : [];
+    const previousSecret = discarded.length > 0 ? await this.#clientSecret(existing!) : undefined;
     const record: ProfileRecord = {
       id: profileId,
       config,
@@ -197,6 +241,8 @@ export class Broker {
       lease: keepTokens ? existing.lease : null,
       stagedTokens: keepTokens ? existing.stagedTokens : null,
       ...(keepTokens && existing.pendingVersion ? { pendingVersion: existing.pendingVersion } : {}),
+      // Refreshes stay bounded across edits: the server was asked when it was asked.
+      ...(existing?.lastGrantAt ? { lastGrantAt: existing.lastGrantAt } : {}),
     };
     try {
       await store.putProfile(record, existing ? existing.revision : null);
@@ -206,16 +252,29 @@ export class Broker {
       }
       throw error;
     }
+    if (!keepTokens) this.#tokens.delete(profileId);
+    for (const tokens of discarded) await this.#revoke(existing!, tokens, previousSecret);
     // The secret goes after the conditional write, so a request that lost a race (409) changes nothing. If
     // this write fails the request fails (500) and the same PUT, repeated, completes it.
     // An unchanged secret is not written again (Secrets Manager's write quota and version limit).
     if (secretChanged) await vault.putClientSecret(profileId, clientSecret!);
-    if (!keepTokens) this.#tokens.delete(profileId);
+    const changed = existing ? [...changedGrantFields(existing.config, config), ...(secretChanged ? ['clientSecret'] : [])] : [];
+    if (existing && changed.length > 0) {
+      await this.#events.statusChanged({
+        profileId,
+        from: existing.status.state,
+        to: record.status.state,
+        lastError: record.status.lastError,
+        changed,
+        tokensDiscarded: discarded.length > 0,
+      });
+    }
     logger.info('profile saved', {
       profileId,
       created: existing === undefined,
-      tokensDiscarded: existing !== undefined && !keepTokens && existing.tokenVersion !== null,
+      tokensDiscarded: discarded.length > 0,
       clientSecretChanged: secretChanged,
+      ...(changed.length > 0 ? { changed } : {}),
     });
     return { created: existing === undefined, view: await this.#view(record) };
   }
@@ -265,48 +324,56 @@ export class Broker {
   }
 
   /**
-   * Best effort (RFC 7009 §2): revokes the refresh token, else the access token, at the revocation endpoint
-   * when one is configured or discovered. Bounded by a short timeout; the outcome is logged, never thrown.
+   * Best effort (RFC 7009 §2): revokes the refresh token, else the access token, of every set that may
+   * hold the live grant, each at the revocation endpoint recorded with it. The outcome is logged, never thrown.
    */
   async #revokeHeldGrant(record: ProfileRecord): Promise<void> {
-    if (record.tokenVersion === null) return;
     try {
-      // The vault's current set is the newest (a commit may have been lost after a rotation).
-      // Every set that may hold the live grant: the one the profile points at, one a holder recorded as
-      // pending (its commit lost), and a staged one (the vault was failing); each refresh token once.
-      const { vault } = this.#deps;
       const clientSecret = await this.#clientSecret(record);
-      const pointed = await vault.getTokenSet(record.id, record.tokenVersion);
-      const pending = record.pendingVersion ? await vault.getTokenSet(record.id, record.pendingVersion) : undefined;
-      const staged = pointed?.refreshToken && record.stagedTokens ? openStagedTokens(record.stagedTokens, pointed.refreshToken, record.id) : undefined;
-      const revoked = new Set<string>();
-      for (const tokens of [staged, pending, pointed]) {
-        if (!tokens) continue;
-        const key = tokens.refreshToken ?? tokens.accessToken;
-        if (revoked.has(key)) continue;
-        revoked.add(key);
-        await this.#revoke(record, tokens, clientSecret);
-      }
+      for (const tokens of await this.#heldTokenSets(record)) await this.#revoke(record, tokens, clientSecret);
     } catch (error) {
       this.#deps.logger.warn('token revocation failed', { profileId: record.id, ...errorFields(error) });
     }
   }
 
-  /** Revokes the refresh token of `tokens`, else its access token (RFC 7009 §2.1); logged, never thrown. */
+  /**
+   * Every set that may hold a profile's live grant: a staged one (the vault was failing), one a holder
+   * recorded as pending (its commit lost) and the one the profile points at; each refresh token once.
+   */
+  async #heldTokenSets(record: ProfileRecord): Promise<TokenSet[]> {
+    if (record.tokenVersion === null) return [];
+    const { vault } = this.#deps;
+    const pointed = await vault.getTokenSet(record.id, record.tokenVersion);
+    const pending = record.pendingVersion ? await vault.getTokenSet(record.id, record.pendingVersion) : undefined;
+    const staged = pointed?.refreshToken && record.stagedTokens ? openStagedTokens(record.stagedTokens, pointed.refreshToken, record.id) : undefined;
+    const seen = new Set<string>();
+    const sets: TokenSet[] = [];
+    for (const tokens of [staged, pending, pointed]) {
+      if (!tokens) continue;
+      const key = tokens.refreshToken ?? tokens.accessToken;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      sets.push(tokens);
+    }
+    return sets;
+  }
+
+  /**
+   * Revokes the refresh token of `tokens`, else its access token (RFC 7009 §2.1), at the revocation
+   * endpoint recorded with the set: tokens never go to an endpoint named after they were issued. A set
+   * stored before endpoints were recorded is revoked at the profile's revocation endpoint only when that
+   * is on the token endpoint's origin (the token endpoint cannot change without discarding the tokens).
+   * Logged, never thrown.
+   */
   async #revoke(record: ProfileRecord, tokens: TokenSet, clientSecret: string | undefined): Promise<void> {
     const { logger } = this.#deps;
     try {
-      const as = await resolveAuthorizationServer(record.config, {
-        ...this.#oauthOptions(),
-        timeoutMs: REVOCATION_TIMEOUT_MS,
-        cache: this.#discovery,
-        now: this.#deps.clock(),
-        needRevocation: true,
-      });
-      if (!as.revocation_endpoint) {
+      const endpoint = tokens.revocationEndpoint !== undefined ? tokens.revocationEndpoint : await this.#legacyRevocationEndpoint(record);
+      if (!endpoint) {
         logger.info('token not revoked: no revocation endpoint', { profileId: record.id });
         return;
       }
+      const as = revocationServer(record.config, endpoint);
       const [token, hint] = tokens.refreshToken ? [tokens.refreshToken, 'refresh_token' as const] : [tokens.accessToken, 'access_token' as const];
       await revokeToken(as, record.config, token, hint, { ...this.#oauthOptions(), timeoutMs: REVOCATION_TIMEOUT_MS, clientSecret });
       logger.info('token revoked', { profileId: record.id, tokenTypeHint: hint });
@@ -314,6 +381,18 @@ export class Broker {
       const failure = classifyOAuthError(error);
       logger.warn('token revocation failed', { profileId: record.id, reason: failure.code, kind: failure.kind, httpStatus: failure.httpStatus });
     }
+  }
+
+  async #legacyRevocationEndpoint(record: ProfileRecord): Promise<string | undefined> {
+    const as = await resolveAuthorizationServer(record.config, {
+      ...this.#oauthOptions(),
+      timeoutMs: REVOCATION_TIMEOUT_MS,
+      cache: this.#discovery,
+      now: this.#deps.clock(),
+      needRevocation: true,
+    });
+    const { revocation_endpoint: revocation, token_endpoint: token } = as;
+    return revocation && token && new URL(revocation).origin === new URL(token).origin ? revocation : undefined;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -331,7 +410,7 @@ export class Broker {
       );
     }
     const as = await this.#authorizationServer(record.config);
-    const request = await buildAuthorizationRequest(as, record.config, this.callbackUrl).catch((error: unknown) => {
+    const request = await buildAuthorizationRequest(as, record.config, this.callbackUrl, this.#oauthOptions()).catch((error: unknown) => {
       throw this.#configurationError(error);
     });
     const now = this.#deps.clock();
@@ -343,18 +422,20 @@ export class Broker {
       redirectUri: this.callbackUrl,
       createdAt: new Date(now).toISOString(),
       expiresAt,
+      grant: authorizationBinding(record.config),
     });
     this.#deps.logger.info('authorization started', { profileId, expiresAt, pkce: request.codeVerifier !== null });
     return { authorizationUrl: request.url.href, callbackUrl: this.callbackUrl, expiresAt };
   }
 
   /**
-   * `GET /callback`: validates the authorization response, consumes the pending authorization (a
-   * conditional delete, so each state works once even when two callbacks race), exchanges the code and
-   * stores the tokens. Nothing stored changes unless the response is valid.
+   * `GET /callback`: consumes the pending authorization its `state` names (a conditional delete, so each
+   * state works once even when two callbacks race, and whatever the callback carries: docs/api.md), then
+   * validates the authorization response, exchanges the code and stores the tokens. A callback that fails
+   * after its state matched records why as the profile's `status.lastError`.
    */
   async completeAuthorization(parameters: URLSearchParams): Promise<{ profileId: string }> {
-    const { store, logger, clock } = this.#deps;
+    const { store } = this.#deps;
     const state = parameters.get('state');
     if (!state) {
       throw new CallbackError('missing_state', 'The callback has no "state" parameter, so it cannot be matched to an authorization. Start again from the profile\'s authorization URL.');
@@ -363,30 +444,49 @@ export class Broker {
     if (!pending) {
       throw new CallbackError('unknown_state', 'This authorization is unknown or was already completed. Start again from the profile\'s authorization URL.');
     }
+    if (!(await store.consumePendingAuthorization(state))) {
+      throw new CallbackError('state_reused', 'This authorization was already completed by another request. Start again from the profile\'s authorization URL if the profile is not ready.');
+    }
+    try {
+      return await this.#completeMatched(pending, parameters);
+    } catch (error) {
+      if (error instanceof CallbackError) await this.#recordCallbackFailure(pending.profileId, error);
+      throw error;
+    }
+  }
+
+  async #completeMatched(pending: PendingAuthorization, parameters: URLSearchParams): Promise<{ profileId: string }> {
+    const { store, logger, clock } = this.#deps;
+    const profileId = pending.profileId;
     if (Date.parse(pending.expiresAt) <= clock()) {
       throw new CallbackError('state_expired', `This authorization expired (authorization URLs are valid ${AUTHORIZATION_TTL_SECONDS / 60} minutes). Start again from the profile's authorization URL.`);
     }
-    const profileId = pending.profileId;
     const record = await store.getProfile(profileId);
     if (!record || record.deleting) {
       throw new CallbackError('profile_deleted', `Profile "${profileId}" was deleted after this authorization started.`);
     }
-    // The state is not consumed yet: the person can reload this page once the issuer answers again.
-    const as = await this.#authorizationServer(record.config).catch((error: unknown) => {
-      throw new CallbackError('discovery_failed', `${error instanceof BrokerError ? error.message : 'The authorization server could not be reached.'} Reload this page to try again.`);
+    // docs/api.md: a pending authorization is bound to the grant it was created for. After an edit of the
+    // endpoints or the client, its code and verifier must not go to the (new) token endpoint.
+    if (pending.grant !== authorizationBinding(record.config)) {
+      logger.warn('authorization refused: the profile changed since it started', { profileId });
+      throw new CallbackError(
+        'profile_changed',
+        `The endpoints or the client of profile "${profileId}" changed after this authorization started, so it was not completed. Start again from the profile's authorization URL.`,
+      );
+    }
+    const as = await this.#authorizationServer(record.config, { needRevocation: true }).catch((error: unknown) => {
+      throw new CallbackError('discovery_failed', `${error instanceof BrokerError ? error.message : 'The authorization server could not be reached.'} Start again from the profile's authorization URL.`);
     });
+    const state = pending.state;
     let callbackParameters: URLSearchParams;
     try {
       callbackParameters = validateAuthorizationResponse(as, record.config, parameters, state);
     } catch (error) {
       if (error instanceof AuthorizationResponseProblem) {
         logger.warn('authorization response refused', { profileId, reason: error.reason, oauthError: error.oauthError });
-        throw new CallbackError(error.reason, describeProblem(error));
+        throw new CallbackError(error.reason, describeProblem(error, [state, parameters.get('code')]), error.oauthError);
       }
       throw error;
-    }
-    if (!(await store.consumePendingAuthorization(state))) {
-      throw new CallbackError('state_reused', 'This authorization was already completed by another request. Start again from the profile\'s authorization URL if the profile is not ready.');
     }
     const clientSecret = await this.#clientSecret(record);
     let tokens: TokenSet;
@@ -399,7 +499,7 @@ export class Broker {
     } catch (error) {
       const failure = classifyOAuthError(error);
       logger.warn('code exchange failed', { profileId, reason: failure.code, kind: failure.kind, httpStatus: failure.httpStatus });
-      throw new CallbackError('exchange_refused', `The authorization server did not issue tokens: ${failure.message}`);
+      throw new CallbackError('exchange_refused', `The authorization server did not issue tokens: ${failure.message}`, failure.code);
     }
     if (!(await this.#storeNewTokens(record, tokens, { authorized: true, clientSecret }))) {
       throw new CallbackError(
@@ -409,6 +509,28 @@ export class Broker {
     }
     logger.info('profile authorized', { profileId, hasRefreshToken: tokens.refreshToken !== null, accessTokenExpiresAt: tokens.expiresAt });
     return { profileId };
+  }
+
+  /**
+   * Records a failed callback as the profile's `status.lastError` (code and sentence), so that `status` and
+   * `authorize --wait` can tell a person why. Conditional on the revision read (a refresh committing
+   * meanwhile is not overwritten): re-read and retried a few times; best effort, never fails the page.
+   */
+  async #recordCallbackFailure(profileId: string, failure: CallbackError): Promise<void> {
+    const { store, logger } = this.#deps;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const record = await store.getProfile(profileId);
+        if (!record || record.deleting) return;
+        const lastError = { code: failure.code, message: failure.message, at: this.#now() };
+        await store.updateStatus(profileId, { status: { ...record.status, lastError } }, { now: this.#now(), expectedRevision: record.revision });
+        return;
+      } catch (error) {
+        if (error instanceof ConditionFailedError && attempt < 3) continue;
+        logger.warn('callback failure not recorded on the profile', { profileId, ...errorFields(error) });
+        return;
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -428,7 +550,7 @@ export class Broker {
     const profileId = assertProfileId(id);
     const now = this.#deps.clock();
     const cached = this.#tokens.get(profileId);
-    if (cached && satisfies(cached, now, minValiditySeconds)) return this.#serve(cached, now, 'cache');
+    if (cached && now - cached.checkedAt < TOKEN_CACHE_MS && servable(cached, now, minValiditySeconds)) return this.#serve(cached, now, 'cache');
 
     const record = await this.#requireProfile(profileId);
     if (record.deleting) {
@@ -440,8 +562,8 @@ export class Broker {
       throw this.#noGrant(record);
     }
     if (record.tokenVersion !== null && !record.stagedTokens) {
-      const held = cached && cached.version === record.tokenVersion ? cached : await this.#loadToken(record);
-      if (satisfies(held, now, minValiditySeconds)) return this.#serve(held, now, held === cached ? 'cache' : 'store');
+      const held = cached && cached.version === record.tokenVersion ? this.#recheck(cached, record, now) : await this.#loadToken(record);
+      if (servable(held, now, minValiditySeconds)) return this.#serve(held, now, held === cached ? 'cache' : 'store');
     }
     // Refresh inline, under the lease; concurrent callers wait for the one refresh and share its result.
     const result = await this.#refresh(profileId, {
@@ -451,7 +573,11 @@ export class Broker {
       ...(options.remainingMs !== undefined ? { deadline: this.#deps.clock() + options.remainingMs } : {}),
     });
     const fresh = this.#fromRefresh(result);
-    if (fresh && satisfies(fresh, this.#deps.clock(), minValiditySeconds)) return this.#serve(fresh, this.#deps.clock(), 'refresh');
+    const after = this.#deps.clock();
+    if (fresh && satisfies(fresh, after, minValiditySeconds)) return this.#serve(fresh, after, 'refresh');
+    // docs/api.md: when even the freshest token cannot satisfy minValiditySeconds (the server issues shorter
+    // ones), it is served anyway, its expires_in telling the truth, rather than refreshing again.
+    if (fresh && fresh.expiresAt > after && FRESHEST.has(result.outcome)) return this.#serve(fresh, after, 'refresh');
     throw this.#unavailable(profileId, result, minValiditySeconds);
   }
 
@@ -605,9 +731,31 @@ export class Broker {
       expiresAt: Date.parse(tokens.expiresAt),
       scope: tokens.scope ?? record.config.scope ?? '',
       version,
+      checkedAt: this.#deps.clock(),
+      obtainedAt: Date.parse(tokens.obtainedAt),
+      refreshNotBefore: this.#refreshNotBefore(record, tokens),
     };
     this.#tokens.set(record.id, entry);
     return entry;
+  }
+
+  /** The cached entry confirmed by a fresh read of the profile (same token version): trusted for another minute. */
+  #recheck(entry: CachedToken, record: ProfileRecord, now: number): CachedToken {
+    const lifetime = { obtainedAt: new Date(entry.obtainedAt).toISOString(), expiresAt: new Date(entry.expiresAt).toISOString() };
+    const rechecked = { ...entry, checkedAt: now, refreshNotBefore: this.#refreshNotBefore(record, lifetime) };
+    this.#tokens.set(record.id, rechecked);
+    return rechecked;
+  }
+
+  /**
+   * Until when a token request serves the held token rather than start a refresh (docs/api.md "bounded
+   * refreshing"): only for a `ready` profile (a failing one backs off, and answers 503 meanwhile), and not
+   * while a refresh is in flight (its token is the freshest: the request waits for it). The refresher
+   * checks the same bound again under the lease.
+   */
+  #refreshNotBefore(record: ProfileRecord, tokens: Pick<TokenSet, 'obtainedAt' | 'expiresAt'>): number {
+    const inFlight = record.lease !== null && record.lease.expiresAt > this.#deps.clock();
+    return record.status.state === 'ready' && !inFlight ? refreshNotBefore(record, tokens) : -Infinity;
   }
 
   #noGrant(record: ProfileRecord): BrokerError {
@@ -672,11 +820,14 @@ export class Broker {
     return this.#deps.vault.getClientSecret(record.id);
   }
 
-  async #authorizationServer(config: ProfileConfig): Promise<oauth.AuthorizationServer> {
+  async #authorizationServer(config: ProfileConfig, options: { needRevocation?: boolean } = {}): Promise<oauth.AuthorizationServer> {
     try {
-      return await resolveAuthorizationServer(config, { ...this.#oauthOptions(), cache: this.#discovery, now: this.#deps.clock() });
+      return await resolveAuthorizationServer(config, { ...this.#oauthOptions(), ...options, cache: this.#discovery, now: this.#deps.clock() });
     } catch (error) {
       this.#deps.logger.warn('authorization server discovery failed', { issuer: config.issuer, ...errorFields(error) });
+      // No usable metadata there (none, another issuer's, or naming an endpoint the URL policy refuses) is
+      // the profile's problem, and retrying will not help; an issuer that is down is passing.
+      if (error instanceof OAuthFailure && error.kind === 'error') throw conflict(error.message, error.code);
       throw temporarilyUnavailable(
         `The issuer's metadata could not be read from ${config.issuer ?? 'the issuer'}; check the issuer URL or retry shortly.`,
         30,
@@ -692,6 +843,7 @@ export class Broker {
 
   #oauthOptions() {
     return {
+      urlPolicy: this.#deps.urlPolicy ?? 'cloud',
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
       ...(this.#deps.oauthTimeoutMs ? { timeoutMs: this.#deps.oauthTimeoutMs } : {}),
       ...(this.#deps.signingKeys ? { clientAssertion: this.#deps.signingKeys.clientAuth } : {}),
@@ -706,6 +858,17 @@ export class Broker {
 function satisfies(token: CachedToken, now: number, minValiditySeconds: number): boolean {
   return token.expiresAt - now >= minValiditySeconds * 1000;
 }
+
+/**
+ * Whether `token` is to be served without a refresh: it is valid long enough, or it is still valid and a
+ * refresh was started too recently to start another (docs/api.md "bounded refreshing").
+ */
+function servable(token: CachedToken, now: number, minValiditySeconds: number): boolean {
+  return satisfies(token, now, minValiditySeconds) || (token.expiresAt > now && now < token.refreshNotBefore);
+}
+
+/** Refresh outcomes whose token is the freshest the broker can have right now. */
+const FRESHEST = new Set<RefreshOutcome>(['refreshed', 'throttled', 'reconciled', 'served_by_other']);
 
 function tokenResponse(token: CachedToken, now: number): TokenResponse {
   return {
@@ -722,9 +885,15 @@ function retryAfterFor(status: ProfileStatus, now: number): number {
   return Math.min(300, secondsUntilNextRefresh(status, now) ?? 30);
 }
 
-function describeProblem(problem: AuthorizationResponseProblem): string {
+/**
+ * The page's (and `lastError`'s) sentence for a refused authorization response. The server's
+ * `error_description` arrives in the browser's URL: it is shown only short, without control characters
+ * and without the callback's own state or code.
+ */
+function describeProblem(problem: AuthorizationResponseProblem, secrets: ReadonlyArray<string | null>): string {
   if (problem.reason === 'access_denied' || problem.reason === 'server_error') {
-    return problem.description ? `${problem.message} The server said: ${problem.description}` : problem.message;
+    const said = problem.description ? redact(problem.description, secrets).replace(/\p{Cc}/gu, ' ').trim().slice(0, 200) : '';
+    return said ? `${problem.message} The server said: ${said}` : problem.message;
   }
   return `${problem.message} Start again from the profile's authorization URL.`;
 }

@@ -12,6 +12,7 @@ import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
 import { createLogger, type Log } from './logger.js';
 import { systemClock, type Clock } from './ports.js';
 import type { RefreshPolicy } from './schedule.js';
+import type { UrlPolicy } from './endpoint-policy.js';
 import { createSigningKeys, type SigningKeysOverrides } from './keys/composition.js';
 import { parseSigningKeys, SigningKeysConfigurationError, type ConfiguredKmsKey } from './keys/kms-keys.js';
 
@@ -111,6 +112,11 @@ export interface BrokerOverrides {
   random?: () => number;
   leaseMs?: number;
   maxWaitMs?: number;
+  /**
+   * The endpoint URL policy (lib/endpoint-policy.ts). The Lambda functions run with `cloud`, the default;
+   * tests that put a loopback `http:` authorization server behind the Lambda composition say `local`.
+   */
+  urlPolicy?: UrlPolicy;
   /** The signing keys' KMS client, events and assertion clock (tests). */
   signingKeys?: SigningKeysOverrides;
 }
@@ -147,6 +153,7 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
     metrics: overrides.metrics ?? new PowertoolsMetrics(),
     callbackUrl: settings.callbackUrl,
     refresh: settings.refresh,
+    urlPolicy: overrides.urlPolicy ?? 'cloud',
     ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
     ...(overrides.sleep ? { sleep: overrides.sleep } : {}),
     ...(overrides.random ? { random: overrides.random } : {}),

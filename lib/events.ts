@@ -15,6 +15,12 @@ export interface StatusChange {
   from: ProfileState;
   to: ProfileState;
   lastError: LastError | null;
+  /**
+   * Set when an edit (`PUT`) caused the event: the fields it changed among grant type, client and
+   * endpoints (names only, never values), and whether the tokens were discarded (and revoked).
+   */
+  changed?: string[];
+  tokensDiscarded?: boolean;
 }
 
 export interface StatusEvents {

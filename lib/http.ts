@@ -7,6 +7,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { BrokerError, invalidRequest, isBrokerError } from './errors.js';
 import type { Log } from './logger.js';
 import { errorFields } from './logger.js';
+import { MAX_RETRY_AFTER_SECONDS } from './shared.js';
 
 const JSON_HEADERS = {
   'Content-Type': 'application/json; charset=utf-8',
@@ -27,7 +28,7 @@ export function errorResponse(error: unknown, logger: Log): APIGatewayProxyResul
   if (isBrokerError(error)) {
     if (error.status >= 500) logger.error('request failed', errorFields(error));
     const headers: Record<string, string> =
-      error.retryAfterSeconds !== undefined ? { 'Retry-After': String(Math.max(1, Math.ceil(error.retryAfterSeconds))) } : {};
+      error.retryAfterSeconds !== undefined ? { 'Retry-After': String(retryAfterHeader(error.retryAfterSeconds)) } : {};
     return json(error.status, { error: error.code, message: error.message }, headers);
   }
   if (isTransient(error)) {
@@ -36,6 +37,12 @@ export function errorResponse(error: unknown, logger: Log): APIGatewayProxyResul
   }
   logger.error('unexpected error', errorFields(error));
   return json(500, { error: 'internal_error', message: 'The broker failed to handle the request; the error was logged.' });
+}
+
+/** Whole seconds from 1 to an hour (docs/api.md: every `Retry-After` the broker sends is at most 3600). */
+export function retryAfterHeader(seconds: number): number {
+  if (!Number.isFinite(seconds)) return MAX_RETRY_AFTER_SECONDS;
+  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(seconds)));
 }
 
 /**

@@ -5,7 +5,8 @@
 import * as oauth from 'oauth4webapi';
 import type { ClientAuthMethod, ProfileConfig } from './profile.js';
 import type { TokenSet } from './ports.js';
-import { isLoopbackUrl, parseRetryAfter } from './shared.js';
+import { parseRetryAfter } from './shared.js';
+import { endpointUrlProblem, isLoopbackHost, type UrlPolicy } from './endpoint-policy.js';
 
 export type Fetch = typeof fetch;
 
@@ -14,6 +15,8 @@ export interface OAuthOptions {
   fetch?: Fetch;
   /** Per-request timeout. */
   timeoutMs?: number;
+  /** Which endpoint URLs may be asked (lib/endpoint-policy.ts); default `cloud`, the strict one. */
+  urlPolicy?: UrlPolicy;
   /** Builds the `ClientAuth` of `private_key_jwt` profiles (`lib/keys`); without it such profiles cannot authenticate. */
   clientAssertion?: (config: ProfileConfig) => oauth.ClientAuth;
 }
@@ -30,13 +33,83 @@ const DISCOVERY_FAILURE_TTL_MS = 5 * 60 * 1000;
  */
 const UNKNOWN_ISSUER = 'urn:oauth-broker:issuer-not-configured';
 
-/** `http:` is accepted by profile validation for loopback hosts only, so only those may skip TLS. */
+/**
+ * The options of every request to an authorization server. The endpoint goes through the URL policy first
+ * (an endpoint stored before the policy, or learned by discovery, gets no exception); only loopback
+ * `http:` in local mode skips TLS. Every answer is read through `boundedFetch`, and the timeout covers
+ * the body too, so an answer that never ends is cut off.
+ */
 function requestOptions(url: string | undefined, options: OAuthOptions) {
-  const insecure = url !== undefined && new URL(url).protocol === 'http:' && isLoopbackUrl(new URL(url));
+  const policy = options.urlPolicy ?? 'cloud';
+  if (url !== undefined) assertEndpointAllowed(url, policy, 'The endpoint');
+  const insecure = url !== undefined && policy === 'local' && new URL(url).protocol === 'http:' && isLoopbackHost(new URL(url));
   return {
     [oauth.allowInsecureRequests]: insecure,
-    ...(options.fetch ? { [oauth.customFetch]: options.fetch } : {}),
+    [oauth.customFetch]: boundedFetch(options.fetch),
     signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+  };
+}
+
+/** Refuses (as an `invalid_configuration` error: nothing is sent) an endpoint that `policy` does not accept. */
+export function assertEndpointAllowed(url: string, policy: UrlPolicy, what: string): void {
+  const problem = endpointUrlProblem(url, policy);
+  if (problem) {
+    throw new OAuthFailure('invalid_configuration', 'error', `${what} ${problem}: check the profile's URLs or issuer.`);
+  }
+}
+
+/**
+ * docs/api.md: a token, discovery or revocation response larger than 64 KiB is refused. That is a
+ * Secrets Manager value's limit, and far more than any real answer; a hostile server could otherwise make
+ * the function buffer until it runs out of memory.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** An answer that went over {@link MAX_RESPONSE_BYTES}; reading stopped there and the connection was dropped. */
+export class ResponseTooLargeError extends Error {
+  constructor() {
+    super(`The authorization server's answer is larger than ${MAX_RESPONSE_BYTES / 1024} KiB.`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
+/** Statuses whose responses have no body (a `Response` cannot be made with one). */
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+/**
+ * A fetch whose answers are counted while they stream: a declared `Content-Length` over the limit is
+ * refused before reading, and a body that goes over it errors with {@link ResponseTooLargeError} and is
+ * cancelled, so nothing ever buffers more than the limit (plus one chunk).
+ */
+export function boundedFetch(inner: Fetch | undefined, maxBytes: number = MAX_RESPONSE_BYTES): Fetch {
+  return async (input, init) => {
+    const response = await (inner ?? globalThis.fetch)(input, init);
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    if (declared > maxBytes) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new ResponseTooLargeError();
+    }
+    if (!response.body || NULL_BODY_STATUSES.has(response.status)) return response;
+    const reader = response.body.getReader();
+    let received = 0;
+    const counted = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          return;
+        }
+        received += value.byteLength;
+        if (received > maxBytes) {
+          await reader.cancel().catch(() => undefined);
+          controller.error(new ResponseTooLargeError());
+          return;
+        }
+        controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return new Response(counted, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 }
 
@@ -156,12 +229,40 @@ export async function resolveAuthorizationServer(config: ProfileConfig, options:
   let discovered: oauth.AuthorizationServer = { issuer: config.issuer };
   if (required || wanted) {
     try {
-      discovered = await discoverCached(config.issuer, options);
+      discovered = acceptedEndpoints(await discoverCached(config.issuer, options), options.urlPolicy ?? 'cloud');
     } catch (error) {
       if (required) throw error;
     }
   }
   return { ...discovered, ...explicit, issuer: config.issuer };
+}
+
+/** The endpoints of a discovery document the broker would use, with the profile's own names. */
+const DISCOVERED_ENDPOINTS = [
+  ['authorization_endpoint', 'authorizationUrl'],
+  ['token_endpoint', 'tokenUrl'],
+  ['revocation_endpoint', 'revocationUrl'],
+] as const;
+
+/**
+ * docs/api.md: endpoints learned by discovery obey the same URL rules as given ones. A discovery document
+ * naming an endpoint the policy refuses (a `file:` authorization endpoint, an `http:` or private token
+ * endpoint in the cloud) is not this broker's server: the whole document is refused, naming the field.
+ */
+function acceptedEndpoints(as: oauth.AuthorizationServer, policy: UrlPolicy): oauth.AuthorizationServer {
+  for (const [field, profileField] of DISCOVERED_ENDPOINTS) {
+    const value = as[field];
+    if (value === undefined) continue;
+    const problem = typeof value === 'string' ? endpointUrlProblem(value, policy) : 'is not a URL';
+    if (problem) {
+      throw new OAuthFailure(
+        'invalid_configuration',
+        'error',
+        `The issuer's discovery document names a ${field} that the broker does not accept (it ${problem}): fix the issuer's metadata, or set ${profileField} on the profile.`,
+      );
+    }
+  }
+  return as;
 }
 
 export function isIssuerKnown(as: oauth.AuthorizationServer): boolean {
@@ -227,13 +328,17 @@ export async function buildAuthorizationRequest(
   as: oauth.AuthorizationServer,
   config: ProfileConfig,
   redirectUri: string,
+  options: Pick<OAuthOptions, 'urlPolicy'> = {},
 ): Promise<AuthorizationRequest> {
   if (!as.authorization_endpoint) {
     throw new OAuthFailure('invalid_configuration', 'error', 'The authorization server has no authorization endpoint: set authorizationUrl on the profile.');
   }
+  // The URL is handed to a person's browser (and the CLI's opener): never one the policy refuses.
+  assertEndpointAllowed(as.authorization_endpoint, options.urlPolicy ?? 'cloud', 'The authorization endpoint');
   const url = new URL(as.authorization_endpoint);
   const state = oauth.generateRandomState();
-  const codeVerifier = config.usePkce ? oauth.generateRandomCodeVerifier() : null;
+  // A public client always uses PKCE (a profile stored before that rule may say otherwise).
+  const codeVerifier = config.usePkce || config.clientAuthMethod === 'none' ? oauth.generateRandomCodeVerifier() : null;
   if (config.scope) url.searchParams.set('scope', config.scope);
   for (const [key, value] of Object.entries(config.authorizationParams)) url.searchParams.set(key, value);
   url.searchParams.set('client_id', config.clientId);
@@ -344,7 +449,7 @@ export async function exchangeAuthorizationCode(
       { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
     );
     const body = await oauth.processAuthorizationCodeResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null });
+    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null, revocationEndpoint: as.revocation_endpoint ?? null });
   });
 }
 
@@ -364,7 +469,7 @@ export async function refreshAccessToken(
       { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
     );
     const body = await oauth.processRefreshTokenResponse(withIdTokenAlgorithms(as), clientOf(config), await withoutUnverifiableIdToken(as, response));
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: refreshToken });
+    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: refreshToken, revocationEndpoint: as.revocation_endpoint ?? null });
   });
 }
 
@@ -385,7 +490,7 @@ export async function requestClientCredentialsToken(
       requestOptions(as.token_endpoint, context),
     );
     const body = await oauth.processClientCredentialsResponse(as, clientOf(config), response);
-    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null });
+    return normalizeTokenResponse(body, { now: context.now, defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds, previousRefreshToken: null, revocationEndpoint: as.revocation_endpoint ?? null });
   });
 }
 
@@ -405,6 +510,19 @@ export async function revokeToken(
     });
     await oauth.processRevocationResponse(response);
   });
+}
+
+/**
+ * The server to revoke a token set at: the revocation endpoint recorded with the set when it was
+ * obtained, whatever the profile names now (docs/api.md: tokens are revoked only at the revocation endpoint
+ * of the server that issued them). No discovery: nothing the profile says now decides where tokens go.
+ */
+export function revocationServer(config: ProfileConfig, revocationEndpoint: string): oauth.AuthorizationServer {
+  return {
+    issuer: config.issuer ?? UNKNOWN_ISSUER,
+    ...(config.tokenUrl ? { token_endpoint: config.tokenUrl } : {}),
+    revocation_endpoint: revocationEndpoint,
+  };
 }
 
 /**
@@ -461,7 +579,13 @@ async function withoutUnverifiableIdToken(as: oauth.AuthorizationServer, respons
  */
 export function normalizeTokenResponse(
   body: oauth.TokenEndpointResponse,
-  options: { now: number; defaultLifetimeSeconds: number; previousRefreshToken: string | null },
+  options: {
+    now: number;
+    defaultLifetimeSeconds: number;
+    previousRefreshToken: string | null;
+    /** The issuing server's revocation endpoint, recorded with the set (`TokenSet.revocationEndpoint`). */
+    revocationEndpoint?: string | null;
+  },
 ): TokenSet {
   if (body.access_token === '') {
     throw new OAuthFailure('invalid_response', 'passing', 'The token endpoint returned an empty access_token.');
@@ -478,6 +602,7 @@ export function normalizeTokenResponse(
     refreshToken: body.refresh_token ?? options.previousRefreshToken,
     scope: body.scope ?? null,
     obtainedAt: new Date(options.now).toISOString(),
+    ...(options.revocationEndpoint !== undefined ? { revocationEndpoint: options.revocationEndpoint } : {}),
   };
 }
 
@@ -565,6 +690,12 @@ export function isOAuthErrorCode(code: unknown): code is string {
  */
 export function classifyOAuthError(error: unknown, secrets: ReadonlyArray<string | null | undefined> = []): OAuthFailure {
   if (error instanceof OAuthFailure) return error;
+  if (causes(error).some((cause) => cause instanceof ResponseTooLargeError)) {
+    return new OAuthFailure('invalid_response', 'passing', `The authorization server's answer is larger than ${MAX_RESPONSE_BYTES / 1024} KiB; it was refused.`);
+  }
+  if (causes(error).some(isTimeout)) {
+    return new OAuthFailure('network_error', 'passing', 'The authorization server did not answer in time.');
+  }
   const clean = (text: string | undefined) => (text ? redact(text, secrets).replace(/\p{Cc}/gu, ' ').slice(0, MAX_DESCRIPTION) : undefined);
 
   if (error instanceof oauth.ResponseBodyError) {
@@ -588,6 +719,11 @@ export function classifyOAuthError(error: unknown, secrets: ReadonlyArray<string
   }
   if (error instanceof oauth.OperationProcessingError) {
     const cause: unknown = error.cause;
+    const notJson = error.code === oauth.RESPONSE_IS_NOT_JSON || error.code === oauth.PARSE_ERROR;
+    if (notJson && !(cause instanceof Response && cause.status >= 300)) {
+      // An HTML sign-in page, a proxy's banner: nothing of it is repeated, whatever it says.
+      return new OAuthFailure('invalid_response', 'passing', 'The token endpoint did not answer with JSON.');
+    }
     if (cause instanceof Response) {
       return fromHttpStatus(cause.status, retryAfterOf(cause));
     }
@@ -675,6 +811,16 @@ function fromHttpStatus(status: number, retryAfterSeconds: number | undefined, w
 /** RFC 9110 §10.2.3: delay-seconds or an HTTP-date, from a response's `Retry-After`. */
 export function retryAfterOf(response: Response | undefined, now: number = Date.now()): number | undefined {
   return parseRetryAfter(response?.headers.get('retry-after'), now);
+}
+
+/** `error` and its causes, outermost first (a few levels: oauth4webapi wraps what fetch threw). */
+function causes(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let current = error; current !== undefined && chain.length < 5; current = (current as { cause?: unknown } | null)?.cause) {
+    chain.push(current);
+    if (current === null || typeof current !== 'object') break;
+  }
+  return chain;
 }
 
 function isTimeout(error: unknown): boolean {

@@ -19,6 +19,12 @@ export interface PendingAuthorization {
   redirectUri: string;
   createdAt: string;
   expiresAt: string;
+  /**
+   * `authorizationBinding` of the profile when the authorization started: the callback refuses it when
+   * the profile's endpoints or client changed since. Absent on items written before the binding existed,
+   * which are refused too.
+   */
+  grant?: string;
 }
 
 /** A token set as the vault keeps it. Never returned whole by any route. */
@@ -30,6 +36,12 @@ export interface TokenSet {
   refreshToken: string | null;
   scope: string | null;
   obtainedAt: string;
+  /**
+   * The revocation endpoint of the server that issued the set, recorded when it was obtained (`null`: it
+   * had none). Tokens are revoked there and nowhere else, whatever the profile says later. Absent on sets
+   * stored before it was recorded.
+   */
+  revocationEndpoint?: string | null;
 }
 
 export class ConditionFailedError extends Error {
@@ -47,6 +59,8 @@ export interface StatusUpdate {
   stagedTokens?: string | null;
   /** The vault version a holder is about to write (`null` clears it; `undefined` keeps it). */
   pendingVersion?: string | null;
+  /** When a grant was last started (ISO-8601; `undefined` keeps it): bounds refreshes by token requests. */
+  lastGrantAt?: string;
 }
 
 export interface StatusUpdateOptions {

@@ -16,7 +16,7 @@ import {
   RESERVED_TOKEN_PARAMS,
   type ProfileConfig,
 } from './profile.js';
-import { isLoopbackUrl } from './shared.js';
+import { endpointUrlProblem, type UrlPolicy } from './endpoint-policy.js';
 
 // zod's own messages for length and range checks (passed through by `parseProfileInput`) come from its
 // English locale, which classic `zod` installs when its first schema is made and `zod/mini` leaves out.
@@ -24,31 +24,20 @@ import { isLoopbackUrl } from './shared.js';
 // `z.core.globalConfig` instead would make the bundler keep all of `z.core`, ~380 KiB.)
 if (!z.config().localeError) z.config(en());
 
-/** `https:`, or `http:` on a loopback host only (API.md). No credentials or fragments in endpoint URLs. */
+/**
+ * An absolute URL. Which URLs are acceptable (https:, loopback http: in local mode, no private addresses in
+ * the cloud) depends on where the broker runs: `parseProfileInput` checks that with `endpointUrlProblem`,
+ * the one rule discovered endpoints obey too.
+ */
 const endpointUrl = (field: string) =>
   z.string().check(
     z.superRefine((value, ctx) => {
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `${field} is not a valid absolute URL` });
-        return;
-      }
-      if (url.protocol === 'http:' && !isLoopbackUrl(url)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${field} must use https: (http: is accepted only for 127.0.0.1, localhost or [::1])`,
-        });
-      } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-        ctx.addIssue({ code: 'custom', message: `${field} must be an https: URL` });
-      } else if (url.username || url.password) {
-        ctx.addIssue({ code: 'custom', message: `${field} must not contain a user name or password` });
-      } else if (url.hash) {
-        ctx.addIssue({ code: 'custom', message: `${field} must not contain a #fragment` });
-      }
+      if (!URL.canParse(value)) ctx.addIssue({ code: 'custom', message: `${field} is not a valid absolute URL` });
     }),
   );
+
+/** The profile fields that name an authorization server endpoint. */
+const ENDPOINT_FIELDS = ['authorizationUrl', 'tokenUrl', 'issuer', 'revocationUrl'] as const;
 
 const reservedKeys = (reserved: readonly string[], field: string) => (value: Record<string, string>, ctx: z.core.$RefinementCtx<Record<string, string>>) => {
   for (const key of Object.keys(value)) {
@@ -110,6 +99,14 @@ export const profileInputSchema = z
           message: 'clientSecret must be omitted when clientAuthMethod is "none"',
         });
       }
+      if (p.clientAuthMethod === 'none' && !p.usePkce) {
+        // RFC 9700 §2.1.1: a public client has no secret, so PKCE is all that binds the code to the broker.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['usePkce'],
+          message: 'usePkce must stay true when clientAuthMethod is "none": a public client has no secret, so PKCE alone binds the code to the broker',
+        });
+      }
       if (p.clientAuthMethod === 'private_key_jwt' && p.clientSecret !== undefined) {
         ctx.addIssue({
           code: 'custom',
@@ -135,10 +132,14 @@ export const profileInputSchema = z
 export type ProfileInput = z.output<typeof profileInputSchema>;
 
 /**
- * Parses and validates a `PUT /profiles/{id}` body. Throws `invalid_request` naming every problem; the
- * message quotes field names only, never values (a misplaced secret must not be echoed).
+ * Parses and validates a `PUT /profiles/{id}` body; endpoint URLs under `policy` (the composition root's:
+ * `cloud` in the Lambda functions, `local` for `npm start`). Throws `invalid_request` naming every problem;
+ * the message quotes field names only, never values (a misplaced secret must not be echoed).
  */
-export function parseProfileInput(body: string | null | undefined): { config: ProfileConfig; clientSecret: string | undefined } {
+export function parseProfileInput(
+  body: string | null | undefined,
+  policy: UrlPolicy = 'cloud',
+): { config: ProfileConfig; clientSecret: string | undefined } {
   if (body === null || body === undefined || body.trim() === '') {
     throw invalidRequest('The request body must be a JSON profile object.', 'empty_body');
   }
@@ -152,8 +153,9 @@ export function parseProfileInput(body: string | null | undefined): { config: Pr
     throw invalidRequest('The request body is not valid JSON.', 'malformed_json');
   }
   const parsed = profileInputSchema.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
+  const urlProblems = endpointProblems(json, policy);
+  if (!parsed.success || urlProblems.length > 0) {
+    const problems = (parsed.error?.issues ?? []).map((issue) => {
       const path = issue.path.map(String).join('.');
       // zod's own messages for type errors can quote the input; keep to field names and our own texts.
       const message = issue.code === 'custom' || issue.code === 'too_small' || issue.code === 'too_big' || issue.code === 'invalid_format'
@@ -161,7 +163,7 @@ export function parseProfileInput(body: string | null | undefined): { config: Pr
         : describeIssue(issue);
       return path && !message.startsWith(path) ? `${path}: ${message}` : message;
     });
-    throw invalidRequest(`The profile is invalid: ${problems.join('; ')}.`, 'invalid_profile');
+    throw invalidRequest(`The profile is invalid: ${[...problems, ...urlProblems].join('; ')}.`, 'invalid_profile');
   }
   const p = parsed.data;
   return {
@@ -184,6 +186,18 @@ export function parseProfileInput(body: string | null | undefined): { config: Pr
         : {}),
     },
   };
+}
+
+/** The endpoint fields of a body (those that are absolute URLs) that `policy` refuses, in words. */
+function endpointProblems(json: unknown, policy: UrlPolicy): string[] {
+  if (json === null || typeof json !== 'object') return [];
+  const fields = json as Record<string, unknown>;
+  return ENDPOINT_FIELDS.flatMap((field) => {
+    const value = fields[field];
+    if (typeof value !== 'string' || !URL.canParse(value)) return [];
+    const problem = endpointUrlProblem(value, policy);
+    return problem ? [`${field} ${problem}`] : [];
+  });
 }
 
 /** A zod issue in words that name fields and allowed values, never the input. */

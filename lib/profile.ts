@@ -3,6 +3,7 @@
  * about it, and the view every route returns. The client secret is write-only: it goes to the vault and
  * only `hasClientSecret` is ever shown.
  */
+import { createHash } from 'node:crypto';
 import { invalidRequest } from './errors.js';
 import type { ClientAssertionAudience } from './keys/client-assertion.js';
 import type { SigningAlgorithm } from './keys/signer.js';
@@ -19,11 +20,6 @@ export const PROFILE_STATES = ['authorization_required', 'ready', 'refresh_faili
 export type GrantType = (typeof GRANT_TYPES)[number];
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 export type ProfileState = (typeof PROFILE_STATES)[number];
-
-/** Whether a client authentication method sends a client secret (`private_key_jwt` signs with the broker's key instead). */
-export function usesClientSecret(method: ClientAuthMethod): boolean {
-  return method === 'client_secret_basic' || method === 'client_secret_post';
-}
 
 /**
  * Authorization request parameters the broker sets itself (RFC 6749 §4.1.1, RFC 7636 §4.3); a profile may
@@ -114,6 +110,12 @@ export interface ProfileRecord {
   pendingVersion?: string | null;
   /** Set by the first step of a DELETE; such a profile is treated as gone. */
   deleting?: boolean;
+  /**
+   * When a holder of the lease last started a grant at the token endpoint (ISO-8601), whatever came of
+   * it: across all instances, token requests start at most one refresh per profile per
+   * max(30 s, 10 % of the token's lifetime) (docs/api.md).
+   */
+  lastGrantAt?: string;
 }
 
 export interface Lease {
@@ -209,6 +211,60 @@ function tokenEndpointIdentity(config: ProfileConfig): string {
 function normalizedUrl(value: string): string {
   try {
     return new URL(value).href;
+  } catch {
+    return value;
+  }
+}
+
+/** The fields naming the authorization server's endpoints, whose origins the stored credentials are bound to. */
+export const ENDPOINT_FIELDS = ['tokenUrl', 'issuer', 'authorizationUrl', 'revocationUrl'] as const;
+export type EndpointField = (typeof ENDPOINT_FIELDS)[number];
+
+/** Whether a client authentication method sends the stored client secret (docs/api.md "for methods that use one"). */
+export function usesClientSecret(method: string): boolean {
+  return method === 'client_secret_basic' || method === 'client_secret_post';
+}
+
+/**
+ * The endpoint fields whose origin an edit from `before` to `after` changes, a field given where there
+ * was none included (docs/api.md: such an edit must carry `clientSecret`, so that a stored secret is never
+ * sent to a host it was not given for). A field removed moves nothing: what remains was given with the secret.
+ */
+export function movedEndpoints(before: ProfileConfig, after: ProfileConfig): EndpointField[] {
+  return ENDPOINT_FIELDS.filter((field) => {
+    const next = after[field];
+    return next !== null && originOf(next) !== (before[field] === null ? null : originOf(before[field]));
+  });
+}
+
+/** The configuration fields an edit changed that decide where credentials go or whose they are, for status events. */
+export function changedGrantFields(before: ProfileConfig, after: ProfileConfig): string[] {
+  const fields = ['grantType', 'clientId', 'clientAuthMethod', ...ENDPOINT_FIELDS] as const;
+  return fields.filter((field) => {
+    const a = before[field];
+    const b = after[field];
+    return typeof a === 'string' && typeof b === 'string' && ENDPOINT_FIELDS.includes(field as EndpointField) ? normalizedUrl(a) !== normalizedUrl(b) : a !== b;
+  });
+}
+
+/**
+ * What a pending authorization is bound to: the grant type, the client and every endpoint (docs/api.md: a
+ * pending authorization is refused when the profile's endpoints or client changed after it was started).
+ * A SHA-256 fingerprint, so that the stored item stays small.
+ */
+export function authorizationBinding(config: ProfileConfig): string {
+  const parts = [
+    config.grantType,
+    config.clientId,
+    config.clientAuthMethod,
+    ...ENDPOINT_FIELDS.map((field) => (config[field] === null ? null : normalizedUrl(config[field]))),
+  ];
+  return createHash('sha256').update(JSON.stringify(parts), 'utf8').digest('base64url');
+}
+
+function originOf(value: string): string {
+  try {
+    return new URL(value).origin;
   } catch {
     return value;
   }

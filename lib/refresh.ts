@@ -11,9 +11,10 @@ import { errorFields, type Log } from './logger.js';
 import { OAuthFailure, classifyOAuthError, refreshAccessToken, requestClientCredentialsToken, type OAuthOptions } from './oauth.js';
 import { ConditionFailedError, type Clock, type ProfileStore, type SecretVault, type TokenSet } from './ports.js';
 import { usesClientSecret, type LastError, type ProfileRecord, type ProfileState, type ProfileStatus } from './profile.js';
-import { nextRefreshAt, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
+import { minimumRefreshGapMs, nextRefreshAt, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
 import { openStagedTokens, sealStagedTokens } from './staging.js';
 import type { StatusEvents } from './events.js';
+import { MAX_RETRY_AFTER_SECONDS } from './shared.js';
 
 export type RefreshTrigger = 'schedule' | 'token_request' | 'admin';
 
@@ -30,7 +31,9 @@ export type RefreshOutcome =
   | 'error'
   | 'failing'
   | 'reconciled'
-  | 'profile_gone';
+  | 'profile_gone'
+  /** A token request found a refresh started too recently (docs/api.md "bounded refreshing"). */
+  | 'throttled';
 
 export interface RefreshResult {
   outcome: RefreshOutcome;
@@ -88,7 +91,10 @@ const DEFAULT_OAUTH_TIMEOUT_MS = 10_000;
  */
 const AFTER_GRANT_MS = 8_000;
 const COMMIT_ATTEMPTS = 3;
-/** Backoff after passing failures: 30 s doubling to 1 h, with jitter, never sooner than `Retry-After`. */
+/**
+ * Backoff after passing failures: 30 s doubling to 1 h, with jitter, never sooner than `Retry-After`, and
+ * never later than 1 h whatever the jitter or the server asked (docs/api.md).
+ */
 const BACKOFF_BASE_MS = 30_000;
 const BACKOFF_CAP_MS = 60 * 60_000;
 
@@ -221,6 +227,21 @@ export class Refresher {
     if (current.status.state === 'error' && request.trigger !== 'admin') return keep({ outcome: 'error', record: current });
     if (!held && current.tokenVersion !== null) held = await vault.getTokenSet(current.id, current.tokenVersion);
     const heldVersion = current.tokenVersion ?? undefined;
+    // Re-checked here, under the lease, on the record just read: consumers on any number of instances
+    // start at most one refresh per window, and the waiters of that refresh get its token.
+    if (request.trigger === 'token_request' && held && !this.#satisfies(held, request.minValiditySeconds ?? 0)) {
+      const notBefore = refreshNotBefore(current, held);
+      if (now < notBefore) {
+        // A ready profile serves its held token meanwhile; a failing one answers as it backs off.
+        return keep({
+          outcome: current.status.state === 'ready' ? 'throttled' : 'backing_off',
+          record: current,
+          tokens: held,
+          ...(heldVersion ? { tokensVersion: heldVersion } : {}),
+          retryAfterSeconds: Math.max(1, Math.ceil((notBefore - now) / 1000)),
+        });
+      }
+    }
     if (held && !this.#needsRefresh(current, held, request, now)) {
       return keep({ outcome: 'not_needed', record: current, tokens: held, ...(heldVersion ? { tokensVersion: heldVersion } : {}) });
     }
@@ -319,7 +340,7 @@ export class Refresher {
       try {
         return await this.#d.store.updateStatus(
           record.id,
-          { status: record.status, pendingVersion: writeId },
+          { status: record.status, pendingVersion: writeId, lastGrantAt: new Date(this.#d.clock()).toISOString() },
           { now: new Date(this.#d.clock()).toISOString(), leaseOwner: owner, keepLease: true },
         );
       } catch (error) {
@@ -601,6 +622,20 @@ export class Refresher {
   }
 }
 
+/**
+ * docs/api.md "bounded refreshing": the earliest moment a token request may start another refresh of a
+ * profile: max(30 s, 10 % of the held token's lifetime) after the later of the last grant started (by any
+ * instance, recorded on the profile) and the moment the held token was obtained.
+ */
+export function refreshNotBefore(record: Pick<ProfileRecord, 'lastGrantAt'>, held: Pick<TokenSet, 'obtainedAt' | 'expiresAt'> | undefined): number {
+  const obtainedAt = held ? Date.parse(held.obtainedAt) : NaN;
+  const lastGrant = record.lastGrantAt ? Date.parse(record.lastGrantAt) : NaN;
+  const starts = [obtainedAt, lastGrant].filter((t) => Number.isFinite(t));
+  if (starts.length === 0) return -Infinity;
+  const lifetime = held ? Math.max(0, Date.parse(held.expiresAt) - obtainedAt) : 0;
+  return Math.max(...starts) + minimumRefreshGapMs(Number.isFinite(lifetime) ? lifetime : 0);
+}
+
 /** The status of a profile that holds a fresh token (after an authorization or a refresh). */
 export function readyStatus(record: ProfileRecord, tokens: TokenSet, policy: RefreshPolicy, now: number, authorized: boolean): ProfileStatus {
   const nowIso = new Date(now).toISOString();
@@ -647,7 +682,8 @@ function isHardFailure(state: ProfileState): boolean {
 export function backoffMs(consecutiveFailures: number, retryAfterSeconds: number | undefined, random: () => number = Math.random): number {
   const exponential = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, consecutiveFailures - 1));
   const jittered = exponential * (0.8 + 0.4 * random());
-  return Math.max(jittered, (retryAfterSeconds ?? 0) * 1000);
+  const asked = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(0, retryAfterSeconds ?? 0)) * 1000;
+  return Math.min(BACKOFF_CAP_MS, Math.max(jittered, asked));
 }
 
 /** The same answer again (an idempotent server): `expiresAt` is derived from the clock, so it is not compared. */

@@ -24,12 +24,29 @@ export function refreshPolicy(input: Partial<RefreshPolicy> = {}): RefreshPolicy
   return { intervalSeconds, marginSeconds, keepAliveSeconds: input.keepAliveSeconds ?? DEFAULT_REFRESH_POLICY.keepAliveSeconds };
 }
 
-/** The moment a token obtained at `obtainedAt` and expiring at `expiresAt` should be refreshed. */
+/** docs/api.md: a token living less than a minute is scheduled as if it lived a minute. */
+export const MIN_SCHEDULED_LIFETIME_MS = 60_000;
+/** The shortest time between two refreshes of a profile, whatever its tokens' lifetime. */
+export const MIN_REFRESH_GAP_MS = 30_000;
+
+/**
+ * How long after a token was obtained the next refresh may start (docs/api.md "bounded refreshing"):
+ * max(30 s, 10 % of its lifetime), lifetimes under a minute counted as a minute. A server issuing
+ * `expires_in: 0` is therefore asked at most twice a minute, by the schedule and by token requests alike.
+ */
+export function minimumRefreshGapMs(lifetimeMs: number): number {
+  return Math.max(MIN_REFRESH_GAP_MS, Math.max(MIN_SCHEDULED_LIFETIME_MS, lifetimeMs) / 10);
+}
+
+/**
+ * The moment a token obtained at `obtainedAt` and expiring at `expiresAt` should be refreshed: never
+ * sooner than {@link minimumRefreshGapMs} after it was obtained.
+ */
 export function nextRefreshAt(obtainedAt: number, expiresAt: number, policy: RefreshPolicy): number {
-  const lifetime = Math.max(0, expiresAt - obtainedAt);
+  const lifetime = Math.max(MIN_SCHEDULED_LIFETIME_MS, expiresAt - obtainedAt);
   const early = Math.max(policy.marginSeconds * 1000, lifetime / 10);
   const keepAlive = obtainedAt + policy.keepAliveSeconds * 1000;
-  return Math.max(obtainedAt, Math.min(expiresAt - early, keepAlive));
+  return Math.max(obtainedAt + minimumRefreshGapMs(lifetime), Math.min(obtainedAt + lifetime - early, keepAlive));
 }
 
 /** Seconds until `status.nextRefreshAt` (at least 1), or `undefined` when nothing is scheduled. */

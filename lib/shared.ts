@@ -7,6 +7,13 @@
 export const DEFAULT_MIN_VALIDITY_SECONDS = 60;
 export const MAX_MIN_VALIDITY_SECONDS = 3600;
 
+/**
+ * docs/api.md: every `Retry-After` the broker sends or honours is at most an hour. A server (or a broker)
+ * asking for more is asked again after an hour: a typo or a hostile answer must not park a profile for
+ * years (`Retry-After: 99999999999`), nor overflow a date.
+ */
+export const MAX_RETRY_AFTER_SECONDS = 3600;
+
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
@@ -20,15 +27,16 @@ export function isLoopbackUrl(url: URL | string): boolean {
 
 /**
  * A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Returns whole seconds from
- * `now` (never negative), or `undefined` when the header is absent or unreadable.
+ * `now` (never negative, at most {@link MAX_RETRY_AFTER_SECONDS}), or `undefined` when the header is
+ * absent or unreadable.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
   const trimmed = value?.trim();
   if (!trimmed) return undefined;
-  if (/^\d+$/.test(trimmed)) return Number.parseInt(trimmed, 10);
+  if (/^\d+$/.test(trimmed)) return Math.min(MAX_RETRY_AFTER_SECONDS, Number.parseInt(trimmed, 10));
   // An HTTP-date starts with the day's name (IMF-fixdate, RFC 850, asctime); `Date.parse` alone takes "-5".
   if (!/^[A-Za-z]{3}/.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - now) / 1000));
+  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(0, Math.ceil((date - now) / 1000)));
 }

@@ -242,6 +242,11 @@ export class DynamoDbProfileStore implements ProfileStore {
       }
     }
     names['#deleting'] = 'deleting';
+    if (update.lastGrantAt !== undefined) {
+      names['#lastGrantAt'] = 'lastGrantAt';
+      values[':lastGrantAt'] = update.lastGrantAt;
+      set.push('#lastGrantAt = :lastGrantAt');
+    }
     if (update.pendingVersion !== undefined) {
       names['#pendingVersion'] = 'pendingVersion';
       if (update.pendingVersion === null) remove.push('#pendingVersion');
@@ -398,6 +403,7 @@ export class DynamoDbProfileStore implements ProfileStore {
       redirectUri: pending.redirectUri,
       createdAt: pending.createdAt,
       expiresAt: pending.expiresAt,
+      ...(pending.grant !== undefined ? { grant: pending.grant } : {}),
       [TABLE_SCHEMA.ttlAttribute]: Math.floor(expiresAtMs / 1000) + PENDING_TTL_GRACE_SECONDS,
     };
     try {
@@ -434,6 +440,7 @@ export class DynamoDbProfileStore implements ProfileStore {
       redirectUri: item['redirectUri'] as string,
       createdAt: item['createdAt'] as string,
       expiresAt: item['expiresAt'] as string,
+      ...(typeof item['grant'] === 'string' ? { grant: item['grant'] } : {}),
     };
   }
 
@@ -538,6 +545,7 @@ function toItem(record: ProfileRecord): Item {
   }
   if (record.stagedTokens) item['stagedTokens'] = record.stagedTokens;
   if (record.pendingVersion) item['pendingVersion'] = record.pendingVersion;
+  if (record.lastGrantAt) item['lastGrantAt'] = record.lastGrantAt;
   return item;
 }
 
@@ -558,6 +566,7 @@ function toRecord(item: Item): ProfileRecord {
         : null,
     stagedTokens: (item['stagedTokens'] as string | undefined) ?? null,
     ...(typeof item['pendingVersion'] === 'string' ? { pendingVersion: item['pendingVersion'] } : {}),
+    ...(typeof item['lastGrantAt'] === 'string' ? { lastGrantAt: item['lastGrantAt'] } : {}),
     ...(item['deleting'] === true ? { deleting: true } : {}),
   };
 }

@@ -4,8 +4,8 @@
  *
  * - Key: 32 random bytes in `<dir>/vault.key` (base64), created on first use with mode 0600. The vault
  *   refuses to open when that file is readable by group or others.
- * - Data: `<dir>/vault.json`. Every value is sealed on its own with AES-256-GCM (NIST SP 800-38D) under a
- *   random 96-bit nonce; the profile id, the kind of secret and the version are bound as associated data,
+ * - Data: `<dir>/vault.json`. Every value is sealed on its own with AES-256-GCM (`lib/aes-gcm.ts`: random 96-bit
+ *   nonce, 16-byte tag); the profile id, the kind of secret and the version are bound as associated data,
  *   so an entry cannot be moved to another profile or version without failing authentication. Profile ids
  *   and version ids are stored in clear (they are in the profile store anyway); secret values never are.
  * - Versions: like Secrets Manager's `AWSCURRENT`/`AWSPREVIOUS`, each `putTokenSet` makes a new version (a
@@ -20,10 +20,11 @@
  *
  * Errors never quote a value, a file's content or a decryption library's message.
  */
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { openAesGcm, sealAesGcm } from '../aes-gcm.js';
 import type { LocalKeyVault } from '../keys/key-providers.js';
 import type { SecretVault, TokenSet } from '../ports.js';
 import { checkRequestToken, decodeTokenSet, encodeTokenSet, TokenSetCodecError } from './token-set-codec.js';
@@ -35,11 +36,7 @@ export const MAX_TOKEN_SET_VERSIONS = 3;
 
 const FORMAT = 'oauth-broker-file-vault';
 const FORMAT_VERSION = 1;
-const SEAL_VERSION = 'v1';
 const KEY_BYTES = 32;
-const NONCE_BYTES = 12;
-/** Full-length tags only: a shortened tag would weaken authentication. */
-const TAG_BYTES = 16;
 
 /** A problem with the vault's files: names the file and what to do, never a secret. */
 export class VaultFileError extends Error {
@@ -300,32 +297,19 @@ export class FileVault implements SecretVault, LocalKeyVault {
   }
 
   #seal(key: Buffer, plaintext: string, profileId: string, kind: Kind, version: string): string {
-    const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-    cipher.setAAD(associatedData(profileId, kind, version));
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return [SEAL_VERSION, nonce.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    return sealAesGcm(key, plaintext, associatedData(profileId, kind, version));
   }
 
   #unseal(key: Buffer, sealed: string, profileId: string, kind: Kind, version: string): string {
-    const [sealVersion, nonce, body, tag, extra] = sealed.split('.');
-    try {
-      if (sealVersion !== SEAL_VERSION || nonce === undefined || body === undefined || tag === undefined || extra !== undefined) {
-        throw new Error('bad seal');
-      }
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(nonce, 'base64url'), { authTagLength: TAG_BYTES });
-      decipher.setAAD(associatedData(profileId, kind, version));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
-    } catch {
-      throw new VaultFileError(
-        `The ${kind === 'client-secret' ? 'client secret' : kind === 'token-set' ? 'token set' : 'signing key'} ${kind === 'signing-key' ? version : `of profile "${profileId}"`} in ${this.dataFile} cannot be decrypted: ` +
-          `the file was modified, or ${this.keyFile} is not the key it was written with. ` +
-          'Restore both files, or delete the data directory to start over (profiles must then be registered and authorized again).',
-        this.dataFile,
-        'tampered_vault_file',
-      );
-    }
+    const plain = openAesGcm(key, sealed, associatedData(profileId, kind, version));
+    if (plain) return plain.toString('utf8');
+    throw new VaultFileError(
+      `The ${kind === 'client-secret' ? 'client secret' : kind === 'token-set' ? 'token set' : 'signing key'} ${kind === 'signing-key' ? version : `of profile "${profileId}"`} in ${this.dataFile} cannot be decrypted: ` +
+        `the file was modified, or ${this.keyFile} is not the key it was written with. ` +
+        'Restore both files, or delete the data directory to start over (profiles must then be registered and authorized again).',
+      this.dataFile,
+      'tampered_vault_file',
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * How a `TokenSet` is stored by the vault adapters (Secrets Manager's `SecretString`, the file vault's sealed
- * plaintext): one JSON object of exactly the six `TokenSet` fields, written and read in one place.
+ * plaintext): one JSON object of the `TokenSet` fields, written and read in one place.
  *
  * Both directions check the shape at run time, so the vault never stores what it could not read back and
  * never hands the broker a half-formed token set. Every failure is a {@link TokenSetCodecError} with a fixed
@@ -71,7 +71,10 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 const isNullableString = (v: unknown): v is string | null => v === null || typeof v === 'string';
 const isTimestamp = (v: unknown): v is string => typeof v === 'string' && v !== '' && Number.isFinite(Date.parse(v));
 
-/** The six fields of a valid token set (own properties only), or `undefined`. */
+/**
+ * The fields of a valid token set (own properties only), or `undefined`: the six always there, and the
+ * revocation endpoint when it was recorded (sets stored before it was have none, and keep having none).
+ */
 function project(value: unknown): TokenSet | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const field = (name: keyof TokenSet): unknown => (Object.hasOwn(value, name) ? (value as Record<string, unknown>)[name] : undefined);
@@ -81,6 +84,8 @@ function project(value: unknown): TokenSet | undefined {
   const refreshToken = field('refreshToken');
   const scope = field('scope');
   const obtainedAt = field('obtainedAt');
+  const revocationEndpoint = field('revocationEndpoint');
+  if (revocationEndpoint !== undefined && !isNullableString(revocationEndpoint)) return undefined;
   if (
     !isString(accessToken) ||
     accessToken === '' ||
@@ -93,5 +98,5 @@ function project(value: unknown): TokenSet | undefined {
   ) {
     return undefined;
   }
-  return { accessToken, tokenType, expiresAt, refreshToken, scope, obtainedAt };
+  return { accessToken, tokenType, expiresAt, refreshToken, scope, obtainedAt, ...(revocationEndpoint !== undefined ? { revocationEndpoint } : {}) };
 }

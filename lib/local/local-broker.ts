@@ -267,6 +267,8 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       events,
       callbackUrl,
       refresh: { intervalSeconds: refreshIntervalSeconds },
+      // Local mode accepts loopback http: endpoints (a development server); the cloud never does.
+      urlPolicy: 'local',
       // Keys made here, their private halves sealed in the vault (docs/keys.md).
       signingKeys: createLocalSigningKeys({
         tableName: LOCAL_TABLE_NAME,

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { InternalServerError, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { InternalServiceError, InvalidRequestException, SecretsManagerServiceException } from '@aws-sdk/client-secrets-manager';
+import { temporarilyUnavailable } from '../../lib/errors.js';
 import { errorResponse } from '../../lib/http.js';
 import { captureLogger } from './support/harness.js';
 
@@ -100,5 +101,25 @@ describe('errorResponse for AWS failures', () => {
     const { lines } = answer(error);
     expect(lines.join('\n')).toContain('TypeError');
     expect(lines.join('\n')).not.toContain(DETAIL);
+  });
+});
+
+describe('Retry-After sent by the broker', () => {
+  it.each<[number, string]>([
+    [0, '1'],
+    [1.2, '2'],
+    [3600, '3600'],
+    [99_999_999_999, '3600'],
+    [Number.POSITIVE_INFINITY, '3600'],
+  ])('%d seconds is sent as %s (1 s to 1 h)', (seconds, header) => {
+    // Prepare
+    const error = temporarilyUnavailable('Busy.', seconds);
+
+    // Act
+    const result = errorResponse(error, { debug() {}, info() {}, warn() {}, error() {} });
+
+    // Assess
+    expect(result.statusCode).toBe(503);
+    expect(result.headers?.['Retry-After']).toBe(header);
   });
 });

@@ -4,7 +4,10 @@ import {
   MAX_BODY_BYTES,
   RESERVED_AUTHORIZATION_PARAMS,
   assertProfileId,
+  authorizationBinding,
+  changedGrantFields,
   initialStatus,
+  movedEndpoints,
   toView,
   tokensSurviveChange,
   type ProfileConfig,
@@ -121,10 +124,10 @@ describe('parseProfileInput', () => {
   );
 
   it.each(['http://127.0.0.1:9000/token', 'http://localhost:9000/token', 'http://[::1]:9000/token'])(
-    'accepts the loopback http: URL %s',
+    'accepts the loopback http: URL %s in local mode',
     (tokenUrl) => {
       // Act
-      const { config } = parseProfileInput(valid({ tokenUrl }));
+      const { config } = parseProfileInput(valid({ tokenUrl }), 'local');
 
       // Assess
       expect(config.tokenUrl).toBe(tokenUrl);
@@ -375,5 +378,39 @@ describe('tokensSurviveChange', () => {
     // Act / Assess
     expect(change({ tokenUrl: 'https://as.example/token' }, discovered)).toBe(false);
     expect(change({ tokenUrl: null }, { ...discovered, tokenUrl: 'https://as.example/token' })).toBe(false);
+  });
+});
+
+describe('movedEndpoints (docs/api.md: moving an endpoint needs the client secret again)', () => {
+  it.each<[string, Partial<ProfileConfig>, string[]]>([
+    ['the same URLs, written differently', { tokenUrl: 'HTTPS://AS.example:443/token' }, []],
+    ['another path on the same origin', { tokenUrl: 'https://as.example/v2/token' }, []],
+    ['another host', { tokenUrl: 'https://attacker.example/token' }, ['tokenUrl']],
+    ['another port', { authorizationUrl: 'https://as.example:8443/authorize' }, ['authorizationUrl']],
+    ['another scheme', { tokenUrl: 'http://as.example/token' }, ['tokenUrl']],
+    ['an issuer where there was none', { issuer: 'https://attacker.example' }, ['issuer']],
+    ['a revocationUrl where there was none', { revocationUrl: 'https://attacker.example/revoke' }, ['revocationUrl']],
+    ['a field removed', { authorizationUrl: null, issuer: null }, []],
+  ])('%s → %j', (_, change, moved) => {
+    expect(movedEndpoints(profileConfig(), profileConfig(change))).toEqual(moved);
+  });
+});
+
+describe('authorizationBinding', () => {
+  it('changes with the endpoints and the client, not with the scope or the secret', () => {
+    const binding = authorizationBinding(profileConfig());
+    expect(authorizationBinding(profileConfig({ tokenUrl: 'https://as.example/token' }))).toBe(binding);
+    expect(authorizationBinding(profileConfig({ scope: 'openid' }))).toBe(binding);
+    expect(authorizationBinding(profileConfig({ tokenUrl: 'https://other.example/token' }))).not.toBe(binding);
+    expect(authorizationBinding(profileConfig({ revocationUrl: 'https://as.example/revoke' }))).not.toBe(binding);
+    expect(authorizationBinding(profileConfig({ clientId: 'other' }))).not.toBe(binding);
+    expect(authorizationBinding(profileConfig({ clientAuthMethod: 'client_secret_post' }))).not.toBe(binding);
+  });
+});
+
+describe('changedGrantFields', () => {
+  it('names the grant, client and endpoint fields an edit changed, URLs compared normalised', () => {
+    expect(changedGrantFields(profileConfig(), profileConfig({ tokenUrl: 'HTTPS://as.example/token', scope: 'x' }))).toEqual([]);
+    expect(changedGrantFields(profileConfig(), profileConfig({ clientId: 'b', revocationUrl: 'https://as.example/r' }))).toEqual(['clientId', 'revocationUrl']);
   });
 });

@@ -18,13 +18,18 @@ describe('isLoopbackUrl', () => {
   });
 });
 
-describe('parseRetryAfter (RFC 9110 §10.2.3)', () => {
+describe('parseRetryAfter (RFC 9110 §10.2.3), capped at an hour', () => {
   it.each<[string | null | undefined, number | undefined]>([
     ['120', 120],
     [' 7 ', 7],
     ['0', 0],
     [new Date(NOW + 90_500).toUTCString(), 90],
     [new Date(NOW - 60_000).toUTCString(), 0],
+    ['3600', 3600],
+    ['3601', 3600],
+    ['99999999999', 3600],
+    ['9'.repeat(400), 3600],
+    [new Date(NOW + 10 * 24 * 3600_000).toUTCString(), 3600],
     ['-5', undefined],
     ['soon', undefined],
     ['', undefined],

@@ -55,13 +55,33 @@ async function pendingAuthorization(style: 'issuer' | 'endpoints' = 'issuer') {
   return { id, clientSecret: env.clients.client_secret_basic.clientSecret, ...started };
 }
 
+/**
+ * docs/api.md: a callback whose state matched uses that state up, whatever it carries, and records why it
+ * failed as the profile's `status.lastError`. Nothing else stored changes.
+ */
+async function expectStateSpentAndErrorRecorded(before: StoredState, state: string, id: string, code: unknown): Promise<void> {
+  const after = await env.snapshot();
+  const pending = stateItemOf(before, state);
+  expect(pending, 'the pending authorization existed').toBeDefined();
+  expect(stateItemOf(after, state), 'the pending authorization is used up').toBeUndefined();
+  const profileKey = `PROFILE#${id}`;
+  const withoutLastError = (item: Record<string, unknown>) =>
+    item['pk'] === profileKey
+      ? { ...item, status: { ...(item['status'] as Record<string, unknown>), lastError: null }, updatedAt: null, revision: null }
+      : item;
+  expect(after.table.map(withoutLastError)).toEqual(before.table.filter((item) => item !== pending).map(withoutLastError));
+  const profile = after.table.find((item) => item['pk'] === profileKey);
+  expect((profile?.['status'] as { lastError: unknown }).lastError).toEqual({ code, message: expect.any(String), at: expect.any(String) });
+  expect(after.secrets).toEqual(before.secrets);
+}
+
 /** The pending-authorization item of `state` in a snapshot (keyed, like the adapter, by the state's SHA-256). */
 function stateItemOf(before: StoredState, state: string): Record<string, unknown> | undefined {
   const pk = `STATE#${createHash('sha256').update(state, 'utf8').digest('hex')}`;
   return before.table.find((item) => item['pk'] === pk && item['sk'] === 'STATE');
 }
 
-describe('GET /callback with bad input answers an HTML error page and changes nothing', () => {
+describe('GET /callback with bad input answers an HTML error page; a matched state is used up and the reason recorded', () => {
   it('unknown state → 400', async () => {
     // Prepare
     await pendingAuthorization(); // something in the table besides the profile
@@ -82,7 +102,7 @@ describe('GET /callback with bad input answers an HTML error page and changes no
 
   it('expired state still present in the table → 400', async () => {
     // Prepare: a real authorization response, delivered after the 10 minutes (the broker's clock moves)
-    const { state, codeVerifier, clientSecret, authorizationUrl } = await pendingAuthorization();
+    const { id, state, codeVerifier, clientSecret, authorizationUrl } = await pendingAuthorization();
     const redirectUrl = await completeConsentProgrammatically(authorizationUrl);
     const code = new URL(redirectUrl).searchParams.get('code');
     env.clock.offsetMs = AUTHORIZATION_TTL_SECONDS * 1000 + 1000;
@@ -94,7 +114,7 @@ describe('GET /callback with bad input answers an HTML error page and changes no
 
     // Assess
     expectErrorPage(result, 400, /expired/);
-    await expectNothingStoredChanged(before);
+    await expectStateSpentAndErrorRecorded(before, state, id, 'state_expired');
     expect(env.server.grantCount('authorization_code')).toBe(0);
     expectFreeOfSecrets(result.body, { code, state, codeVerifier, clientSecret }, 'the page');
     expectFreeOfSecrets(logs.text(), { code, state, codeVerifier, clientSecret });
@@ -130,7 +150,7 @@ describe('GET /callback with bad input answers an HTML error page and changes no
 
   it('callback without code (valid state) → 400', async () => {
     // Prepare
-    const { state, codeVerifier } = await pendingAuthorization();
+    const { id, state, codeVerifier } = await pendingAuthorization();
     const before = await env.snapshot();
 
     // Act
@@ -138,14 +158,14 @@ describe('GET /callback with bad input answers an HTML error page and changes no
 
     // Assess
     expectErrorPage(result, 400, /no authorization code/);
-    await expectNothingStoredChanged(before); // the pending authorization is still usable
+    await expectStateSpentAndErrorRecorded(before, state, id, 'missing_code');
     expect(env.server.grantCount('authorization_code')).toBe(0);
     expectFreeOfSecrets(logs.text(), { state, codeVerifier });
   });
 
   it('error=access_denied with HTML in error_description → 400, the description shown escaped', async () => {
     // Prepare: a real denial from the server, with a hostile description
-    const { state, codeVerifier, authorizationUrl } = await pendingAuthorization();
+    const { id, state, codeVerifier, authorizationUrl } = await pendingAuthorization();
     const denied = new URL(await completeConsentProgrammatically(authorizationUrl, { deny: true }));
     expect(denied.searchParams.get('error')).toBe('access_denied');
     denied.searchParams.set('error_description', '<script>alert(1)</script>');
@@ -159,14 +179,14 @@ describe('GET /callback with bad input answers an HTML error page and changes no
     expect(result.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(result.body).not.toContain('<script>alert');
     expect(result.body).not.toMatch(/<script/i);
-    await expectNothingStoredChanged(before);
+    await expectStateSpentAndErrorRecorded(before, state, id, 'access_denied');
     expect(env.server.grantCount('authorization_code')).toBe(0);
     expectFreeOfSecrets(logs.text(), { state, codeVerifier });
   });
 
   it('iss mismatch on an issuer-configured profile → 400', async () => {
     // Prepare: a real authorization response whose iss is changed
-    const { state, codeVerifier, clientSecret, authorizationUrl } = await pendingAuthorization('issuer');
+    const { id, state, codeVerifier, clientSecret, authorizationUrl } = await pendingAuthorization('issuer');
     const redirect = new URL(await completeConsentProgrammatically(authorizationUrl));
     const code = redirect.searchParams.get('code');
     expect(redirect.searchParams.get('iss')).toBe(env.server.issuer);
@@ -178,7 +198,7 @@ describe('GET /callback with bad input answers an HTML error page and changes no
 
     // Assess
     expectErrorPage(result, 400, /&quot;iss&quot;/);
-    await expectNothingStoredChanged(before);
+    await expectStateSpentAndErrorRecorded(before, state, id, 'iss_mismatch');
     expect(env.server.grantCount('authorization_code')).toBe(0);
     expectFreeOfSecrets(result.body, { code, state }, 'the page');
     expectFreeOfSecrets(logs.text(), { code, state, codeVerifier, clientSecret });
@@ -213,12 +233,9 @@ describe('GET /callback with bad input answers an HTML error page and changes no
     expect(env.server.pendingFailures()).toBe(0);
     expect(env.server.tokenRequests).toHaveLength(1);
     expect(env.server.tokenRequests[0]).toMatchObject({ grantType: 'authorization_code', injected: true });
-    // The pending authorization is legitimately consumed: the code was sent to the token endpoint, so
-    // the state is spent (single use) whatever the answer. Everything else (the profile item, every
-    // other item, every secret) is exactly as before.
-    const after = await env.snapshot();
-    expect(after.table).toEqual(before.table.filter((item) => item !== pending));
-    expect(after.secrets).toEqual(before.secrets);
+    // The pending authorization is consumed (single use) whatever the answer, and the profile records
+    // why; everything else (every other item, every secret) is exactly as before.
+    await expectStateSpentAndErrorRecorded(before, state, id, expect.any(String));
     const token = await env.handlers.token(events.token(id));
     expectJsonError(token, 409, 'authorization_required');
     expectFreeOfSecrets(result.body, { code, state, codeVerifier, clientSecret, accessToken }, 'the page');

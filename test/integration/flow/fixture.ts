@@ -106,6 +106,8 @@ export async function startFlowEnvironment(): Promise<FlowEnvironment> {
     secretsManager: secrets.client,
     logger,
     clock: () => Date.now() + clock.offsetMs,
+    // The oidc-provider listens on loopback http:, which only the local URL policy accepts.
+    urlPolicy: 'local',
   });
   const handlers = {
     profiles: createProfilesHandler(() => broker, logger),

@@ -65,7 +65,7 @@ beforeAll(async () => {
     BROKER_SECRET_PREFIX: 'oauth-broker/keys-kms',
     BROKER_SIGNING_KEYS: [`ES256=${keys.first.arn}`, `ES256=${keys.second.arn}`, `RS256=${keys.ecLabelledRsa.arn}`, `PS256=${MISSING_ARN}`].join(','),
   });
-  broker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, signingKeys: { kms: kms.client, events: keyEvents } });
+  broker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, urlPolicy: 'local', signingKeys: { kms: kms.client, events: keyEvents } });
   server = await startOidcServer({
     clients: [{ clientId: MACHINE_CLIENT, authMethod: 'private_key_jwt', jwksUri: `${http.url}/jwks`, redirectUris: [], grantTypes: ['client_credentials'] }],
     clientCredentials: true,
@@ -156,7 +156,7 @@ describe('private_key_jwt with KMS keys (mocked KMS)', () => {
   it('a broker without BROKER_SIGNING_KEYS refuses private_key_jwt profiles with 400 and stores nothing', async () => {
     await createTable(db.client, 'keys-none');
     const settings = readSettings({ BROKER_TABLE_NAME: 'keys-none', BROKER_CALLBACK_URL: `${http.url}/callback`, BROKER_SECRET_PREFIX: 'oauth-broker/keys-none' });
-    const bare = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, signingKeys: { kms: kms.client, events: keyEvents } });
+    const bare = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, urlPolicy: 'local', signingKeys: { kms: kms.client, events: keyEvents } });
     const handler = createProfilesHandler(() => bare, logger);
     const answer = await handler(events.putProfile('no-keys', machineBody()));
     expect(answer.statusCode, answer.body).toBe(400);
@@ -175,7 +175,7 @@ describe('private_key_jwt with KMS keys (mocked KMS)', () => {
       BROKER_SECRET_PREFIX: 'oauth-broker/keys-denied',
       BROKER_SIGNING_KEYS: `ES256=${denied.arn}`,
     });
-    const deniedBroker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, signingKeys: { kms: kms.client, events: keyEvents } });
+    const deniedBroker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, urlPolicy: 'local', signingKeys: { kms: kms.client, events: keyEvents } });
     const handler = createProfilesHandler(() => deniedBroker, logger);
     const answer = await handler(events.putProfile('denied', machineBody()));
     expect(answer.statusCode, answer.body).toBe(400);

@@ -177,6 +177,8 @@ export async function startScenario(env: LifecycleServer, options: { brokerOverr
       events,
       sleep: shortSleep,
       random: () => 0.5,
+      // The oidc-provider listens on loopback http:, which only the local URL policy accepts.
+      urlPolicy: 'local',
       ...options.brokerOverrides,
       ...overrides,
     });

@@ -149,7 +149,11 @@ describe('a refresh in flight', () => {
     expect(after.lease).toBeNull();
     // The only transition to ready is the original authorization.
     expect(toReady(id)).toHaveLength(1);
-    expect(s.changes(id).map(({ from, to }) => [from, to])).toEqual([['authorization_required', 'ready']]);
+    // Besides it, the edit is signalled with what it changed (names only) and the tokens it discarded.
+    expect(s.changes(id).map(({ from, to, changed, tokensDiscarded }) => [from, to, changed, tokensDiscarded])).toEqual([
+      ['authorization_required', 'ready', undefined, undefined],
+      ['ready', 'authorization_required', ['clientId', 'clientSecret'], true],
+    ]);
     const answer = await s.tokenHandler(s.newBroker())(events.token(id));
     expect(answer.statusCode, answer.body).toBe(409);
     expect(jsonBody(answer)).toMatchObject({ error: 'authorization_required' });
@@ -241,7 +245,9 @@ describe('a callback in flight', () => {
     expect(after.status.state).toBe('authorization_required');
     expect(after.tokenVersion).toBeNull();
     expect(after.stagedTokens).toBeNull();
-    expect(after.revision).toBe(created.revision + 1);
+    // The PUT, then the failed callback recording why (docs/api.md: `lastError` after a matched state).
+    expect(after.revision).toBe(created.revision + 2);
+    expect(after.status.lastError?.code).toBe('profile_changed');
     expect(toReady(id)).toEqual([]);
     // The new grant will never be used: its revocation was attempted (this profile has no revocation endpoint).
     expect(s.logs.entries()).toContainEqual(expect.objectContaining({ message: 'token not revoked: no revocation endpoint', profileId: id }));

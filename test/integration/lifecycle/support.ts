@@ -140,6 +140,7 @@ export function directBroker(parts: { store?: ProfileStore; vault?: SecretVault;
     events: s.events,
     sleep: shortSleep,
     random: () => 0.5,
+    urlPolicy: 'local',
     ...(parts.fetch ? { fetch: parts.fetch } : {}),
   });
 }

@@ -33,10 +33,10 @@ function expectNoSecret(error: Error): void {
 }
 
 /** Seals `plaintext` the way the vault does (AES-256-GCM, profile, kind and version as associated data). */
-async function sealLikeTheVault(plaintext: string, profileId: string, version: string): Promise<string> {
+async function sealLikeTheVault(plaintext: string, profileId: string, version: string, tagBytes = 16): Promise<string> {
   const key = Buffer.from((await readFile(path.join(dir, VAULT_KEY_FILE), 'utf8')).trim(), 'base64');
   const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: tagBytes });
   cipher.setAAD(Buffer.from(JSON.stringify(['oauth-broker-file-vault', profileId, 'token-set', version]), 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return ['v1', nonce.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
@@ -207,6 +207,19 @@ describe('FileVault', () => {
     const openError = await caught(() => FileVault.open({ dir }));
     expect((openError as VaultFileError).reason).toBe('tampered_vault_file');
     expectNoSecret(openError);
+  });
+
+  it('refuses an entry sealed with a 4-byte tag, although it authenticates at that length', async () => {
+    const vault = new FileVault({ dir });
+    await vault.putTokenSet('erp', tokenSet());
+    const file = path.join(dir, VAULT_DATA_FILE);
+    const data = JSON.parse(await readFile(file, 'utf8'));
+    const stored = data.profiles.erp.tokenSets[0];
+    stored.sealed = await sealLikeTheVault(JSON.stringify(tokenSet({ accessToken: 'forged-access-token' })), 'erp', stored.version, 4);
+    await writeFile(file, JSON.stringify(data));
+
+    const error = await caught(() => new FileVault({ dir }).getTokenSet('erp'));
+    expect((error as VaultFileError).reason).toBe('tampered_vault_file');
   });
 
   it('refuses an entry moved to another profile (the profile id is authenticated)', async () => {

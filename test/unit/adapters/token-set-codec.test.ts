@@ -52,6 +52,18 @@ describe('token set codec', () => {
     expect(text).toBe(encodeTokenSet(tokenSet()));
   });
 
+  it('keeps the revocation endpoint recorded with a set (a URL or null), and leaves sets stored before without one', () => {
+    // Prepare
+    const recorded = tokenSet({ revocationEndpoint: 'https://as.example/revoke' });
+    const none = tokenSet({ revocationEndpoint: null });
+
+    // Act / Assess
+    expect(decodeTokenSet(encodeTokenSet(recorded))).toStrictEqual(recorded);
+    expect(decodeTokenSet(encodeTokenSet(none))).toStrictEqual(none);
+    expect(decodeTokenSet(encodeTokenSet(tokenSet()))).not.toHaveProperty('revocationEndpoint');
+    expect(() => decodeTokenSet(JSON.stringify({ ...tokenSet(), revocationEndpoint: 42 }))).toThrow(TokenSetCodecError);
+  });
+
   it('ignores unknown stored fields', () => {
     // Prepare
     const stored = JSON.stringify({ ...tokenSet(), idToken: 'id-token', futureField: 1 });

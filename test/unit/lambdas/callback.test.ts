@@ -61,6 +61,29 @@ function snapshot(): string {
   });
 }
 
+/**
+ * docs/api.md: a callback whose state matched uses the state up, whatever it carries, and records why it
+ * failed as `status.lastError`; nothing else stored changes and the token endpoint is not asked.
+ */
+function expectStateSpentAndErrorRecorded(before: string, state: string, code: string): void {
+  const stateKey = `STATE#${createHash('sha256').update(state).digest('hex')}|STATE`;
+  const parsed = (text: string) => JSON.parse(text) as { table: Array<[string, Record<string, unknown>]>; secrets: unknown };
+  const normalize = (snap: ReturnType<typeof parsed>) => ({
+    table: snap.table
+      .filter(([key]) => key !== stateKey)
+      .map(([key, item]) => [key, key === 'PROFILE#erp|PROFILE' ? { ...item, status: { ...(item['status'] as object), lastError: null }, updatedAt: null, revision: null } : item]),
+    secrets: snap.secrets,
+  });
+  const earlier = parsed(before);
+  const now = parsed(snapshot());
+  expect(earlier.table.some(([key]) => key === stateKey), 'the state was pending').toBe(true);
+  expect(now.table.some(([key]) => key === stateKey), 'the state is used up').toBe(false);
+  expect(normalize(now)).toEqual(normalize(earlier));
+  const profile = aws.table.get('PROFILE#erp', 'PROFILE');
+  expect((profile?.['status'] as { lastError: unknown }).lastError).toEqual({ code, message: expect.any(String), at: new Date(clock.now).toISOString() });
+  expect(aws.sm.calls('PutSecretValue') + aws.sm.calls('CreateSecret')).toBe(0);
+}
+
 function expectPageHeaders(response: APIGatewayProxyResult): void {
   const headers = response.headers ?? {};
   expect(headers['Content-Type']).toMatch(/^text\/html/);
@@ -158,7 +181,7 @@ describe('GET /callback', () => {
     expect(endpoint.requests).toHaveLength(0);
   });
 
-  it('answers 400 to an expired state still present in the table and changes nothing', async () => {
+  it('answers 400 to an expired state still present in the table, uses it up and records why', async () => {
     // Prepare
     const { state } = await pendingAuthorization();
     clock.advance(601_000);
@@ -170,8 +193,7 @@ describe('GET /callback', () => {
     // Assess
     expect(response.statusCode).toBe(400);
     expect(response.body).toMatch(/expired/i);
-    expect(aws.writes()).toBe(0);
-    expect(snapshot()).toBe(before);
+    expectStateSpentAndErrorRecorded(before, state, 'state_expired');
     expect(endpoint.requests).toHaveLength(0);
   });
 
@@ -185,7 +207,7 @@ describe('GET /callback', () => {
     expect(aws.awsCalls()).toBe(0);
   });
 
-  it('answers 400 to a callback without code and changes nothing', async () => {
+  it('answers 400 to a callback without code, uses the state up and records why', async () => {
     // Prepare
     const { state } = await pendingAuthorization();
     const before = snapshot();
@@ -196,11 +218,10 @@ describe('GET /callback', () => {
     // Assess
     expect(response.statusCode).toBe(400);
     expect(response.body).toMatch(/no authorization code/i);
-    expect(aws.writes()).toBe(0);
-    expect(snapshot()).toBe(before);
+    expectStateSpentAndErrorRecorded(before, state, 'missing_code');
   });
 
-  it('shows error=access_denied with its HTML description escaped, and changes nothing', async () => {
+  it('shows error=access_denied with its HTML description escaped, uses the state up and records why', async () => {
     // Prepare
     const { state } = await pendingAuthorization();
     const before = snapshot();
@@ -214,8 +235,7 @@ describe('GET /callback', () => {
     expect(response.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(response.body).not.toContain('<script>');
     expect(response.body).toMatch(/denied/i);
-    expect(aws.writes()).toBe(0);
-    expect(snapshot()).toBe(before);
+    expectStateSpentAndErrorRecorded(before, state, 'access_denied');
     expect(endpoint.requests).toHaveLength(0);
   });
 
@@ -231,7 +251,7 @@ describe('GET /callback', () => {
     expect(response.body).not.toMatch(/<img|<svg/i);
   });
 
-  it('answers 400 to an iss that is not the profile issuer, and changes nothing', async () => {
+  it('answers 400 to an iss that is not the profile issuer, uses the state up and records why', async () => {
     // Prepare
     const { state } = await pendingAuthorization({ issuer: 'https://as.example', revocationUrl: 'https://as.example/revoke' });
     const before = snapshot();
@@ -242,8 +262,7 @@ describe('GET /callback', () => {
     // Assess
     expect(response.statusCode).toBe(400);
     expect(response.body).toMatch(/iss/);
-    expect(aws.writes()).toBe(0);
-    expect(snapshot()).toBe(before);
+    expectStateSpentAndErrorRecorded(before, state, 'iss_mismatch');
     expect(endpoint.requests).toHaveLength(0);
   });
 
@@ -258,17 +277,17 @@ describe('GET /callback', () => {
     expect(response.statusCode).toBe(200);
   });
 
-  it.each([
-    ['a non-JSON answer', () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } })],
-    ['a 200 with an OAuth error', () => jsonResponse({ error: 'invalid_grant', error_description: 'code expired' })],
-    ['no access_token', () => jsonResponse({ token_type: 'Bearer', expires_in: 3600 })],
-    ['token_type mac', () => jsonResponse({ access_token: ACCESS_TOKEN, token_type: 'mac', expires_in: 3600 })],
-    ['400 invalid_grant', () => jsonResponse({ error: 'invalid_grant' }, 400)],
-  ])('answers 400 when the token endpoint gives %s, and stores no token', async (_, answer) => {
+  it.each<[string, () => Response, string]>([
+    ['a non-JSON answer', () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } }), 'invalid_response'],
+    ['a 200 with an OAuth error', () => jsonResponse({ error: 'invalid_grant', error_description: 'code expired' }), 'invalid_grant'],
+    ['no access_token', () => jsonResponse({ token_type: 'Bearer', expires_in: 3600 }), 'invalid_response'],
+    ['token_type mac', () => jsonResponse({ access_token: ACCESS_TOKEN, token_type: 'mac', expires_in: 3600 }), 'invalid_response'],
+    ['400 invalid_grant', () => jsonResponse({ error: 'invalid_grant' }, 400), 'invalid_grant'],
+  ])('answers 400 when the token endpoint gives %s, stores no token and records why', async (_, answer, code) => {
     // Prepare
     const { state } = await pendingAuthorization();
     endpoint.answer(answer);
-    const profileBefore = JSON.stringify(aws.table.get('PROFILE#erp', 'PROFILE'));
+    const before = snapshot();
 
     // Act
     const response = await callback({ code: CODE, state });
@@ -279,7 +298,7 @@ describe('GET /callback', () => {
     expect(response.body).toMatch(/did not issue tokens/);
     expect(response.body).not.toContain(ACCESS_TOKEN);
     expect(response.body).not.toContain(CODE);
-    expect(JSON.stringify(aws.table.get('PROFILE#erp', 'PROFILE'))).toBe(profileBefore);
+    expectStateSpentAndErrorRecorded(before, state, code);
     expect(aws.sm.secrets.has(`${SECRET_PREFIX}/erp/token-set`)).toBe(false);
     expect(aws.sm.calls('PutSecretValue') + aws.sm.calls('CreateSecret')).toBe(0);
     expect((await broker.getProfile('erp')).status.state).toBe('authorization_required');

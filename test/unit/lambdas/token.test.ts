@@ -94,7 +94,7 @@ describe('GET /profiles/{id}/token', () => {
     const coldDynamoDb = aws.ddb.calls().length;
     const coldSecretsManager = aws.sm.mock.calls().length;
     aws.resetHistory();
-    clock.advance(60_000);
+    clock.advance(59_000);
     const warm = await handler(tokenEvent('erp', { minValiditySeconds: '600' }));
 
     // Assess
@@ -107,9 +107,31 @@ describe('GET /profiles/{id}/token', () => {
     expect(aws.awsCalls()).toBe(0);
   });
 
-  it('refreshes inline, once, when the held token does not satisfy the caller', async () => {
+  it('reads the profile again after a minute in the cache (a deletion elsewhere shows), but not the token set', async () => {
     // Prepare
-    await authorizedProfile('erp', 30);
+    await authorizedProfile('erp');
+    const handler = coldHandler();
+    await handler(tokenEvent('erp'));
+    aws.resetHistory();
+    clock.advance(60_000);
+
+    // Act
+    const rechecked = await handler(tokenEvent('erp'));
+    const calls = { dynamoDb: aws.ddb.calls().length, secretsManager: aws.sm.mock.calls().length };
+    await seeder.deleteProfile('erp');
+    clock.advance(60_000);
+    const afterDeletion = await handler(tokenEvent('erp'));
+
+    // Assess
+    expect(rechecked.statusCode).toBe(200);
+    expect(calls).toEqual({ dynamoDb: 1, secretsManager: 0 });
+    expect(afterDeletion.statusCode).toBe(404);
+  });
+
+  it('refreshes inline, once, when the held token does not satisfy the caller', async () => {
+    // Prepare: a 90 s token, 31 s later (past max(30 s, 10 % of its lifetime) since it was obtained)
+    await authorizedProfile('erp', 90);
+    clock.advance(31_000);
     endpoint.answer(() => jsonResponse({ access_token: 'at-refreshed', token_type: 'Bearer', expires_in: 3600 }));
     const requestsBefore = endpoint.requests.length;
 
@@ -128,7 +150,8 @@ describe('GET /profiles/{id}/token', () => {
 
   it('answers 503 temporarily_unavailable with Retry-After when the held token does not satisfy minValiditySeconds and cannot be refreshed', async () => {
     // Prepare
-    await authorizedProfile('erp', 30);
+    await authorizedProfile('erp', 90);
+    clock.advance(31_000);
     endpoint.answer(() => new Response('unavailable', { status: 503, headers: { 'content-type': 'text/plain', 'retry-after': '20' } }));
 
     // Act

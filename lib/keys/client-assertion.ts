@@ -52,11 +52,38 @@ export interface ClientAssertionOptions {
   now?: () => number;
 }
 
+/**
+ * An assertion is a bearer credential for its audience until it expires, so it is only ever sent to the
+ * audience's own server (origin): a token or revocation endpoint moved elsewhere by a profile edit would
+ * otherwise receive one it could replay at the real server. The request goes to the token endpoint, or to
+ * the revocation endpoint for a revocation (RFC 7009 §2.1: its body has `token`, a token request's
+ * `grant_type`). Throws, before anything is signed, when they differ.
+ */
+export function assertSameServer(as: oauth.AuthorizationServer, body: URLSearchParams, audience: string): void {
+  const endpoint = body.has('grant_type') ? as.token_endpoint : as.revocation_endpoint;
+  const origin = (url: string | undefined) => {
+    try {
+      return url ? new URL(url).origin : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (origin(endpoint) === undefined || origin(endpoint) !== origin(audience)) {
+    throw new OAuthFailure(
+      'invalid_configuration',
+      'error',
+      `No client assertion was sent: its audience (${origin(audience) ?? audience}) is another server than the endpoint it would go to (${origin(endpoint) ?? 'none'}). ` +
+        'Give the profile endpoints on its issuer\'s server, or set clientAssertionAudience to "token_endpoint" when the server names another origin for it.',
+    );
+  }
+}
+
 /** The `ClientAuth` of a `private_key_jwt` profile: `client_id`, `client_assertion_type` and `client_assertion` in the body. */
 export function privateKeyJwt(config: Pick<ProfileConfig, 'clientAssertionAudience'>, options: ClientAssertionOptions): oauth.ClientAuth {
   const now = options.now ?? Date.now;
   return async (as, client, body) => {
     const audience = assertionAudience(as, config);
+    assertSameServer(as, body, audience);
     const assertion = await signed(options, assertionClaims(client.client_id, audience, now()));
     body.set('client_id', client.client_id);
     body.set('client_assertion_type', JWT_BEARER_ASSERTION_TYPE);

@@ -19,6 +19,7 @@ import { captureLogs } from '../../support/log-capture.js';
 import { FileVault } from '../../../lib/adapters/file-vault.js';
 import { createLogger } from '../../../lib/logger.js';
 import { callJson, tempDataDir } from '../local/support.js';
+import { issuingTokens, startHostileServer, type HostileServer } from '../../support/hostile-server.js';
 
 const CODE_CLIENT = 'pkjwt-code-client';
 const MACHINE_CLIENT = 'pkjwt-machine-client';
@@ -315,6 +316,52 @@ describe('private_key_jwt in local mode', () => {
     } finally {
       logs.stop();
     }
+  });
+
+  describe('an assertion never reaches another server than its audience', () => {
+    let hostile: HostileServer;
+    beforeAll(async () => {
+      hostile = await startHostileServer();
+      hostile.route('/token', issuingTokens(3600));
+      hostile.route('/revoke', (_, res) => {
+        res.writeHead(200).end();
+      });
+    });
+    afterAll(() => hostile?.close());
+
+    it('a token endpoint moved to another server receives no assertion; the profile is in error and says why', async () => {
+      const put = await api<ProfileView>('PUT', '/profiles/pk-moved', {
+        grantType: 'client_credentials',
+        issuer: server.issuer,
+        tokenUrl: hostile.url('/token'),
+        clientId: MACHINE_CLIENT,
+        clientAuthMethod: 'private_key_jwt',
+      });
+      expect(put.status, JSON.stringify(put.json)).toBe(201);
+      const token = await api<{ error: string }>('GET', '/profiles/pk-moved/token');
+      expect(token.status).toBe(503);
+      expect(hostile.receivedText()).not.toContain('client_assertion');
+      const view = (await api<ProfileView>('GET', '/profiles/pk-moved')).json;
+      expect(view.status).toMatchObject({ state: 'error', lastError: { code: 'invalid_configuration', message: expect.stringMatching(/No client assertion was sent/) } });
+    });
+
+    it('a revocation endpoint on another server receives no assertion (and no token) on DELETE', async () => {
+      const put = await api<ProfileView>('PUT', '/profiles/pk-revoke-elsewhere', {
+        grantType: 'client_credentials',
+        issuer: server.issuer,
+        tokenUrl: server.tokenEndpoint,
+        revocationUrl: hostile.url('/revoke'),
+        clientId: MACHINE_CLIENT,
+        clientAuthMethod: 'private_key_jwt',
+        clientAssertionAudience: 'token_endpoint',
+      });
+      expect(put.status, JSON.stringify(put.json)).toBe(201);
+      const token = await api<{ access_token: string }>('GET', '/profiles/pk-revoke-elsewhere/token');
+      expect(token.status, JSON.stringify(token.json)).toBe(200);
+      expect((await api('DELETE', '/profiles/pk-revoke-elsewhere')).status).toBe(204);
+      expect(hostile.receivedAt('/revoke').map((r) => r.form.get('client_assertion'))).toEqual(hostile.receivedAt('/revoke').map(() => null));
+      expect(hostile.receivedText()).not.toContain('client_assertion');
+    });
   });
 
   it('DELETE revokes the grant at the revocation endpoint with a client assertion', async () => {

@@ -87,6 +87,37 @@ describe('privateKeyJwt', () => {
   });
 });
 
+describe('an assertion only goes to its audience\'s server', () => {
+  const signer = LocalSigner.generate('ES256');
+  let signed = 0;
+  const auth = (audience?: 'issuer' | 'token_endpoint') =>
+    privateKeyJwt(audience ? { clientAssertionAudience: audience } : {}, {
+      signer: async () => {
+        signed++;
+        return { signer, header: {} };
+      },
+    });
+
+  it('refuses a token endpoint on another origin than the issuer (the audience), before signing', async () => {
+    signed = 0;
+    const moved = { issuer: 'https://as.example', token_endpoint: 'https://attacker.example/token' };
+    await expect(authenticate(auth(), moved)).rejects.toMatchObject({ code: 'invalid_configuration', kind: 'error', message: expect.stringMatching(/^No client assertion was sent/) });
+    expect(signed).toBe(0);
+    // With the token endpoint as audience the assertion names the server it goes to.
+    await expect(authenticate(auth('token_endpoint'), moved)).resolves.toBeInstanceOf(URLSearchParams);
+  });
+
+  it('refuses a revocation endpoint on another origin than the audience', async () => {
+    const as = { ...AS, revocation_endpoint: 'https://attacker.example/revoke' };
+    const revocation = new URLSearchParams({ token: 'a-token-to-revoke' });
+    await expect(auth('token_endpoint')(as, client, revocation, new Headers())).rejects.toMatchObject({ code: 'invalid_configuration' });
+    expect(revocation.get('client_assertion')).toBeNull();
+    const same = new URLSearchParams({ token: 'a-token-to-revoke' });
+    await auth()({ ...AS, revocation_endpoint: 'https://as.example/oauth2/revoke' }, client, same, new Headers());
+    expect(same.get('client_assertion')).toBeTruthy();
+  });
+});
+
 describe('clientAuthentication', () => {
   it('private_key_jwt without signing keys is a configuration error, never a request without credentials', () => {
     expect(() => clientAuthentication('private_key_jwt', undefined)).toThrow(/no signing keys configured/);

@@ -6,10 +6,11 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { CallbackError, type Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
 import { htmlPage, queryParameters } from '../lib/http.js';
-import { errorFields, type Log } from '../lib/logger.js';
+import { errorFields, logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
-  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  return async (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
+    logInvocation(logger, { context, event });
     try {
       const { profileId } = await broker().completeAuthorization(queryParameters(event));
       return htmlPage(200, {

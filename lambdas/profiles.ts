@@ -1,15 +1,16 @@
 /**
  * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (API.md "Profiles") and `POST /profiles/{id}/refresh`.
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
 import { bodyText, json, methodNotAllowed, noContent, pathParameter, respond, timeLeft } from '../lib/http.js';
-import type { Log } from '../lib/logger.js';
+import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
-  return (event: APIGatewayProxyEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyResult> =>
-    respond(logger, async () => {
+  return (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
+    logInvocation(logger, { context, event });
+    return respond(logger, async () => {
       const id = pathParameter(event, 'id');
       switch (`${event.httpMethod} ${event.resource}`) {
         case 'GET /profiles':
@@ -29,6 +30,7 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
           throw methodNotAllowed(event);
       }
     });
+  };
 }
 
 export const handler = createHandler(brokerFromEnvironment);

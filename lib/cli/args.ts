@@ -39,6 +39,7 @@ export const COMMAND_OPTIONS = {
   grace: { type: 'string' },
   kid: { type: 'string' },
   certificate: { type: 'boolean' },
+  port: { type: 'string' },
 } as const;
 
 type CommandOption = keyof typeof COMMAND_OPTIONS;
@@ -55,6 +56,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   refresh: [],
   policy: ['role', 'api-arn'],
   keys: ['alg', 'key-arn', 'grace', 'kid', 'certificate'],
+  console: ['port', 'open'],
 };
 
 export const COMMANDS = Object.keys(OPTIONS_OF);
@@ -85,6 +87,7 @@ export interface ParsedArgs {
     grace?: string;
     kid?: string;
     certificate?: boolean;
+    port?: string;
   };
 }
 

@@ -39,6 +39,7 @@ Commands:
   keys <id>                      print a private_key_jwt profile's JWKS URL, JWK and certificate
   keys list|rotate|promote|withdraw
                                  the signing keys and their rotation (docs/keys.md)
+  console [--port N] [--open]    the web console for the broker at --url, on 127.0.0.1
 
 ${GLOBAL}
 
@@ -230,6 +231,26 @@ Examples:
   oauth-broker keys rotate
   oauth-broker keys promote --grace 172800
   oauth-broker keys withdraw
+`,
+  console: `Usage: oauth-broker console [--url <ApiUrl>] [--port <N>] [--open]
+
+Serves the web console (profiles with their ✓, the profile form, Authorize, Copy Authorization URL,
+Refresh now, Delete) on http://127.0.0.1:<port>/console for the broker at --url, usually a deployed
+one (the ApiUrl output of cdk deploy). The console's calls are forwarded to that API signed with your
+AWS credentials (default chain: AWS_PROFILE, environment, SSO, instance or task role), so IAM decides
+what you may do; actions you may not take show "Not allowed". Nothing is deployed for it. It answers
+only pages of its own origin on 127.0.0.1 or localhost. Local mode (npm start) serves the same console
+itself at http://127.0.0.1:8787/console.
+
+Options:
+  --port <N>  the loopback port (default 8789; 0 picks a free one)
+  --open      also open the console in the system browser
+
+Stop it with Ctrl-C.
+
+Examples:
+  oauth-broker console --url https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod --open
+  AWS_PROFILE=ops oauth-broker console --url "$API_URL" --port 9000
 `,
 };
 

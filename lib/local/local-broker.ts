@@ -23,6 +23,7 @@ import { createHandler as createJwksHandler } from '../../lambdas/jwks.js';
 import { createHandler as createKeysHandler } from '../../lambdas/keys.js';
 import { createLocalSigningKeys } from '../keys/composition.js';
 import { LoggedSigningKeyEvents, type SigningKeyEvents } from '../keys/events.js';
+import { consoleRoutes } from '../console/local-routes.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
 import { Broker, type RefreshRunSummary } from '../broker.js';
@@ -151,7 +152,7 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
   const profiles = createProfilesHandler(broker, logger);
   const authorizeUrl = createAuthorizeUrlHandler(broker, logger);
   const token = createTokenHandler(broker, logger);
-  const callback = createCallbackHandler(broker, logger);
+  const callback = createCallbackHandler(broker, logger, { consoleUrl: '/console' });
   return [
     { method: 'GET', resource: '/profiles', handler: profiles },
     { method: 'GET', resource: '/profiles/{id}', handler: profiles },
@@ -162,6 +163,7 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
     { method: 'GET', resource: '/profiles/{id}/token', handler: token },
     { method: 'GET', resource: '/callback', handler: callback },
     ...keyRoutes(broker, logger),
+    ...consoleRoutes({ callbackUrl: () => broker().callbackUrl, logger }),
   ];
 }
 

@@ -1,6 +1,6 @@
 /**
  * Cold start: every Lambda's bundle built with esbuild exactly as the CDK app's `NodejsFunction` builds it
- * (cdk/broker-stack.ts `createFunction`: ESM, target node24, platform node, minify, linked source map
+ * (cdk/constructs/functions.ts `createFunction`: ESM, target node24, platform node, minify, linked source map
  * without sources content, the `createRequire` banner, main fields module,main, the project's tsconfig, the
  * AWS SDK bundled), into a temporary directory. For each bundle:
  * - its size, against a budget;
@@ -58,7 +58,7 @@ function cdkBuildOptions(outfile: string): esbuild.BuildOptions {
 
 /** Warns when the stack's bundling block no longer says what `cdkBuildOptions` assumes. */
 function checkStackBundling(): string[] {
-  const source = readFileSync(path.join(ROOT, 'cdk', 'broker-stack.ts'), 'utf8');
+  const source = readFileSync(path.join(ROOT, 'cdk', 'constructs', 'functions.ts'), 'utf8');
   const expected = [
     /format:\s*OutputFormat\.ESM/,
     /target:\s*'node24'/,
@@ -72,7 +72,7 @@ function checkStackBundling(): string[] {
     /NODE_OPTIONS:\s*'--enable-source-maps'/,
   ];
   const missing = expected.filter((re) => !re.test(source)).map((re) => re.source);
-  return missing.length ? [`cdk/broker-stack.ts no longer matches the bundling options assumed here (${missing.join('; ')}): update bench/cold-start.bench.ts.`] : [];
+  return missing.length ? [`cdk/constructs/functions.ts no longer matches the bundling options assumed here (${missing.join('; ')}): update bench/cold-start.bench.ts.`] : [];
 }
 
 /**
@@ -337,7 +337,7 @@ await runBenchmark(async (args) => {
       name: 'cold-start',
       title: 'Cold start: Lambda bundles as the CDK app builds them vs bundles of the same AWS SDK clients only',
       setup: [
-        `esbuild ${esbuild.version} with the NodejsFunction options of cdk/broker-stack.ts (ESM, node24, minify, source map, banner, SDK bundled); ${rounds} alternating rounds, one fresh node process per import, medians (ratio: median of per-round ratios of adjacent processes).`,
+        `esbuild ${esbuild.version} with the NodejsFunction options of cdk/constructs/functions.ts (ESM, node24, minify, source map, banner, SDK bundled); ${rounds} alternating rounds, one fresh node process per import, medians (ratio: median of per-round ratios of adjacent processes).`,
         `Measured on Node ${process.version} ${process.arch}; the functions run nodejs24.x on arm64, so the ratios carry over, the milliseconds do not.`,
         `SDK-only baselines import what the bundle's own sources import from @aws-sdk and esbuild kept; for ${token.name}: ${token.sdk.join('; ')}` +
           (token.dropped.length ? ` (imported but tree-shaken, left out: ${token.dropped.join(', ')}).` : '.'),

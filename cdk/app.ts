@@ -3,14 +3,13 @@
  * `npx cdk deploy -c env=<name>`.
  */
 import { App } from 'aws-cdk-lib';
-import { addBrokerStack, enableNag } from './broker-app.js';
+import { addBrokerStack, deploymentTarget, enableNag } from './broker-app.js';
 
-const app = new App();
+// No CDKMetadata resource: its condition lists every region by name, the only region literals an
+// environment-agnostic template would otherwise hold.
+const app = new App({ analyticsReporting: false });
 try {
-  addBrokerStack(app, app.node.tryGetContext('env'), {
-    account: process.env.CDK_DEFAULT_ACCOUNT,
-    region: process.env.CDK_DEFAULT_REGION,
-  });
+  addBrokerStack(app, app.node.tryGetContext('env'), deploymentTarget(process.env));
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   process.exit(1);

@@ -15,6 +15,17 @@ export interface DeploymentTarget {
 }
 
 /**
+ * Where `cdk synth` / `cdk deploy` put a stack whose environment pins no account or region: the CLI's
+ * account (`CDK_DEFAULT_ACCOUNT`, set only when it has credentials), and a region only when one is set
+ * explicitly (`AWS_REGION`, `AWS_DEFAULT_REGION`). Not `CDK_DEFAULT_REGION`: the CLI sets it to
+ * `us-east-1` when nothing is configured, which would write that region into a template meant for any.
+ * Without a region the stack uses `AWS::Region` everywhere and deploys to the CLI's region.
+ */
+export function deploymentTarget(env: Record<string, string | undefined>): DeploymentTarget {
+  return { account: env.CDK_DEFAULT_ACCOUNT || undefined, region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined };
+}
+
+/**
  * Adds the stack of environment `envName` (unknown names throw, listing the known ones). The account and
  * region are the environment's own when it pins them, else `target` (the CLI's `CDK_DEFAULT_ACCOUNT` /
  * `CDK_DEFAULT_REGION`); with neither the stack is environment-agnostic, so `cdk synth` needs no

@@ -26,6 +26,16 @@ export interface ApiThrottling {
   readonly callbackBurstLimit: number;
 }
 
+/**
+ * Who may call a group of routes: IAM principal ARNs (roles, users; `*` allowed in the name part only,
+ * e.g. `arn:aws:iam::111122223333:role/mes-*`) and/or AWS Organizations ids (`o-…`: any principal of that
+ * organisation, `aws:PrincipalOrgID`). At least one entry.
+ */
+export interface PrincipalList {
+  readonly arns?: readonly string[];
+  readonly organizationIds?: readonly string[];
+}
+
 export interface EnvironmentSettings {
   /** Lower-case name: stack `OAuthBroker-<name>`, API stage `<name>`, secrets under `<secretPrefix>/<name>/`. */
   readonly name: string;
@@ -52,10 +62,20 @@ export interface EnvironmentSettings {
   /** Alarm and profile-status notifications go to this address (a subscription to confirm) when set. */
   readonly alarmEmail?: string;
   /**
-   * When set, an API resource policy denies every route except `GET /callback` to any principal whose
-   * `aws:PrincipalArn` matches none of these (IAM role or user ARNs; `*` wildcards allowed).
+   * When set, an API resource policy lets only these principals call the signed routes, whatever their
+   * own IAM policies say: `admin` for the administration routes, `token` for `GET /profiles/{id}/token`
+   * (lib/routes.ts). List a principal in both to let it do both. The callback stays public.
    */
-  readonly allowedPrincipals?: readonly string[];
+  readonly allowedPrincipals?: {
+    readonly admin: PrincipalList;
+    readonly token: PrincipalList;
+  };
+  /**
+   * IAM role ARNs (exact, no wildcards) of the people who may read the broker's secrets through Secrets
+   * Manager besides its own functions, e.g. a break-glass administrator role. The secrets key's policy
+   * names only these and the functions' roles; everyone else in the account is refused `kms:Decrypt`.
+   */
+  readonly secretsAdminRoleArns?: readonly string[];
   /** A custom domain for the API, so that the callback URL registered at the servers is stable. */
   readonly customDomain?: CustomDomainSettings;
   readonly throttling: ApiThrottling;
@@ -93,7 +113,11 @@ export const environments = {
     throttling: { rateLimit: 100, burstLimit: 200, callbackRateLimit: 5, callbackBurstLimit: 10 },
     manageApiGatewayAccountRole: true,
     // alarmEmail: 'mes-integration-oncall@example.com',
-    // allowedPrincipals: ['arn:aws:iam::111122223333:role/mes-integration-*', 'arn:aws:iam::111122223333:role/broker-admin'],
+    // allowedPrincipals: {
+    //   admin: { arns: ['arn:aws:iam::111122223333:role/broker-admin'] },
+    //   token: { arns: ['arn:aws:iam::111122223333:role/mes-integration-*'], organizationIds: ['o-a1b2c3d4e5'] },
+    // },
+    // secretsAdminRoleArns: ['arn:aws:iam::111122223333:role/broker-break-glass'],
     // customDomain: { domainName: 'oauth-broker.example.com', certificateArn: 'arn:aws:acm:…', hostedZone: { hostedZoneId: 'Z…', zoneName: 'example.com' } },
   },
 } as const satisfies Record<string, EnvironmentSettings>;
@@ -117,7 +141,61 @@ export function resolveEnvironment(
   }
   const settings = table[name]!;
   validateEnvironment(settings, name);
+  validateSecretPrefixes(table);
   return settings;
+}
+
+/** `<secretPrefix>/<name>/`: the folder of an environment's secrets. */
+export const secretFolder = (settings: Pick<EnvironmentSettings, 'secretPrefix' | 'name'>): string => `${settings.secretPrefix}/${settings.name}/`;
+
+/**
+ * Throws when one environment's secrets folder lies inside another's (`a/dev/` and `a/dev/x/`): the outer
+ * environment's grants (on `<folder>` followed by any profile id) would reach the inner one's secrets.
+ */
+export function validateSecretPrefixes(table: Record<string, EnvironmentSettings>): void {
+  const entries = Object.entries(table).map(([key, s]) => [key, secretFolder(s)] as const);
+  const problems: string[] = [];
+  for (const [a, folderA] of entries) {
+    for (const [b, folderB] of entries) {
+      if (a !== b && folderB.startsWith(folderA)) {
+        problems.push(
+          `the secrets of "${b}" (${folderB}) lie inside those of "${a}" (${folderA}): "${a}"'s functions could read and delete them. Give one of them another secretPrefix or name.`,
+        );
+      }
+    }
+  }
+  if (problems.length > 0) throw new Error(`Environments share secrets:\n- ${problems.join('\n- ')}`);
+}
+
+/** An IAM principal ARN with a 12-digit account; `*` and `?` allowed after the account only. */
+const PRINCIPAL_ARN = /^arn:aws[a-z-]*:(iam|sts)::(\d{12}):(role|user|assumed-role|federated-user)\/\S+$/;
+const EXACT_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
+
+function principalListProblems(list: PrincipalList | undefined, field: string): string[] {
+  if (list === undefined) return [`${field} is missing: list the ARNs (or organisation ids) that may call these routes`];
+  const problems: string[] = [];
+  const arns = list.arns ?? [];
+  const organizationIds = list.organizationIds ?? [];
+  if (arns.length + organizationIds.length === 0) {
+    problems.push(`${field} lists nobody: give at least one ARN in arns or one organisation id in organizationIds`);
+  }
+  for (const arn of arns) {
+    const match = /^arn:[^:]*:[^:]*:[^:]*:([^:]*):/.exec(arn);
+    if (arn.trim() === '*' || (match && match[1] !== undefined && /[*?]/.test(match[1]))) {
+      problems.push(
+        `${field}.arns: "${arn}" has a wildcard account: it would open these routes to principals of any AWS account. Name the 12-digit account (arn:aws:iam::111122223333:role/<name>), or list the organisation in organizationIds.`,
+      );
+    } else if (match && match[1] === '') {
+      problems.push(`${field}.arns: "${arn}" has no account id: write arn:aws:iam::<12-digit account>:role/<name>.`);
+    } else if (!PRINCIPAL_ARN.test(arn)) {
+      problems.push(`${field}.arns: "${arn}" is not an IAM principal ARN like arn:aws:iam::111122223333:role/<name>.`);
+    }
+  }
+  for (const id of organizationIds) {
+    if (!ORGANIZATION_ID.test(id)) problems.push(`${field}.organizationIds: "${id}" is not an AWS Organizations id like o-a1b2c3d4e5.`);
+  }
+  return problems;
 }
 
 /** Throws an `Error` naming every problem in `settings`. */
@@ -148,9 +226,15 @@ export function validateEnvironment(settings: EnvironmentSettings, key: string =
     problems.push('alarmEmail is not an e-mail address');
   }
   if (settings.allowedPrincipals !== undefined) {
-    if (settings.allowedPrincipals.length === 0) problems.push('allowedPrincipals, when set, must list at least one ARN');
-    for (const arn of settings.allowedPrincipals) {
-      if (!/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):\S+$/.test(arn)) problems.push(`allowedPrincipals: "${arn}" is not an IAM principal ARN`);
+    for (const group of ['admin', 'token'] as const) {
+      problems.push(...principalListProblems(settings.allowedPrincipals[group], `allowedPrincipals.${group}`));
+    }
+  }
+  for (const arn of settings.secretsAdminRoleArns ?? []) {
+    if (!EXACT_ROLE_ARN.test(arn)) {
+      problems.push(
+        `secretsAdminRoleArns: "${arn}" is not an exact IAM role ARN: write arn:aws:iam::<12-digit account>:role/<name>, without wildcards (the KMS key policy names each role)`,
+      );
     }
   }
   if (settings.customDomain !== undefined) {

@@ -1,14 +1,17 @@
 /**
- * What each function may do: the least-privilege table of the stack (issue "least privilege"). Each
- * function gets exactly these actions, on exactly these resources:
+ * Least privilege, derived: the IAM statements of each function's role, built from the AWS calls its code
+ * sends (lib/functions.ts) and nothing else.
  *
- * - table actions on the table ARN only; `Query` on the named indexes only (every query of the store
- *   adapter goes to an index, so no function queries the table itself);
- * - Secrets Manager actions on `<prefix>/<any id>/client-secret` and/or `<prefix>/<any id>/token-set`, in
- *   the two forms described below;
- * - KMS `Encrypt`/`Decrypt`/`GenerateDataKey` on the broker's key, only through Secrets Manager and only
- *   for secrets under the prefix (`kms:ViaService`, `kms:EncryptionContext:SecretARN`);
- * - `events:PutEvents` on the default bus, only with source `oauth-broker`.
+ * - Item actions on the table ARN, each limited to the items it may touch by their leading key
+ *   (`dynamodb:LeadingKeys`: `PROFILE#…` for profiles, `STATE#…` for pending authorizations); `Query` on
+ *   the named indexes only.
+ * - Secrets Manager actions on `<prefix>/<any id>/client-secret` and/or `…/token-set`, in the forms below;
+ *   KMS through Secrets Manager only (`kms:ViaService`, the secret ARN as encryption context):
+ *   `kms:Decrypt` to read, `kms:GenerateDataKey` to write (no `kms:Encrypt`: Secrets Manager never
+ *   calls it for a principal), `kms:DescribeKey` with `CreateSecret`.
+ * - `events:PutEvents` on the default bus, only when every entry has source `oauth-broker`
+ *   (`events:source` is multivalued: a set operator, and a `Null` check so that a request without the key
+ *   does not pass vacuously).
  *
  * Secret ARNs, and why each action is granted on two of them:
  *
@@ -18,76 +21,134 @@
  *   against the ARN built from the name alone, `…/<kind>`, with no suffix. Granted only `-??????`, such a
  *   request is refused with `AccessDeniedException` before Secrets Manager can answer
  *   `ResourceNotFoundException`, and the vault (lib/adapters/secrets-manager-vault.ts) cannot tell "missing"
- *   from "forbidden": the first `PutSecretValue` of a profile would fail instead of falling back to
- *   `CreateSecret`, reading a token set that was never written would fail instead of answering "none", and
- *   deleting a profile that never got a token set would fail instead of skipping it. So the same actions
- *   are also granted on the suffix-less `…/<kind>`. That grant reaches no existing secret: every real ARN
- *   ends in `-` and six characters, which `…/client-secret` and `…/token-set` cannot match; it only turns
- *   AccessDenied into ResourceNotFound for names under the prefix that hold no secret.
+ *   from "forbidden". So the same actions are also granted on the suffix-less `…/<kind>`, which matches no
+ *   existing secret.
  * - `CreateSecret` (and the `TagResource` it implies, since secrets are created tagged) is evaluated before
  *   the suffix exists: it is granted on `…/<kind>*`, only with the profile-id tag key.
  */
-export type FunctionKey = 'profiles' | 'authorizeUrl' | 'callback' | 'token' | 'refresh';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Stack } from 'aws-cdk-lib';
+import { TABLE_SCHEMA } from '../lib/adapters/dynamodb-profile-store.js';
+import { PROFILE_ID_TAG } from '../lib/adapters/secrets-manager-vault.js';
+import { EVENT_SOURCE } from '../lib/events.js';
+import { FUNCTIONS, ITEM_KEY_PREFIXES, type FunctionKey, type SecretKind } from '../lib/functions.js';
+import type { BrokerData } from './constructs/data.js';
 
-export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';
-export type SecretAction = 'CreateSecret' | 'PutSecretValue' | 'GetSecretValue' | 'DeleteSecret' | 'TagResource';
-export type IndexKey = 'gsi1' | 'due';
-
-export interface FunctionGrants {
-  readonly table: readonly TableAction[];
-  readonly queryIndexes: readonly IndexKey[];
-  readonly clientSecret: readonly SecretAction[];
-  readonly tokenSet: readonly SecretAction[];
-  /** Status changes are published as `Profile Status Changed` events (lifecycle issue). */
-  readonly putEvents: boolean;
+export interface GrantTargets {
+  readonly data: BrokerData;
 }
 
-export const FUNCTION_GRANTS: Readonly<Record<FunctionKey, FunctionGrants>> = {
-  // PUT/GET/DELETE /profiles/{id}, GET /profiles, POST /profiles/{id}/refresh. Listing profiles and deleting
-  // a profile's pending authorizations query `gsi1`; deleting a profile deletes both secrets; refresh-now
-  // and revocation on delete read the token set, and refresh-now writes it (a client-credentials profile's
-  // first one included); creating or replacing a profile writes the client secret.
-  profiles: {
-    table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
-    queryIndexes: ['gsi1'],
-    clientSecret: ['CreateSecret', 'PutSecretValue', 'GetSecretValue', 'DeleteSecret', 'TagResource'],
-    tokenSet: ['CreateSecret', 'PutSecretValue', 'GetSecretValue', 'DeleteSecret', 'TagResource'],
-    putEvents: true,
-  },
-  // GET /profiles/{id}/authorize-url: reads the profile, writes one pending authorization. No secrets.
-  authorizeUrl: {
-    table: ['GetItem', 'PutItem'],
-    queryIndexes: [],
-    clientSecret: [],
-    tokenSet: [],
-    putEvents: false,
-  },
-  // GET /callback: reads and consumes (conditional delete) the pending authorization by its key (no index),
-  // exchanges the code with the client secret, stores the first token set and the status.
-  callback: {
-    table: ['GetItem', 'DeleteItem', 'UpdateItem'],
-    queryIndexes: [],
-    clientSecret: ['GetSecretValue'],
-    tokenSet: ['CreateSecret', 'PutSecretValue', 'TagResource', 'GetSecretValue'],
-    putEvents: true,
-  },
-  // GET /profiles/{id}/token: reads the profile and token set; refreshes inline under the lease (an
-  // UpdateItem); a client-credentials profile gets its first token set here (CreateSecret). No deletes.
-  token: {
-    table: ['GetItem', 'UpdateItem'],
-    queryIndexes: [],
-    clientSecret: ['GetSecretValue'],
-    tokenSet: ['GetSecretValue', 'PutSecretValue', 'CreateSecret', 'TagResource'],
-    putEvents: true,
-  },
-  // The scheduled job: finds due profiles on the sparse `due` index, refreshes each under the lease. A new
-  // client-credentials profile is due at once, so its first token set may be obtained here: the job creates
-  // token-set secrets (CreateSecret, tagged), but never client secrets.
-  refresh: {
-    table: ['GetItem', 'UpdateItem'],
-    queryIndexes: ['due'],
-    clientSecret: ['GetSecretValue'],
-    tokenSet: ['GetSecretValue', 'PutSecretValue', 'CreateSecret', 'TagResource'],
-    putEvents: true,
-  },
-};
+const pascal = (s: string) => s.replace(/(^|[-:])(\w)/g, (_, __, c: string) => c.toUpperCase());
+
+/** The statements of `key`'s role, and the secret-ARN patterns among their resources (for cdk-nag). */
+export function functionStatements(key: FunctionKey, { data }: GrantTargets): { statements: iam.PolicyStatement[]; secretPatterns: string[] } {
+  const { calls } = FUNCTIONS[key];
+  const stack = Stack.of(data);
+  const statements: iam.PolicyStatement[] = [];
+
+  // One statement per set of item kinds, so that each action is limited to exactly its items.
+  const byItems = new Map<string, string[]>();
+  for (const [action, items] of Object.entries(calls.items ?? {})) {
+    const kinds = [...items].sort().join(',');
+    byItems.set(kinds, [...(byItems.get(kinds) ?? []), action]);
+  }
+  for (const [kinds, actions] of byItems) {
+    const prefixes = kinds.split(',').map((k) => `${ITEM_KEY_PREFIXES[k as keyof typeof ITEM_KEY_PREFIXES]}*`);
+    statements.push(
+      new iam.PolicyStatement({
+        sid: `Items${kinds.split(',').map(pascal).join('And')}`,
+        actions: actions.sort(),
+        resources: [data.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes } },
+      }),
+    );
+  }
+  if (calls.queryIndexes?.length) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'QueryIndexes',
+        actions: ['dynamodb:Query'],
+        resources: calls.queryIndexes.map((index) => `${data.table.tableArn}/index/${TABLE_SCHEMA.indexes[index].indexName}`),
+      }),
+    );
+  }
+
+  const secretPatterns: string[] = [];
+  const kinds: SecretKind[] = ['client-secret', 'token-set'];
+  let reads = false;
+  let writes = false;
+  let creates = false;
+  for (const kind of kinds) {
+    const actions = Object.entries(calls.secrets ?? {})
+      .filter(([, on]) => on.includes(kind))
+      .map(([action]) => action);
+    const plain = actions.filter((a) => a !== 'secretsmanager:CreateSecret').sort();
+    const sidKind = pascal(kind);
+    if (plain.length > 0) {
+      // The existing secret, and the suffix-less name, so that a missing secret is ResourceNotFound.
+      const arns = [data.secretArnPattern(kind, 'existing'), data.secretArnPattern(kind, 'missing')];
+      secretPatterns.push(...arns);
+      statements.push(new iam.PolicyStatement({ sid: sidKind, actions: plain, resources: arns }));
+    }
+    if (actions.includes('secretsmanager:CreateSecret')) {
+      const arn = data.secretArnPattern(kind, 'create');
+      secretPatterns.push(arn);
+      statements.push(
+        new iam.PolicyStatement({
+          sid: `Create${sidKind}`,
+          actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+          resources: [arn],
+          // Secrets are created tagged with the profile id, and with no other tag.
+          conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [PROFILE_ID_TAG] } },
+        }),
+      );
+      creates = true;
+    }
+    reads ||= actions.includes('secretsmanager:GetSecretValue');
+    writes ||= actions.some((a) => a === 'secretsmanager:PutSecretValue' || a === 'secretsmanager:CreateSecret');
+  }
+  const via = { 'kms:ViaService': `secretsmanager.${stack.region}.${stack.urlSuffix}` };
+  const kmsActions = [...(reads ? ['kms:Decrypt'] : []), ...(writes ? ['kms:GenerateDataKey'] : [])];
+  if (kmsActions.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'SecretsKeyThroughSecretsManager',
+        actions: kmsActions,
+        resources: [data.secretsKey.keyArn],
+        conditions: {
+          StringEquals: via,
+          // Secrets Manager passes the secret's ARN as encryption context: only secrets under the prefix.
+          StringLike: { 'kms:EncryptionContext:SecretARN': data.secretArn('*') },
+        },
+      }),
+    );
+  }
+  if (creates) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'DescribeSecretsKey',
+        actions: ['kms:DescribeKey'],
+        resources: [data.secretsKey.keyArn],
+        conditions: { StringEquals: via },
+      }),
+    );
+  }
+
+  if (calls.putEvents) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'PublishStatusChanges',
+        actions: ['events:PutEvents'],
+        resources: [stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' })],
+        conditions: {
+          'ForAllValues:StringEquals': { 'events:source': [EVENT_SOURCE] },
+          Null: { 'events:source': 'false' },
+        },
+      }),
+    );
+  }
+  return { statements, secretPatterns };
+}
+
+/** Whether `key`'s code touches secrets at all (then its role is a user of the secrets key). */
+export const usesSecrets = (key: FunctionKey): boolean => Object.keys(FUNCTIONS[key].calls.secrets ?? {}).length > 0;

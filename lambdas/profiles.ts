@@ -1,34 +1,39 @@
 /**
- * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (API.md "Profiles") and `POST /profiles/{id}/refresh`.
+ * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (API.md "Profiles") and `POST /profiles/{id}/refresh`:
+ * the routes of lib/routes.ts served by the `profiles` function, one action each.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
 import { bodyText, json, methodNotAllowed, noContent, pathParameter, respond, timeLeft } from '../lib/http.js';
 import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
+import type { RouteKeyOf } from '../lib/routes.js';
+
+type Action = (broker: Broker, event: APIGatewayProxyEvent, context: HandlerContext | undefined) => Promise<APIGatewayProxyResult>;
+
+/** Exactly the routes lib/routes.ts gives this function: the compiler refuses a missing or extra one. */
+export const PROFILE_ROUTES = {
+  'GET /profiles': async (broker) => json(200, { profiles: await broker.listProfiles() }),
+  'GET /profiles/{id}': async (broker, event) => json(200, await broker.getProfile(pathParameter(event, 'id'))),
+  'PUT /profiles/{id}': async (broker, event) => {
+    const { created, view } = await broker.putProfile(pathParameter(event, 'id'), bodyText(event));
+    return json(created ? 201 : 200, view);
+  },
+  'POST /profiles/{id}/refresh': async (broker, event, context) =>
+    json(200, await broker.refreshNow(pathParameter(event, 'id'), timeLeft(context))),
+  'DELETE /profiles/{id}': async (broker, event) => {
+    await broker.deleteProfile(pathParameter(event, 'id'));
+    return noContent();
+  },
+} satisfies Record<RouteKeyOf<'profiles'>, Action>;
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
   return (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
     logInvocation(logger, { context, event });
     return respond(logger, async () => {
-      const id = pathParameter(event, 'id');
-      switch (`${event.httpMethod} ${event.resource}`) {
-        case 'GET /profiles':
-          return json(200, { profiles: await broker().listProfiles() });
-        case 'GET /profiles/{id}':
-          return json(200, await broker().getProfile(id));
-        case 'PUT /profiles/{id}': {
-          const { created, view } = await broker().putProfile(id, bodyText(event));
-          return json(created ? 201 : 200, view);
-        }
-        case 'POST /profiles/{id}/refresh':
-          return json(200, await broker().refreshNow(id, timeLeft(context)));
-        case 'DELETE /profiles/{id}':
-          await broker().deleteProfile(id);
-          return noContent();
-        default:
-          throw methodNotAllowed(event);
-      }
+      const key = `${event.httpMethod} ${event.resource}`;
+      if (!Object.hasOwn(PROFILE_ROUTES, key)) throw methodNotAllowed(event);
+      return PROFILE_ROUTES[key as keyof typeof PROFILE_ROUTES](broker(), event, context);
     });
   };
 }

@@ -39,6 +39,7 @@ export const COMMAND_OPTIONS = {
   grace: { type: 'string' },
   kid: { type: 'string' },
   certificate: { type: 'boolean' },
+  stack: { type: 'string' },
   port: { type: 'string' },
 } as const;
 
@@ -56,6 +57,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   refresh: [],
   policy: ['role', 'api-arn'],
   keys: ['alg', 'key-arn', 'grace', 'kid', 'certificate'],
+  doctor: ['stack'],
   console: ['port', 'open'],
 };
 
@@ -87,6 +89,7 @@ export interface ParsedArgs {
     grace?: string;
     kid?: string;
     certificate?: boolean;
+    stack?: string;
     port?: string;
   };
 }

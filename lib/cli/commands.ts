@@ -343,6 +343,24 @@ const policy: Command = async (ctx) => {
   return EXIT_OK;
 };
 
+// ---------------------------------------------------------------------------------------------------
+// doctor
+// ---------------------------------------------------------------------------------------------------
+
+const doctor: Command = async (ctx) => {
+  const [env, ...rest] = ctx.args.operands;
+  if (rest.length > 0) throw new UsageError(`"doctor" takes one environment name, not "${ctx.args.operands.join(' ')}"`, 'doctor');
+  const stackName = ctx.args.options.stack ?? (env ? `OAuthBroker-${env}` : undefined);
+  if (!stackName) throw new UsageError('"doctor" needs the environment (oauth-broker doctor prod) or --stack <name>', 'doctor');
+  const region = ctx.args.global.region ?? ctx.io.env.AWS_REGION ?? ctx.io.env.AWS_DEFAULT_REGION;
+  if (!region) throw new UsageError('"doctor" needs the stack\'s region: pass --region or set AWS_REGION', 'doctor');
+  const { runDoctor, formatChecks } = await import('./doctor.js');
+  const checks = await runDoctor({ stackName, region, credentials: ctx.io.credentials, fetch: ctx.io.fetch });
+  if (ctx.json) printJson(ctx, { stack: stackName, region, ok: checks.every((c) => c.ok), checks });
+  else ctx.io.stdout.write(formatChecks(checks));
+  return checks.every((c) => c.ok) ? EXIT_OK : EXIT_FAILURE;
+};
+
 export const COMMAND_HANDLERS: Record<string, Command> = {
   'profiles list': profilesList,
   'profiles get': profilesGet,
@@ -354,9 +372,10 @@ export const COMMAND_HANDLERS: Record<string, Command> = {
   refresh,
   policy,
   keys,
+  doctor,
   // Loaded when used: the console's server and assets are not needed by the other commands.
   console: async (ctx) => (await import('./console.js')).consoleCommand(ctx),
 };
 
 /** Commands that need no broker (no URL check beyond parsing, no request). */
-export const OFFLINE_COMMANDS = new Set(['policy']);
+export const OFFLINE_COMMANDS = new Set(['policy', 'doctor']);

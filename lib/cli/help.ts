@@ -39,6 +39,8 @@ Commands:
   keys <id>                      print a private_key_jwt profile's JWKS URL, JWK and certificate
   keys list|rotate|promote|withdraw
                                  the signing keys and their rotation (docs/keys.md)
+  doctor <env>                   check a deployed environment: ✓/✗ per role, alarm, schedule, table,
+                                 key and callback (the first command after cdk deploy)
   console [--port N] [--open]    the web console for the broker at --url, on 127.0.0.1
 
 ${GLOBAL}
@@ -231,6 +233,31 @@ Examples:
   oauth-broker keys rotate
   oauth-broker keys promote --grace 172800
   oauth-broker keys withdraw
+`,
+  doctor: `Usage: oauth-broker doctor <env> [--stack <name>] [--region <name>] [--json]
+
+Checks a deployed environment with your AWS credentials (the default credential chain) and prints ✓ or ✗
+per check, with what to do about each ✗. It changes nothing. Run it after every cdk deploy.
+
+It reads the outputs of stack OAuthBroker-<env> (or --stack) and checks:
+  - each function's role: IAM's policy simulator (SimulatePrincipalPolicy) allows every AWS call the
+    function's code sends, on the exact resources (KMS with the secrets key's policy);
+  - the alarm topic has a confirmed subscription (pending or none: alarms reach nobody);
+  - the refresh schedule rule is enabled;
+  - the table has point-in-time recovery, and deletion protection where the environment keeps its data;
+  - the secrets key rotates automatically;
+  - the callback URL answers its 400 page to an unsigned GET without parameters.
+Your credentials need cloudformation:DescribeStacks, iam:SimulatePrincipalPolicy, sns:ListSubscriptionsByTopic,
+events:DescribeRule, dynamodb:DescribeTable, dynamodb:DescribeContinuousBackups, kms:GetKeyPolicy and
+kms:GetKeyRotationStatus. Exit code 0 when every check passes, 1 when any fails. See docs/doctor.md.
+
+Options:
+  --stack <name>   the stack name, when it is not OAuthBroker-<env>
+  --region <name>  the stack's region; default $AWS_REGION
+
+Examples:
+  npx cdk deploy -c env=prod && oauth-broker doctor prod --region eu-central-1
+  oauth-broker doctor prod --json | jq '.checks[] | select(.ok | not)'
 `,
   console: `Usage: oauth-broker console [--url <ApiUrl>] [--port <N>] [--open]
 

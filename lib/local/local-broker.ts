@@ -32,8 +32,12 @@ import { errorFields, type Log } from '../logger.js';
 import { systemClock, type Clock, type ProfileStore, type SecretVault } from '../ports.js';
 import { DEMO_SCOPE, startDemoAuthorizationServer, type DemoAuthorizationServer } from './demo-authorization-server.js';
 import { startDynalite } from './dynalite.js';
-import { createLocalHttpServer, PortUnavailableError, type Route } from './http-adapter.js';
+import { createLocalHttpServer, PortUnavailableError, type ProxyHandler, type Route } from './http-adapter.js';
 import { RefreshScheduler } from './refresh-scheduler.js';
+import { ROUTES, type Route as ApiRoute } from '../routes.js';
+
+/** The functions that serve routes (the scheduled `refresh` job runs on the local timer instead). */
+type ApiFunctionKey = ApiRoute['function'];
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_DEMO_PORT = 8788;
@@ -147,28 +151,35 @@ export function createLocalLogger(env: NodeJS.ProcessEnv = process.env): Logger 
   });
 }
 
-/** The API's routes, each served by the real Lambda handler (the API Gateway resources of the stack). */
+/** The Lambda handler of each function that serves routes: local mode builds them over its own broker. */
+const HANDLER_FACTORIES = {
+  profiles: createProfilesHandler,
+  authorizeUrl: createAuthorizeUrlHandler,
+  token: createTokenHandler,
+  // The callback page links back to the console local mode serves.
+  callback: (broker: () => Broker, logger: Log) => createCallbackHandler(broker, logger, { consoleUrl: '/console' }),
+} satisfies Record<ApiFunctionKey, (broker: () => Broker, logger: Log) => ProxyHandler>;
+
+/** The API's routes (lib/routes.ts), each served by the real Lambda handler of its function. */
 export function localRoutes(broker: () => Broker, logger: Log): Route[] {
-  const profiles = createProfilesHandler(broker, logger);
-  const authorizeUrl = createAuthorizeUrlHandler(broker, logger);
-  const token = createTokenHandler(broker, logger);
-  const callback = createCallbackHandler(broker, logger, { consoleUrl: '/console' });
+  const handlers = new Map<ApiFunctionKey, ProxyHandler>();
+  const handlerOf = (fn: ApiFunctionKey): ProxyHandler => {
+    let h = handlers.get(fn);
+    if (!h) handlers.set(fn, (h = HANDLER_FACTORIES[fn](broker, logger)));
+    return h;
+  };
   return [
-    { method: 'GET', resource: '/profiles', handler: profiles },
-    { method: 'GET', resource: '/profiles/{id}', handler: profiles },
-    { method: 'PUT', resource: '/profiles/{id}', handler: profiles },
-    { method: 'DELETE', resource: '/profiles/{id}', handler: profiles },
-    { method: 'POST', resource: '/profiles/{id}/refresh', handler: profiles },
-    { method: 'GET', resource: '/profiles/{id}/authorize-url', handler: authorizeUrl },
-    { method: 'GET', resource: '/profiles/{id}/token', handler: token },
-    { method: 'GET', resource: '/callback', handler: callback },
-    ...keyRoutes(broker, logger),
+    ...ROUTES.map((route) => ({ method: route.method, resource: route.path, handler: handlerOf(route.function) })),
+    // The console beside the API (not an API route: it is local mode's own page, docs/api.md "Console").
     ...consoleRoutes({ callbackUrl: () => broker().callbackUrl, logger }),
   ];
 }
 
-/** The signing keys' routes (docs/keys.md): the public JWKS and the key admin routes. */
-function keyRoutes(broker: () => Broker, logger: Log): Route[] {
+/**
+ * The signing keys' routes (docs/keys.md): the public JWKS and the key admin routes. Served beside the
+ * route table until the stack serves them too; then they join lib/routes.ts and this goes.
+ */
+export function keyRoutes(broker: () => Broker, logger: Log): Route[] {
   const jwks = createJwksHandler(broker, logger);
   const keys = createKeysHandler(broker, logger);
   return [
@@ -225,7 +236,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     // The handlers need the broker, the broker needs the callback URL, which needs the bound port.
     const current: { broker?: Broker } = {};
     const http = createLocalHttpServer({
-      routes: localRoutes(() => current.broker!, logger),
+      routes: [...localRoutes(() => current.broker!, logger), ...keyRoutes(() => current.broker!, logger)],
       isReady: () => current.broker !== undefined,
       onError: (error) => logger.error('local mode: handler failed', errorFields(error)),
     });

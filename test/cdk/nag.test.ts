@@ -25,7 +25,8 @@ const OPTIONS: Record<string, SynthOptions> = {
     env: 'dev',
     overrides: {
       alarmEmail: 'oncall@example.com',
-      allowedPrincipals: ['arn:aws:iam::111122223333:role/mes-*'],
+      allowedPrincipals: { admin: { arns: ['arn:aws:iam::111122223333:role/broker-admin'] }, token: { arns: ['arn:aws:iam::111122223333:role/mes-*'], organizationIds: ['o-a1b2c3d4e5'] } },
+      secretsAdminRoleArns: ['arn:aws:iam::111122223333:role/broker-break-glass'],
       customDomain: {
         domainName: 'broker.example.com',
         certificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/0f2a1e63-0000-4000-8000-000000000000',
@@ -94,20 +95,24 @@ describe('cdk-nag AwsSolutions', () => {
     visit(app);
     const secrets = (kind: string, suffix = '-??????') =>
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:oauth-broker/dev/*/${kind}${suffix}]`;
-    const role = (name: string, ...findings: string[]) => findings.map((f) => `OAuthBroker-dev/${name}Role ${f}`);
+    const role = (name: string, ...findings: string[]) => findings.map((f) => `OAuthBroker-dev/Functions/${name}Role ${f}`);
+    // `-??????`: existing secrets; `''`: the suffix-less name of a secret that does not exist yet; `*`: CreateSecret.
+    const existingAndMissing = (kind: string) => [secrets(kind), secrets(kind, '')];
+    const eventsRole = (rule: string) => `OAuthBroker-dev/Monitoring/${rule}/EventsRole AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`;
     expect([...acknowledged.keys()].sort()).toEqual(
       [
-        'OAuthBroker-dev/RefreshFailures AwsSolutions-SQS3',
-        'OAuthBroker-dev/Api AwsSolutions-COG4',
-        'OAuthBroker-dev/Api/Default/callback/GET AwsSolutions-APIG4',
-        'OAuthBroker-dev/Api/CloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-        'OAuthBroker-dev/Api/DeploymentStage.dev AwsSolutions-APIG3',
-        // `-??????`: existing secrets; `''`: the suffix-less name of a secret that does not exist yet; `*`: CreateSecret.
+        'OAuthBroker-dev/Schedule/Failures AwsSolutions-SQS3',
+        'OAuthBroker-dev/Api/Api AwsSolutions-COG4',
+        'OAuthBroker-dev/Api/Api/Default/callback/GET AwsSolutions-APIG4',
+        'OAuthBroker-dev/Api/Api/CloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        'OAuthBroker-dev/Api/Api/DeploymentStage.dev AwsSolutions-APIG3',
         ...role('Profiles', ...['-??????', '', '*'].flatMap((suffix) => [secrets('client-secret', suffix), secrets('token-set', suffix)])),
-        ...role('Callback', secrets('client-secret'), secrets('client-secret', ''), secrets('token-set'), secrets('token-set', ''), secrets('token-set', '*')),
-        ...role('Token', secrets('client-secret'), secrets('client-secret', ''), secrets('token-set'), secrets('token-set', ''), secrets('token-set', '*')),
-        ...role('Refresh', secrets('client-secret'), secrets('client-secret', ''), secrets('token-set'), secrets('token-set', ''), secrets('token-set', '*')),
-        'OAuthBroker-dev/TokenConsumerPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<ApiF70053CD>/dev/GET/profiles/*/token]',
+        ...['Callback', 'Token', 'Refresh'].flatMap((name) =>
+          role(name, ...existingAndMissing('client-secret'), ...existingAndMissing('token-set'), secrets('token-set', '*')),
+        ),
+        eventsRole('ProfilesNeedAttentionRule'),
+        eventsRole('RefreshFailingRule'),
+        'OAuthBroker-dev/TokenConsumerPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<ApiCD79AAA0>/dev/GET/profiles/*/token]',
       ].sort(),
     );
     for (const reason of acknowledged.values()) expect(reason.length).toBeGreaterThan(60);

@@ -105,3 +105,38 @@ export const actionsOf = (statements: Statement[]): string[] =>
 export function normalisedTemplate(template: Template): unknown {
   return JSON.parse(JSON.stringify(template.toJSON()).replace(/[0-9a-f]{64}/g, '<asset-hash>'));
 }
+
+/** The construct ids of the functions (lib/functions.ts keys, capitalised). */
+export const FUNCTION_IDS = ['Profiles', 'AuthorizeUrl', 'Callback', 'Token', 'Refresh'] as const;
+
+export interface Route {
+  method: string;
+  path: string;
+  properties: Record<string, Cfn>;
+}
+
+/** Every API method with its full resource path, e.g. `GET /profiles/{id}/token`. */
+export function routes(template: Template): Route[] {
+  const apiResources = resources(template, 'AWS::ApiGateway::Resource');
+  const pathOf = (ref: unknown): string => {
+    if (typeof ref === 'object' && ref !== null && 'Fn::GetAtt' in ref) return ''; // the root resource
+    const id = (ref as { Ref: string }).Ref;
+    const r = apiResources[id]!;
+    return `${pathOf(r.Properties!.ParentId)}/${r.Properties!.PathPart}`;
+  };
+  return Object.values(resources(template, 'AWS::ApiGateway::Method')).map((m) => ({
+    method: m.Properties!.HttpMethod,
+    path: pathOf(m.Properties!.ResourceId) || '/',
+    properties: m.Properties!,
+  }));
+}
+
+/** The properties of the function whose construct id is `name` (`Token`, …). */
+export function functionProps(template: Template, name: string): Record<string, Cfn> {
+  const fns = resources(template, 'AWS::Lambda::Function');
+  return fns[logicalId(template, 'AWS::Lambda::Function', `Functions${name}`)]!.Properties!;
+}
+
+/** The resources of a statement, rendered as text (tokens as JSON), for pattern checks. */
+export const resourceText = (s: Statement): string[] =>
+  (Array.isArray(s.Resource) ? s.Resource : [s.Resource]).map((r) => (typeof r === 'string' ? r : JSON.stringify(r)));

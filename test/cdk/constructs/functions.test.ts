@@ -1,0 +1,270 @@
+/**
+ * cdk/constructs/functions.ts: one function per entry of lib/functions.ts, bundled as the runtime needs
+ * it, each with its own log group and a role holding exactly the statements its calls need.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BrokerData } from '../../../cdk/constructs/data.js';
+import { BrokerFunctions, ESM_REQUIRE_BANNER } from '../../../cdk/constructs/functions.js';
+import { environments } from '../../../cdk/environments.js';
+import { functionKeys } from '../../../lib/functions.js';
+import {
+  actionsOf,
+  cdkJson,
+  FUNCTION_IDS,
+  functionProps,
+  logicalId,
+  resources,
+  resourceText,
+  roleStatements,
+  routes,
+  synth,
+  type Statement,
+  type Synthesized,
+} from '../support.js';
+
+describe('BrokerFunctions on its own', () => {
+  it('makes one function and one role per entry of lib/functions.ts, and registers those touching secrets with the key', () => {
+    // Prepare
+    const stack = new Stack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'Focused');
+    const data = new BrokerData(stack, 'Data', { settings: environments.dev });
+
+    // Act
+    const built = new BrokerFunctions(stack, 'Functions', { settings: environments.dev, data, callbackUrl: 'https://broker.example/callback' });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    expect(Object.keys(built.functions)).toEqual(functionKeys());
+    template.resourceCountIs('AWS::Lambda::Function', functionKeys().length);
+    template.resourceCountIs('AWS::IAM::Role', functionKeys().length);
+    const keyPolicy = Object.values(resources(template, 'AWS::KMS::Key'))[0]!.Properties!.KeyPolicy;
+    const users = JSON.stringify(keyPolicy.Statement.find((s: Statement) => s.Sid === 'SecretsThroughSecretsManagerForBrokerAndAdminRoles'));
+    for (const name of ['Profiles', 'Callback', 'Token', 'Refresh']) expect(users).toContain(`Functions${name}Role`);
+    expect(users).not.toContain('FunctionsAuthorizeUrlRole');
+  });
+});
+
+describe('functions of the dev stack (bundled for real)', () => {
+  let dev: Synthesized;
+  let template: Template;
+
+  beforeAll(() => {
+    dev = synth({ env: 'dev', bundle: true });
+    template = dev.template;
+  }, 120_000);
+
+  it('bundles each entry point as a minified ESM file with a require shim and a source map', () => {
+    const fns = resources(template, 'AWS::Lambda::Function');
+    expect(Object.keys(fns)).toHaveLength(FUNCTION_IDS.length);
+    const outdir = dev.app.outdir;
+    for (const fn of Object.values(fns)) {
+      const hash = String(fn.Properties!.Code.S3Key).replace(/\.zip$/, '');
+      const dir = path.join(outdir, `asset.${hash}`);
+      const code = readFileSync(path.join(dir, 'index.mjs'), 'utf8');
+      expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
+      expect(code).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
+      expect(code.trimEnd()).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map$/);
+      expect(existsSync(path.join(dir, 'index.mjs.map'))).toBe(true);
+      // Minified: long lines (a readable bundle averages well under 100 characters a line).
+      expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
+      expect(fn.Properties!.Handler).toBe('index.handler');
+    }
+  });
+
+  it('runs every function on nodejs24.x, arm64, JSON logs into its own log group with retention', () => {
+    for (const name of FUNCTION_IDS) {
+      const fn = functionProps(template, name);
+      expect(fn.Runtime).toBe('nodejs24.x');
+      expect(fn.Architectures).toEqual(['arm64']);
+      expect(fn.Timeout).toBeGreaterThan(3);
+      expect(fn.Timeout).toBeLessThanOrEqual(name === 'Refresh' ? 900 : 29);
+      expect(fn.LoggingConfig.LogFormat).toBe('JSON');
+      const logGroup = resources(template, 'AWS::Logs::LogGroup')[fn.LoggingConfig.LogGroup.Ref]!;
+      expect(logGroup.Properties!.RetentionInDays).toBe(14);
+    }
+  });
+
+  it('wires the environment variables the runtime reads', () => {
+    const tableId = logicalId(template, 'AWS::DynamoDB::Table', 'DataTable');
+    const keyId = logicalId(template, 'AWS::KMS::Key', 'DataSecretsKey');
+    const apiId = logicalId(template, 'AWS::ApiGateway::RestApi', 'Api');
+    for (const name of FUNCTION_IDS) {
+      const vars = functionProps(template, name).Environment.Variables;
+      expect(vars).toEqual({
+        BROKER_ENVIRONMENT: 'dev',
+        BROKER_TABLE_NAME: { Ref: tableId },
+        BROKER_SECRET_PREFIX: 'oauth-broker/dev',
+        BROKER_KMS_KEY_ID: { 'Fn::GetAtt': [keyId, 'Arn'] },
+        BROKER_CALLBACK_URL: {
+          'Fn::Join': ['', ['https://', { Ref: apiId }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/dev/callback']],
+        },
+        BROKER_EVENT_BUS_NAME: 'default',
+        BROKER_REFRESH_INTERVAL_SECONDS: '300',
+        BROKER_REFRESH_MARGIN_SECONDS: '600',
+        POWERTOOLS_SERVICE_NAME: 'oauth-broker',
+        POWERTOOLS_LOG_LEVEL: 'DEBUG',
+        POWERTOOLS_METRICS_NAMESPACE: 'OAuthBroker',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+      expect(Number(vars.BROKER_REFRESH_MARGIN_SECONDS)).toBeGreaterThanOrEqual(2 * Number(vars.BROKER_REFRESH_INTERVAL_SECONDS));
+    }
+  });
+
+  it('gives the token function API Gateway\'s 29 s integration limit, and keeps the refresh function\'s timeout', () => {
+    // Act
+    const token = functionProps(template, 'Token').Timeout as number;
+    const refresh = functionProps(template, 'Refresh').Timeout as number;
+    const methods = routes(template).filter((r) => r.properties.Integration.Type === 'AWS_PROXY');
+
+    // Assess
+    // Waiting for another instance's refresh (10 s) plus discovery (10 s) and the token endpoint (10 s)
+    // needs more than the 25 s it had; API Gateway gives up at 29 s whatever the function's timeout.
+    expect(token).toBe(29);
+    for (const m of methods) expect(m.properties.Integration.TimeoutInMillis ?? 29_000).toBeLessThanOrEqual(token * 1000);
+    // dev runs every 5 minutes: 300 s − 30 s.
+    expect(refresh).toBe(270);
+  });
+
+  describe('least privilege', () => {
+    const expected: Record<(typeof FUNCTION_IDS)[number], string[]> = {
+      Profiles: [
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+        'events:PutEvents',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'logs:CreateLogStream', 'logs:PutLogEvents',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret',
+        'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+      ],
+      AuthorizeUrl: ['dynamodb:GetItem', 'dynamodb:PutItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+      Callback: [
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem',
+        'events:PutEvents',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'logs:CreateLogStream', 'logs:PutLogEvents',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+      ],
+      Token: [
+        'dynamodb:GetItem', 'dynamodb:UpdateItem',
+        'events:PutEvents',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'logs:CreateLogStream', 'logs:PutLogEvents',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+      ],
+      Refresh: [
+        'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+        'events:PutEvents',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'logs:CreateLogStream', 'logs:PutLogEvents',
+        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+        'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage',
+      ],
+    };
+
+    it.each(FUNCTION_IDS)('%s holds exactly its own actions, through its own role without managed policies', (name) => {
+      expect(actionsOf(roleStatements(template, `Functions${name}Role`))).toEqual(expected[name]);
+    });
+
+    it('gives no function a right another function has that it does not need', () => {
+      const token = actionsOf(roleStatements(template, 'FunctionsTokenRole'));
+      // A profile deleted during a callback or refresh: the code deletes its re-created secrets (the grant
+      // this test used to assert the absence of; lib/functions.ts).
+      for (const name of ['Callback', 'Token', 'Refresh']) {
+        expect(actionsOf(roleStatements(template, `Functions${name}Role`)), name).toContain('secretsmanager:DeleteSecret');
+      }
+      expect(actionsOf(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
+      expect(token).not.toContain('dynamodb:DeleteItem');
+      expect(token).not.toContain('dynamodb:PutItem');
+      const authorize = roleStatements(template, 'FunctionsAuthorizeUrlRole');
+      expect(actionsOf(authorize).filter((a) => /^(secretsmanager|kms|events):/.test(a))).toEqual([]);
+      // The token function may write only token sets, never client secrets.
+      const tokenWrites = roleStatements(template, 'FunctionsTokenRole').filter((s) =>
+        actionsOf([s]).some((a) => /secretsmanager:(Put|Create)/.test(a)),
+      );
+      for (const s of tokenWrites) {
+        for (const r of resourceText(s)) expect(r).toMatch(/\/token-set(-\?{6}|\*|)"\]\]\}$/);
+      }
+      // The refresh function reads client secrets but never writes or creates them; it may create token sets.
+      const refresh = roleStatements(template, 'FunctionsRefreshRole');
+      for (const s of refresh.filter((st) => resourceText(st).join().includes('client-secret'))) {
+        expect(actionsOf([s])).toEqual(['secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue']);
+      }
+      const refreshCreates = refresh.filter((s) => actionsOf([s]).includes('secretsmanager:CreateSecret'));
+      expect(refreshCreates).toHaveLength(1);
+      expect(resourceText(refreshCreates[0]!).join()).toMatch(/\/token-set\*"\]\]\}$/);
+      // Index queries: the refresh job on `due` only, the profiles function on `gsi1` only (listing, and
+      // deleting a profile's pending authorizations), nobody else; no function queries the table itself.
+      const indexes = (stmts: Statement[]) =>
+        stmts.filter((s) => resourceText(s).join().includes('/index/')).flatMap((s) => resourceText(s).map((r) => r.match(/\/index\/(\w+)/)![1]));
+      expect(indexes(refresh)).toEqual(['due']);
+      expect(indexes(roleStatements(template, 'FunctionsProfilesRole'))).toEqual(['gsi1']);
+      expect(indexes(roleStatements(template, 'FunctionsCallbackRole'))).toEqual([]);
+      expect(indexes(roleStatements(template, 'FunctionsTokenRole'))).toEqual([]);
+      expect(indexes(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).toEqual([]);
+      for (const name of FUNCTION_IDS) {
+        for (const s of roleStatements(template, `Functions${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
+          for (const r of resourceText(s)) expect(r).toContain('/index/');
+        }
+      }
+    });
+
+    it('names a resource, never "*", in every function policy; secrets stay under this environment\'s prefix', () => {
+      for (const name of FUNCTION_IDS) {
+        for (const s of roleStatements(template, `Functions${name}Role`)) {
+          expect(s.Effect).toBe('Allow');
+          for (const action of actionsOf([s])) expect(action).not.toContain('*');
+          for (const r of resourceText(s)) {
+            expect(r).not.toBe('*');
+            if (actionsOf([s]).some((a) => a.startsWith('secretsmanager:'))) {
+              // `-??????` (the ARN suffix of an existing secret) or none (the name of a secret that does not
+              // exist yet), or `*` for CreateSecret only.
+              const suffix = actionsOf([s]).includes('secretsmanager:CreateSecret') ? '\\*' : '(-\\?{6})?';
+              expect(r).toMatch(new RegExp(`:secret:oauth-broker/dev/\\*/(client-secret|token-set)${suffix}"\\]\\]\\}$`));
+            }
+          }
+          if (actionsOf([s]).some((a) => a.startsWith('kms:'))) {
+            expect(s.Condition?.StringEquals?.['kms:ViaService']).toBeDefined();
+          }
+          if (actionsOf([s]).includes('secretsmanager:CreateSecret')) {
+            expect(s.Condition).toEqual({ 'ForAllValues:StringEquals': { 'aws:TagKeys': ['oauth-broker:profile-id'] } });
+          }
+          if (actionsOf([s]).includes('events:PutEvents')) {
+            expect(s.Condition).toEqual({ 'ForAllValues:StringEquals': { 'events:source': ['oauth-broker'] }, Null: { 'events:source': 'false' } });
+            expect(resourceText(s).join()).toContain(':event-bus/default');
+          }
+        }
+      }
+    });
+
+    it('grants every action on existing secrets on the suffix-less name too, so that a missing secret is not found rather than denied', () => {
+      // Prepare
+      const secretStatements = FUNCTION_IDS.flatMap((name) =>
+        roleStatements(template, `Functions${name}Role`)
+          .filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')))
+          .map((s) => ({ name, s })),
+      );
+
+      // Act
+      const plain = secretStatements.filter(({ s }) => !actionsOf([s]).includes('secretsmanager:CreateSecret'));
+      const kinds = plain.map(({ name, s }) => ({
+        name,
+        actions: actionsOf([s]),
+        endings: resourceText(s).map((r) => r.match(/\/\*\/((?:client-secret|token-set)(?:-\?{6})?)"\]\]\}$/)![1]).sort(),
+      }));
+
+      // Assess
+      expect(plain.length).toBeGreaterThanOrEqual(FUNCTION_IDS.length - 1);
+      for (const { name, actions, endings } of kinds) {
+        expect(actions.every((a) => ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret'].includes(a)), name).toBe(true);
+        expect(endings, name).toHaveLength(2);
+        const [kind] = endings as [string, string];
+        expect(endings, name).toEqual([kind, `${kind}-??????`]);
+      }
+      // Deleting a profile that has no token set (or no client secret) must reach Secrets Manager.
+      const profileDeletes = kinds.filter((k) => k.name === 'Profiles' && k.actions.includes('secretsmanager:DeleteSecret'));
+      expect(profileDeletes.map((k) => k.endings[0]).sort()).toEqual(['client-secret', 'token-set']);
+    });
+  });
+});

@@ -14,6 +14,7 @@ import { createRefresher } from './refresh.js';
 import { refreshTiming } from './refresh/timing.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from './shared.js';
 import { TokenCache, type TokenResponse } from './token-cache.js';
+import type { SigningKeys } from './keys/signing-keys.js';
 import { completeAuthorization, createAuthorizationUrl } from './broker/authorization.js';
 import { oauthOptions, type BrokerContext, type BrokerDependencies } from './broker/context.js';
 import { deleteProfile, getProfile, listProfiles, putProfile } from './broker/profiles.js';
@@ -71,6 +72,11 @@ export class Broker {
 
   get callbackUrl(): string {
     return this.#ctx.deps.callbackUrl;
+  }
+
+  /** The signing keys (`GET /jwks`, `/keys`), when configured (docs/keys.md). */
+  get signingKeys(): SigningKeys | undefined {
+    return this.#ctx.deps.signingKeys;
   }
 
   /** `PUT /profiles/{id}`: the id and the body are validated before anything is read or written. */

@@ -5,7 +5,7 @@
  * `invalid_client` reads the vault again, once (another container may have stored a new secret).
  */
 import type { SecretVault } from './ports.js';
-import { grantIdentity, type ProfileRecord } from './profile.js';
+import { grantIdentity, usesClientSecret, type ProfileRecord } from './profile.js';
 
 export class ClientSecrets {
   readonly #vault: SecretVault;
@@ -17,7 +17,7 @@ export class ClientSecrets {
 
   /** The profile's client secret (`undefined` for public clients or none stored), from the cache when it is for this grant. */
   async get(record: Pick<ProfileRecord, 'id' | 'config'>): Promise<string | undefined> {
-    if (record.config.clientAuthMethod === 'none') return undefined;
+    if (!usesClientSecret(record.config.clientAuthMethod)) return undefined;
     const grant = grantIdentity(record.config);
     const cached = this.#entries.get(record.id);
     if (cached && cached.grant === grant) return cached.secret;
@@ -26,7 +26,7 @@ export class ClientSecrets {
 
   /** Reads the vault again (after `invalid_client`), replacing the cached secret. */
   async reread(record: Pick<ProfileRecord, 'id' | 'config'>): Promise<string | undefined> {
-    if (record.config.clientAuthMethod === 'none') return undefined;
+    if (!usesClientSecret(record.config.clientAuthMethod)) return undefined;
     const secret = await this.#vault.getClientSecret(record.id);
     // Never cache an absent secret: a PUT may be writing it right now.
     if (secret === undefined) this.#entries.delete(record.id);

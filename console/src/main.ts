@@ -455,7 +455,7 @@ async function save(): Promise<void> {
     showFieldErrors({ id: 'Profile ID is required.' })?.focus();
     return;
   }
-  const built = bodyFromValues(values);
+  const built = bodyFromValues(values, isNew ? undefined : current());
   if ('errors' in built) {
     showFieldErrors(built.errors)?.focus();
     return;

@@ -20,6 +20,9 @@ export interface ProfileView {
   usePkce: boolean;
   defaultTokenLifetimeSeconds: number;
   revocationUrl?: string | null;
+  /** private_key_jwt profiles (docs/keys.md): kept as stored when the form is saved (the form has no field for them). */
+  clientAssertionAlgorithm?: string;
+  clientAssertionAudience?: string;
   callbackUrl: string;
   status: {
     state: string;
@@ -153,8 +156,16 @@ export function parseParams(text: string): { params: Record<string, unknown> } |
  * profile is replaced), an empty Client Secret keeps the stored one. Problems the API cannot see (extra
  * parameters that are neither lines nor JSON) come back as field errors instead.
  */
-export function bodyFromValues(values: FormValues): { body: Record<string, unknown> } | { errors: FieldErrors } {
+export function bodyFromValues(
+  values: FormValues,
+  stored?: Pick<ProfileView, 'clientAssertionAlgorithm' | 'clientAssertionAudience'>,
+): { body: Record<string, unknown> } | { errors: FieldErrors } {
   const body: Record<string, unknown> = { grantType: values.grantType, clientAuthMethod: values.clientAuthMethod };
+  // PUT replaces the profile: a private_key_jwt profile's assertion settings go back as they were stored.
+  if (values.clientAuthMethod === 'private_key_jwt') {
+    if (stored?.clientAssertionAlgorithm) body.clientAssertionAlgorithm = stored.clientAssertionAlgorithm;
+    if (stored?.clientAssertionAudience) body.clientAssertionAudience = stored.clientAssertionAudience;
+  }
   const text = (name: 'authorizationUrl' | 'tokenUrl' | 'issuer' | 'scope' | 'revocationUrl') => {
     const value = values[name].trim();
     if (value !== '') body[name] = value;

@@ -5,7 +5,7 @@
  */
 import type * as oauth from 'oauth4webapi';
 import type { ClientSecrets } from '../client-secrets.js';
-import { BrokerError, authorizationRequired, conflict, notFound, temporarilyUnavailable } from '../errors.js';
+import { BrokerError, authorizationRequired, conflict, invalidRequest, notFound, temporarilyUnavailable } from '../errors.js';
 import type { StatusEvents } from '../events.js';
 import type { RefreshPolicy } from '../lifecycle/timing.js';
 import { errorFields, type Log } from '../logger.js';
@@ -16,6 +16,8 @@ import type { ProfileConfig, ProfileRecord } from '../profile.js';
 import type { Refresher } from '../refresh.js';
 import type { TokenCache } from '../token-cache.js';
 import type { UrlPolicy } from '../endpoint-policy.js';
+import type { SigningKeys } from '../keys/signing-keys.js';
+import { toView, type ProfileView } from '../profile.js';
 
 export interface BrokerDependencies {
   store: ProfileStore;
@@ -42,6 +44,8 @@ export interface BrokerDependencies {
   /** Refresh lease duration and how long a token request waits for another instance's refresh. */
   leaseMs?: number;
   maxWaitMs?: number;
+  /** The signing keys of `private_key_jwt` profiles (docs/keys.md); without them such profiles are refused. */
+  signingKeys?: SigningKeys;
 }
 
 export interface BrokerContext {
@@ -102,7 +106,21 @@ export function oauthOptions(ctx: BrokerContext) {
     urlPolicy: ctx.deps.urlPolicy ?? 'cloud',
     ...(ctx.deps.fetch ? { fetch: ctx.deps.fetch } : {}),
     ...(ctx.deps.oauthTimeoutMs ? { timeoutMs: ctx.deps.oauthTimeoutMs } : {}),
+    ...(ctx.deps.signingKeys ? { clientAssertion: ctx.deps.signingKeys.clientAuth } : {}),
   };
+}
+
+/** The profile view, with the signing key of a private_key_jwt profile (docs/keys.md). */
+export async function profileView(ctx: BrokerContext, record: ProfileRecord): Promise<ProfileView> {
+  const view = toView(record, ctx.deps.callbackUrl);
+  const signingKey = await ctx.deps.signingKeys?.describe(record.config);
+  return signingKey === undefined && record.config.clientAuthMethod !== 'private_key_jwt' ? view : { ...view, signingKey: signingKey ?? null };
+}
+
+/** The signing keys, for a private_key_jwt profile; 400 when this broker has none. */
+export function requireSigningKeys(ctx: BrokerContext, config: ProfileConfig): SigningKeys {
+  if (ctx.deps.signingKeys) return ctx.deps.signingKeys;
+  throw invalidRequest(`This broker has no signing keys configured, so it cannot use ${config.clientAuthMethod}: see docs/keys.md.`, 'no_signing_keys');
 }
 
 export function nowIso(ctx: BrokerContext): string {

@@ -8,7 +8,6 @@ import { ConditionFailedError } from '../ports.js';
 import {
   changedGrantFields,
   movedEndpoints,
-  toView,
   tokensSurviveChange,
   usesClientSecret,
   type ProfileConfig,
@@ -16,7 +15,7 @@ import {
   type ProfileRecord,
   type ProfileView,
 } from '../profile.js';
-import { readClientSecret, nowIso, requireProfile, type BrokerContext } from './context.js';
+import { profileView, readClientSecret, nowIso, requireProfile, requireSigningKeys, type BrokerContext } from './context.js';
 import { heldTokenSets, revoke, revokeHeldGrant } from './revocation.js';
 
 /** A validated `PUT /profiles/{id}` body. */
@@ -33,8 +32,8 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
   if (existing?.deleting) {
     throw conflict(`Profile "${profileId}" is being deleted; repeat DELETE /profiles/${profileId}, then create it again.`, 'deleting');
   }
-  const hasClientSecret = config.clientAuthMethod !== 'none' && (clientSecret !== undefined || existing?.hasClientSecret === true);
-  if (config.clientAuthMethod !== 'none' && !hasClientSecret) {
+  const hasClientSecret = usesClientSecret(config.clientAuthMethod) && (clientSecret !== undefined || existing?.hasClientSecret === true);
+  if (usesClientSecret(config.clientAuthMethod) && !hasClientSecret) {
     throw invalidRequest(
       `clientSecret is required: the profile uses ${config.clientAuthMethod} and no client secret is stored yet.`,
       'client_secret_required',
@@ -50,6 +49,8 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
       'client_secret_required_for_new_endpoint',
     );
   }
+  // A private_key_jwt profile needs a key to sign with before it is stored (400 when none can be had).
+  if (config.clientAuthMethod === 'private_key_jwt') await requireSigningKeys(ctx, config).ensureCurrent(config.clientAssertionAlgorithm ?? 'ES256');
   const now = nowIso(ctx);
   const keepTokens = existing !== undefined && tokensSurviveChange(existing.config, config);
   const secretChanged = clientSecret !== undefined && (!existing?.hasClientSecret || (await vault.getClientSecret(profileId)) !== clientSecret);
@@ -107,18 +108,18 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
     clientSecretChanged: secretChanged,
     ...(changed.length > 0 ? { changed } : {}),
   });
-  return { created: existing === undefined, view: toView(record, ctx.deps.callbackUrl) };
+  return { created: existing === undefined, view: await profileView(ctx, record) };
 }
 
 /** `GET /profiles/{id}`. */
 export async function getProfile(ctx: BrokerContext, profileId: ProfileId): Promise<ProfileView> {
-  return toView(await requireProfile(ctx, profileId), ctx.deps.callbackUrl);
+  return profileView(ctx, await requireProfile(ctx, profileId));
 }
 
 /** `GET /profiles`. */
 export async function listProfiles(ctx: BrokerContext): Promise<ProfileView[]> {
   const records = await ctx.deps.store.listProfiles();
-  return records.filter((record) => !record.deleting).map((record) => toView(record, ctx.deps.callbackUrl));
+  return Promise.all(records.filter((record) => !record.deleting).map((record) => profileView(ctx, record)));
 }
 
 /**

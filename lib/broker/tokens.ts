@@ -8,12 +8,12 @@ import { failureOf, retryAfterOf } from '../lifecycle/outcome.js';
 import { refreshNotBefore as notBefore, secondsUntilNextRefresh } from '../lifecycle/timing.js';
 import { errorFields } from '../logger.js';
 import type { TokenSet } from '../ports.js';
-import { toView, type ProfileId, type ProfileRecord, type ProfileStatus, type ProfileView } from '../profile.js';
+import type { ProfileId, ProfileRecord, ProfileStatus, ProfileView } from '../profile.js';
 import type { RefreshOutcome, RefreshRequest, RefreshResult } from '../refresh.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS } from '../shared.js';
 import { TOKEN_CACHE_MS, satisfies, servable, tokenResponse, type CachedToken, type TokenResponse } from '../token-cache.js';
 import { DEFAULT_WRITES_PER_SECOND, WriteBudget } from '../write-budget.js';
-import { noGrant, requireProfile, type BrokerContext } from './context.js';
+import { noGrant, profileView, requireProfile, type BrokerContext } from './context.js';
 
 /** What one scheduled run did, counted by outcome. */
 export interface RefreshRunSummary {
@@ -90,7 +90,7 @@ export async function refreshNow(ctx: BrokerContext, profileId: ProfileId, optio
   if (result.outcome === 'no_time') {
     throw temporarilyUnavailable(`Not enough time was left to refresh profile "${profileId}" safely; retry.`, 2, 'no_time');
   }
-  return toView(result.outcome !== 'profile_gone' ? result.record : await requireProfile(ctx, profileId), ctx.deps.callbackUrl);
+  return profileView(ctx, result.outcome !== 'profile_gone' ? result.record : await requireProfile(ctx, profileId));
 }
 
 /**
@@ -110,6 +110,8 @@ export async function runScheduledRefresh(ctx: BrokerContext, options: { concurr
     clock,
     sleep: ctx.deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
   });
+  // Signing keys past their grace period are recorded as withdrawn on the same schedule (docs/keys.md).
+  await ctx.deps.signingKeys?.sweepDue().catch((error: unknown) => logger.warn('signing key sweep failed', errorFields(error)));
   const due = await store.listDueProfiles(new Date(clock()).toISOString());
   const summary: RefreshRunSummary = { due: due.length, attempted: 0, outcomes: {} };
   const count = (key: RefreshOutcome | 'exception') => (summary.outcomes[key] = (summary.outcomes[key] ?? 0) + 1);

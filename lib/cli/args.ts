@@ -35,6 +35,11 @@ export const COMMAND_OPTIONS = {
   'min-validity': { type: 'string' },
   role: { type: 'string' },
   'api-arn': { type: 'string' },
+  alg: { type: 'string' },
+  'key-arn': { type: 'string' },
+  grace: { type: 'string' },
+  kid: { type: 'string' },
+  certificate: { type: 'boolean' },
   stack: { type: 'string' },
   port: { type: 'string' },
 } as const;
@@ -52,6 +57,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   token: ['min-validity'],
   refresh: [],
   policy: ['role', 'api-arn'],
+  keys: ['alg', 'key-arn', 'grace', 'kid', 'certificate'],
   doctor: ['stack'],
   console: ['port', 'open'],
 };
@@ -89,6 +95,11 @@ export interface ParsedArgs {
     'min-validity'?: string;
     role?: string;
     'api-arn'?: string;
+    alg?: string;
+    'key-arn'?: string;
+    grace?: string;
+    kid?: string;
+    certificate?: boolean;
     stack?: string;
     port?: string;
   };

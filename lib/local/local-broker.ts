@@ -19,6 +19,10 @@ import { createHandler as createCallbackHandler } from '../../lambdas/callback.j
 import { createHandler as createProfilesHandler } from '../../lambdas/profiles.js';
 import { createHandler as createRefreshHandler } from '../../lambdas/refresh.js';
 import { createHandler as createTokenHandler } from '../../lambdas/token.js';
+import { createHandler as createJwksHandler } from '../../lambdas/jwks.js';
+import { createHandler as createKeysHandler } from '../../lambdas/keys.js';
+import { createLocalSigningKeys } from '../keys/composition.js';
+import { LoggedSigningKeyEvents, type SigningKeyEvents } from '../keys/events.js';
 import { consoleRoutes } from '../console/local-routes.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
@@ -171,6 +175,23 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
   ];
 }
 
+/**
+ * The signing keys' routes (docs/keys.md): the public JWKS and the key admin routes. Served beside the
+ * route table until the stack serves them too; then they join lib/routes.ts and this goes.
+ */
+export function keyRoutes(broker: () => Broker, logger: Log): Route[] {
+  const jwks = createJwksHandler(broker, logger);
+  const keys = createKeysHandler(broker, logger);
+  return [
+    { method: 'GET', resource: '/jwks', handler: jwks },
+    { method: 'GET', resource: '/keys', handler: keys },
+    { method: 'POST', resource: '/keys/rotate', handler: keys },
+    { method: 'POST', resource: '/keys/promote', handler: keys },
+    { method: 'POST', resource: '/keys/withdraw', handler: keys },
+    { method: 'GET', resource: '/profiles/{id}/signing-key', handler: keys },
+  ];
+}
+
 /** Data directories locked by this process (the lock file alone cannot tell two brokers of one process apart). */
 const lockedHere = new Set<string>();
 
@@ -215,7 +236,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     // The handlers need the broker, the broker needs the callback URL, which needs the bound port.
     const current: { broker?: Broker } = {};
     const http = createLocalHttpServer({
-      routes: localRoutes(() => current.broker!, logger),
+      routes: [...localRoutes(() => current.broker!, logger), ...keyRoutes(() => current.broker!, logger)],
       isReady: () => current.broker !== undefined,
       onError: (error) => logger.error('local mode: handler failed', errorFields(error)),
     });
@@ -261,6 +282,16 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       refresh: { intervalSeconds: refreshIntervalSeconds },
       // Local mode accepts loopback http: endpoints (a development server); the cloud never does.
       urlPolicy: 'local',
+      // Keys made here, their private halves sealed in the vault (docs/keys.md).
+      signingKeys: createLocalSigningKeys({
+        tableName: LOCAL_TABLE_NAME,
+        dynamoDb: db.doc,
+        vault,
+        callbackUrl,
+        clock,
+        logger,
+        events: printedKeyEvents(new LoggedSigningKeyEvents(logger), print),
+      }),
     });
     current.broker = broker;
 
@@ -459,6 +490,16 @@ class PrintedStatusEvents implements StatusEvents {
     this.print(`${mark} profile "${change.profileId}": ${change.from} → ${change.to}${why}`);
     await this.inner.statusChanged(change);
   }
+}
+
+/** Key rotation steps as the cloud signals them (logged), plus one line for the person at the console. */
+function printedKeyEvents(inner: SigningKeyEvents, print: (line: string) => void): SigningKeyEvents {
+  return {
+    async keyChanged(change) {
+      print(`signing key ${change.kid} (${change.alg}): ${change.step}${change.withdrawAt ? ` until ${change.withdrawAt}` : ''}`);
+      await inner.keyChanged(change);
+    },
+  };
 }
 
 function describeRun(summary: RefreshRunSummary): string {

@@ -5,14 +5,25 @@
 import * as oauth from 'oauth4webapi';
 import type { ClientAuthMethod, ProfileConfig } from '../profile.js';
 import { OAuthFailure } from './failures.js';
+import type { OAuthOptions } from './requests.js';
 
 export function clientOf(config: ProfileConfig): oauth.Client {
   return { client_id: config.clientId, token_endpoint_auth_method: config.clientAuthMethod };
 }
 
-/** RFC 6749 §2.3.1 (basic, post) and "none" for public clients (RFC 7591 §2). */
-export function clientAuthentication(method: ClientAuthMethod, clientSecret: string | undefined): oauth.ClientAuth {
+/**
+ * RFC 6749 §2.3.1 (basic, post), "none" for public clients (RFC 7591 §2) and `private_key_jwt` (RFC 7523
+ * §2.2) through `assertion`.
+ */
+export function clientAuthentication(
+  method: ClientAuthMethod,
+  clientSecret: string | undefined,
+  assertion?: () => oauth.ClientAuth,
+): oauth.ClientAuth {
   switch (method) {
+    case 'private_key_jwt':
+      if (!assertion) throw new OAuthFailure('invalid_configuration', 'error', 'This broker has no signing keys configured, so it cannot use private_key_jwt: see docs/keys.md.');
+      return assertion();
     case 'client_secret_basic':
       return oauth.ClientSecretBasic(requireSecret(clientSecret));
     case 'client_secret_post':
@@ -20,6 +31,12 @@ export function clientAuthentication(method: ClientAuthMethod, clientSecret: str
     case 'none':
       return oauth.None();
   }
+}
+
+/** The profile's client authentication for one request. */
+export function clientAuthOf(config: ProfileConfig, context: OAuthOptions & { clientSecret: string | undefined }): oauth.ClientAuth {
+  const { clientAssertion } = context;
+  return clientAuthentication(config.clientAuthMethod, context.clientSecret, clientAssertion && (() => clientAssertion(config)));
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import { endpointUrlProblem, isLoopbackHost, type UrlPolicy } from '../endpoint-policy.js';
+import type { ProfileConfig } from '../profile.js';
 import { OAuthFailure } from './failures.js';
 
 export type Fetch = typeof fetch;
@@ -16,6 +17,8 @@ export interface OAuthOptions {
   timeoutMs?: number;
   /** Which endpoint URLs may be asked (lib/endpoint-policy.ts); default `cloud`, the strict one. */
   urlPolicy?: UrlPolicy;
+  /** Builds the `ClientAuth` of `private_key_jwt` profiles (`lib/keys`); without it such profiles cannot authenticate. */
+  clientAssertion?: (config: ProfileConfig) => oauth.ClientAuth;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;

@@ -5,7 +5,7 @@
 import * as oauth from 'oauth4webapi';
 import type { TokenSet } from '../ports.js';
 import type { ProfileConfig } from '../profile.js';
-import { basicAuthCredentials, clientAuthentication, clientOf } from './client-auth.js';
+import { basicAuthCredentials, clientAuthOf, clientOf } from './client-auth.js';
 import { UNKNOWN_ISSUER, isIssuerKnown } from './discovery.js';
 import { OAuthFailure, classifyOAuthError } from './failures.js';
 import { requestOptions, type OAuthOptions } from './requests.js';
@@ -69,7 +69,7 @@ export async function requestClientCredentialsToken(
 function grantParts(as: oauth.AuthorizationServer, config: ProfileConfig, context: TokenRequestContext) {
   return {
     client: clientOf(config),
-    auth: clientAuthentication(config.clientAuthMethod, context.clientSecret),
+    auth: clientAuthOf(config, context),
     options: { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
   };
 }
@@ -100,7 +100,7 @@ export async function revokeToken(
 ): Promise<void> {
   await withClassifiedFailures(sentSecrets(config, context.clientSecret, token), async () => {
     if (!as.revocation_endpoint) throw new OAuthFailure('invalid_configuration', 'error', 'The profile has no revocation endpoint.');
-    const response = await oauth.revocationRequest(as, clientOf(config), clientAuthentication(config.clientAuthMethod, context.clientSecret), token, {
+    const response = await oauth.revocationRequest(as, clientOf(config), clientAuthOf(config, context), token, {
       ...requestOptions(as.revocation_endpoint, context),
       additionalParameters: { token_type_hint: tokenTypeHint },
     });

@@ -9,8 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** Pages being written alongside this one (the keys work), linked already; drop each as it lands. */
-const PAGES_IN_PROGRESS = new Set(['docs/keys.md']);
 const MARKDOWN = ['README.md', 'packages/sdk/README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
 /** Link targets of Markdown links `[text](target)` and autolinks `<scheme:…>`, outside code. */
@@ -50,7 +48,7 @@ describe('links stay inside the repository, to files that exist', () => {
       const resolved = pathPart === '' ? path.join(ROOT, file) : path.resolve(path.dirname(path.join(ROOT, file)), pathPart);
       const inRepository = path.relative(ROOT, resolved);
       expect(inRepository.startsWith('..'), `${file}: ${target} leaves the repository`).toBe(false);
-      expect(existsSync(resolved) || PAGES_IN_PROGRESS.has(inRepository), `${file}: ${target} does not exist`).toBe(true);
+      expect(existsSync(resolved), `${file}: ${target} does not exist`).toBe(true);
       if (anchor && resolved.endsWith('.md') && existsSync(resolved)) {
         expect([...anchorsOf(readFileSync(resolved, 'utf8'))], `${file}: ${target} names no heading`).toContain(anchor);
       }

@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler as authorizeUrlHandler } from '../../lambdas/authorize-url.js';
 import { createHandler as callbackHandler } from '../../lambdas/callback.js';
+import { createHandler as jwksHandler } from '../../lambdas/jwks.js';
 import { createHandler as profilesHandler } from '../../lambdas/profiles.js';
 import { createHandler as tokenHandler } from '../../lambdas/token.js';
 import type { Broker } from '../../lib/broker.js';
@@ -113,10 +114,11 @@ beforeEach(() => {
     authorizeUrl: authorizeUrlHandler(() => broker, logger),
     callback: callbackHandler(() => broker, logger),
     token: tokenHandler(() => broker, logger),
+    jwks: jwksHandler(() => broker, logger),
   };
 });
 
-let handlers: Record<'profiles' | 'authorizeUrl' | 'callback' | 'token', (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>>;
+let handlers: Record<'profiles' | 'authorizeUrl' | 'callback' | 'token' | 'jwks', (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>>;
 
 async function call(handler: keyof typeof handlers, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   const result = await handlers[handler](event);
@@ -154,6 +156,11 @@ describe('openapi.yaml', () => {
 });
 
 describe('real answers of the handlers match openapi.yaml', () => {
+  it('keys: the public JWKS', async () => {
+    const answer = await call('jwks', apiGatewayEvent({ method: 'GET', resource: '/jwks' }));
+    expect(answer.statusCode).toBe(200);
+  });
+
   it('profiles: create, replace, read, list, delete, and their errors', async () => {
     expect((await call('profiles', events.putProfile('erp', profileBody()))).statusCode).toBe(201);
     expect((await call('profiles', events.putProfile('erp', profileBody({ scope: 'openid' })))).statusCode).toBe(200);
@@ -205,7 +212,7 @@ afterAll(() => {
   // The answers above covered these operations; a described status nobody produced is not an error
   // (500 is hard to provoke), but every operation of a route that exists was exercised.
   const operations = new Set([...exercised].map((entry) => entry.split(' ').slice(0, 2).join(' ')));
-  for (const expected of ['GET /profiles', 'GET /profiles/{id}', 'PUT /profiles/{id}', 'DELETE /profiles/{id}', 'GET /profiles/{id}/authorize-url', 'GET /callback', 'GET /profiles/{id}/token', 'POST /profiles/{id}/refresh']) {
+  for (const expected of ['GET /profiles', 'GET /profiles/{id}', 'PUT /profiles/{id}', 'DELETE /profiles/{id}', 'GET /profiles/{id}/authorize-url', 'GET /callback', 'GET /profiles/{id}/token', 'POST /profiles/{id}/refresh', 'GET /jwks']) {
     if (!operations.has(expected)) throw new Error(`no answer of ${expected} was checked against openapi.yaml`);
   }
 });

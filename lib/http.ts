@@ -1,5 +1,5 @@
 /**
- * API Gateway proxy responses: the contract's JSON error body (API.md), and the callback's HTML pages.
+ * API Gateway proxy responses: the contract's JSON error body (docs/api.md), and the callback's HTML pages.
  * A 5xx never echoes exception text; every page escapes what it shows.
  */
 import { createHash } from 'node:crypto';
@@ -52,7 +52,7 @@ export function retryAfterHeader(seconds: number): number {
 /**
  * AWS failures that say "not now" rather than "never": throttling, the service's own 5xx, timeouts, and a
  * secret whose forced deletion Secrets Manager has not finished (a profile deleted and created again within
- * seconds). API.md answers these with 503 and `Retry-After`.
+ * seconds). docs/api.md answers these with 503 and `Retry-After`.
  */
 function isTransient(error: unknown): boolean {
   const { name, message, $metadata } = (error ?? {}) as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number } };
@@ -101,7 +101,7 @@ export function bodyText(event: APIGatewayProxyEvent): string | null {
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
 }
 
-/** `minValiditySeconds` (API.md: 0..3600, default 60). */
+/** `minValiditySeconds` (docs/api.md: 0..3600, default 60). */
 export function minValiditySeconds(event: APIGatewayProxyEvent, fallback: number, max: number): number {
   const raw = event.queryStringParameters?.minValiditySeconds;
   if (raw === undefined || raw === null) return fallback;

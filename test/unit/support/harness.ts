@@ -5,11 +5,14 @@
  */
 import { afterAll, beforeEach } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Broker } from '../../../lib/broker.js';
 import { createBroker, type BrokerSettings } from '../../../lib/composition.js';
 import { LoggedStatusEvents } from '../../../lib/events.js';
+import { LoggedSigningKeyEvents } from '../../../lib/keys/events.js';
+import type { ConfiguredKmsKey } from '../../../lib/keys/kms-keys.js';
 import type { Log } from '../../../lib/logger.js';
 import { createFakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { installMemoryTable, type MemoryTable } from './memory-table.js';
@@ -169,9 +172,17 @@ export class TestClock {
  */
 export function brokerOn(
   aws: AwsMocks,
-  options: { logger: Log; clock: TestClock; fetch?: typeof fetch; events?: LoggedStatusEvents },
+  options: {
+    logger: Log;
+    clock: TestClock;
+    fetch?: typeof fetch;
+    events?: LoggedStatusEvents;
+    /** KMS signing keys (`BROKER_SIGNING_KEYS`) on a fake KMS; key events are logged, not sent. */
+    signingKeys?: { keys: ConfiguredKmsKey[]; kms: Pick<KMSClient, 'send'> };
+  },
 ): Broker {
-  return createBroker(SETTINGS, {
+  const settings = options.signingKeys ? { ...SETTINGS, signingKeys: options.signingKeys.keys } : SETTINGS;
+  return createBroker(settings, {
     dynamoDb: aws.documentClient,
     secretsManager: aws.sm.client,
     logger: options.logger,
@@ -180,6 +191,7 @@ export function brokerOn(
     random: () => 0.5,
     events: options.events ?? new LoggedStatusEvents(),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.signingKeys ? { signingKeys: { kms: options.signingKeys.kms, events: new LoggedSigningKeyEvents(options.logger) } } : {}),
   });
 }
 

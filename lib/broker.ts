@@ -50,6 +50,7 @@ import { noMetrics, type BrokerMetrics } from './metrics.js';
 import { openStagedTokens } from './staging.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from './shared.js';
 import type { UrlPolicy } from './endpoint-policy.js';
+import type { SigningKeys } from './keys/signing-keys.js';
 
 /** API.md: a pending authorization is valid 10 minutes. */
 export const AUTHORIZATION_TTL_SECONDS = 600;
@@ -82,6 +83,8 @@ export interface BrokerDependencies {
   /** Refresh lease duration and how long a token request waits for another instance's refresh. */
   leaseMs?: number;
   maxWaitMs?: number;
+  /** The signing keys of `private_key_jwt` profiles (docs/keys.md); without them such profiles are refused. */
+  signingKeys?: SigningKeys;
 }
 
 /** What one scheduled run did, counted by outcome. */
@@ -178,6 +181,11 @@ export class Broker {
     return this.#deps.callbackUrl;
   }
 
+  /** The signing keys (`GET /jwks`, `/keys`), when configured. */
+  get signingKeys(): SigningKeys | undefined {
+    return this.#deps.signingKeys;
+  }
+
   // -------------------------------------------------------------------------------------------------
   // Profiles
   // -------------------------------------------------------------------------------------------------
@@ -193,8 +201,8 @@ export class Broker {
     if (existing?.deleting) {
       throw conflict(`Profile "${profileId}" is being deleted; repeat DELETE /profiles/${profileId}, then create it again.`, 'deleting');
     }
-    const hasClientSecret = config.clientAuthMethod !== 'none' && (clientSecret !== undefined || existing?.hasClientSecret === true);
-    if (config.clientAuthMethod !== 'none' && !hasClientSecret) {
+    const hasClientSecret = usesClientSecret(config.clientAuthMethod) && (clientSecret !== undefined || existing?.hasClientSecret === true);
+    if (usesClientSecret(config.clientAuthMethod) && !hasClientSecret) {
       throw invalidRequest(
         `clientSecret is required: the profile uses ${config.clientAuthMethod} and no client secret is stored yet.`,
         'client_secret_required',
@@ -210,6 +218,8 @@ export class Broker {
         'client_secret_required_for_new_endpoint',
       );
     }
+    // A private_key_jwt profile needs a key to sign with before it is stored (400 when none can be had).
+    if (config.clientAuthMethod === 'private_key_jwt') await this.#requireSigningKeys(config).ensureCurrent(config.clientAssertionAlgorithm ?? 'ES256');
     const now = this.#now();
     const keepTokens = existing !== undefined && tokensSurviveChange(existing.config, config);
     const secretChanged = clientSecret !== undefined && (!existing?.hasClientSecret || (await vault.getClientSecret(profileId)) !== clientSecret);
@@ -266,7 +276,7 @@ export class Broker {
       clientSecretChanged: secretChanged,
       ...(changed.length > 0 ? { changed } : {}),
     });
-    return { created: existing === undefined, view: toView(record, this.callbackUrl) };
+    return { created: existing === undefined, view: await this.#view(record) };
   }
 
   /**
@@ -285,13 +295,13 @@ export class Broker {
 
   /** `GET /profiles/{id}`. */
   async getProfile(id: string | undefined): Promise<ProfileView> {
-    return toView(await this.#requireProfile(assertProfileId(id)), this.callbackUrl);
+    return this.#view(await this.#requireProfile(assertProfileId(id)));
   }
 
   /** `GET /profiles`. */
   async listProfiles(): Promise<ProfileView[]> {
     const records = await this.#deps.store.listProfiles();
-    return records.filter((record) => !record.deleting).map((record) => toView(record, this.callbackUrl));
+    return Promise.all(records.filter((record) => !record.deleting).map((record) => this.#view(record)));
   }
 
   /**
@@ -596,7 +606,7 @@ export class Broker {
     if (result.outcome === 'no_time') {
       throw temporarilyUnavailable(`Not enough time was left to refresh profile "${profileId}" safely; retry.`, 2, 'no_time');
     }
-    return toView(result.record ?? (await this.#requireProfile(profileId)), this.callbackUrl);
+    return this.#view(result.record ?? (await this.#requireProfile(profileId)));
   }
 
   /**
@@ -613,6 +623,8 @@ export class Broker {
     const jitterMs = options.jitterMs ?? 1000;
     const sleep = this.#deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     const random = this.#deps.random ?? Math.random;
+    // Signing keys past their grace period are recorded as withdrawn on the same schedule (docs/keys.md).
+    await this.#deps.signingKeys?.sweepDue().catch((error: unknown) => logger.warn('signing key sweep failed', errorFields(error)));
     const due = await store.listDueProfiles(new Date(clock()).toISOString());
     const summary: RefreshRunSummary = { due: due.length, attempted: 0, outcomes: {} };
     const count = (key: RefreshOutcome | 'exception') => (summary.outcomes[key] = (summary.outcomes[key] ?? 0) + 1);
@@ -791,8 +803,20 @@ export class Broker {
     return updated;
   }
 
+  /** The profile view, with the signing key of a private_key_jwt profile. */
+  async #view(record: ProfileRecord): Promise<ProfileView> {
+    const view = toView(record, this.callbackUrl);
+    const signingKey = await this.#deps.signingKeys?.describe(record.config);
+    return signingKey === undefined && record.config.clientAuthMethod !== 'private_key_jwt' ? view : { ...view, signingKey: signingKey ?? null };
+  }
+
+  #requireSigningKeys(config: ProfileConfig): SigningKeys {
+    if (this.#deps.signingKeys) return this.#deps.signingKeys;
+    throw invalidRequest(`This broker has no signing keys configured, so it cannot use ${config.clientAuthMethod}: see docs/keys.md.`, 'no_signing_keys');
+  }
+
   async #clientSecret(record: ProfileRecord): Promise<string | undefined> {
-    if (record.config.clientAuthMethod === 'none') return undefined;
+    if (!usesClientSecret(record.config.clientAuthMethod)) return undefined;
     return this.#deps.vault.getClientSecret(record.id);
   }
 
@@ -822,6 +846,7 @@ export class Broker {
       urlPolicy: this.#deps.urlPolicy ?? 'cloud',
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
       ...(this.#deps.oauthTimeoutMs ? { timeoutMs: this.#deps.oauthTimeoutMs } : {}),
+      ...(this.#deps.signingKeys ? { clientAssertion: this.#deps.signingKeys.clientAuth } : {}),
     };
   }
 

@@ -13,6 +13,8 @@ import { createLogger, type Log } from './logger.js';
 import { systemClock, type Clock } from './ports.js';
 import type { RefreshPolicy } from './schedule.js';
 import type { UrlPolicy } from './endpoint-policy.js';
+import { createSigningKeys, type SigningKeysOverrides } from './keys/composition.js';
+import { parseSigningKeys, SigningKeysConfigurationError, type ConfiguredKmsKey } from './keys/kms-keys.js';
 
 export interface BrokerSettings {
   tableName: string;
@@ -23,6 +25,8 @@ export interface BrokerSettings {
   /** `BROKER_ENVIRONMENT`: the environment's name, added to status events. */
   environment?: string | undefined;
   refresh: Partial<RefreshPolicy>;
+  /** `BROKER_SIGNING_KEYS`: the KMS keys that sign client assertions (docs/keys.md). */
+  signingKeys?: ConfiguredKmsKey[];
 }
 
 export class ConfigurationError extends Error {
@@ -39,6 +43,7 @@ export class ConfigurationError extends Error {
  * - `BROKER_SECRET_PREFIX` (default `oauth-broker`): secrets are `<prefix>/<profileId>/…`;
  * - `BROKER_KMS_KEY_ID`: the customer-managed key for new secrets;
  * - `BROKER_EVENT_BUS_NAME` (default `default`);
+ * - `BROKER_SIGNING_KEYS`: `<alg>=<KMS key ARN>`, comma-separated, the keys of `private_key_jwt` (docs/keys.md);
  * - `BROKER_REFRESH_INTERVAL_SECONDS`, `BROKER_REFRESH_MARGIN_SECONDS`, `BROKER_KEEP_ALIVE_SECONDS`.
  */
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettings {
@@ -53,12 +58,22 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettin
     kmsKeyId: env.BROKER_KMS_KEY_ID || undefined,
     eventBusName: env.BROKER_EVENT_BUS_NAME || 'default',
     environment: env.BROKER_ENVIRONMENT || undefined,
+    signingKeys: signingKeysFrom(env.BROKER_SIGNING_KEYS),
     refresh: {
       ...optionalSeconds(env, 'BROKER_REFRESH_INTERVAL_SECONDS', 'intervalSeconds'),
       ...optionalSeconds(env, 'BROKER_REFRESH_MARGIN_SECONDS', 'marginSeconds'),
       ...optionalSeconds(env, 'BROKER_KEEP_ALIVE_SECONDS', 'keepAliveSeconds'),
     },
   };
+}
+
+function signingKeysFrom(value: string | undefined): ConfiguredKmsKey[] {
+  try {
+    return parseSigningKeys(value);
+  } catch (error) {
+    if (error instanceof SigningKeysConfigurationError) throw new ConfigurationError(error.message);
+    throw error;
+  }
 }
 
 function parseUrl(name: string, value: string): string {
@@ -102,6 +117,8 @@ export interface BrokerOverrides {
    * tests that put a loopback `http:` authorization server behind the Lambda composition say `local`.
    */
   urlPolicy?: UrlPolicy;
+  /** The signing keys' KMS client, events and assertion clock (tests). */
+  signingKeys?: SigningKeysOverrides;
 }
 
 export function createBroker(settings: BrokerSettings, overrides: BrokerOverrides = {}): Broker {
@@ -110,7 +127,20 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
   const logger = overrides.logger ?? sharedLogger();
   // The EventBridge client is made on first use only: the token path never signals on a warm request.
   const events = overrides.events ?? new EventBridgeStatusEvents(undefined, settings.eventBusName, logger, settings.environment);
+  const signingKeys = createSigningKeys({
+    tableName: settings.tableName,
+    dynamoDb,
+    keys: settings.signingKeys ?? [],
+    callbackUrl: settings.callbackUrl,
+    eventBusName: settings.eventBusName,
+    environment: settings.environment,
+    clock: overrides.clock ?? systemClock,
+    logger,
+    kmsClientOptions: AWS_CLIENT_OPTIONS,
+    ...overrides.signingKeys,
+  });
   return new Broker({
+    signingKeys,
     store: new DynamoDbProfileStore({ tableName: settings.tableName, client: dynamoDb }),
     vault: new SecretsManagerVault({
       client: secretsManager,

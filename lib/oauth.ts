@@ -17,6 +17,8 @@ export interface OAuthOptions {
   timeoutMs?: number;
   /** Which endpoint URLs may be asked (lib/endpoint-policy.ts); default `cloud`, the strict one. */
   urlPolicy?: UrlPolicy;
+  /** Builds the `ClientAuth` of `private_key_jwt` profiles (`lib/keys`); without it such profiles cannot authenticate. */
+  clientAssertion?: (config: ProfileConfig) => oauth.ClientAuth;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -271,9 +273,19 @@ function clientOf(config: ProfileConfig): oauth.Client {
   return { client_id: config.clientId, token_endpoint_auth_method: config.clientAuthMethod };
 }
 
-/** RFC 6749 §2.3.1 (basic, post) and "none" for public clients (RFC 7591 §2). */
-export function clientAuthentication(method: ClientAuthMethod, clientSecret: string | undefined): oauth.ClientAuth {
+/**
+ * RFC 6749 §2.3.1 (basic, post), "none" for public clients (RFC 7591 §2) and `private_key_jwt` (RFC 7523
+ * §2.2) through `assertion`.
+ */
+export function clientAuthentication(
+  method: ClientAuthMethod,
+  clientSecret: string | undefined,
+  assertion?: () => oauth.ClientAuth,
+): oauth.ClientAuth {
   switch (method) {
+    case 'private_key_jwt':
+      if (!assertion) throw new OAuthFailure('invalid_configuration', 'error', 'This broker has no signing keys configured, so it cannot use private_key_jwt: see docs/keys.md.');
+      return assertion();
     case 'client_secret_basic':
       return oauth.ClientSecretBasic(requireSecret(clientSecret));
     case 'client_secret_post':
@@ -281,6 +293,12 @@ export function clientAuthentication(method: ClientAuthMethod, clientSecret: str
     case 'none':
       return oauth.None();
   }
+}
+
+/** The profile's client authentication for one request. */
+function clientAuthOf(config: ProfileConfig, context: OAuthOptions & { clientSecret: string | undefined }): oauth.ClientAuth {
+  const { clientAssertion } = context;
+  return clientAuthentication(config.clientAuthMethod, context.clientSecret, clientAssertion && (() => clientAssertion(config)));
 }
 
 /**
@@ -424,7 +442,7 @@ export async function exchangeAuthorizationCode(
     const response = await oauth.authorizationCodeGrantRequest(
       as,
       clientOf(config),
-      clientAuthentication(config.clientAuthMethod, context.clientSecret),
+      clientAuthOf(config, context),
       callbackParameters,
       redirectUri,
       codeVerifier ?? oauth.nopkce,
@@ -446,7 +464,7 @@ export async function refreshAccessToken(
     const response = await oauth.refreshTokenGrantRequest(
       as,
       clientOf(config),
-      clientAuthentication(config.clientAuthMethod, context.clientSecret),
+      clientAuthOf(config, context),
       refreshToken,
       { ...requestOptions(as.token_endpoint, context), additionalParameters: config.tokenParams },
     );
@@ -467,7 +485,7 @@ export async function requestClientCredentialsToken(
     const response = await oauth.clientCredentialsGrantRequest(
       as,
       clientOf(config),
-      clientAuthentication(config.clientAuthMethod, context.clientSecret),
+      clientAuthOf(config, context),
       parameters,
       requestOptions(as.token_endpoint, context),
     );
@@ -486,7 +504,7 @@ export async function revokeToken(
 ): Promise<void> {
   await withClassifiedFailures(sentSecrets(config, context.clientSecret, token), async () => {
     if (!as.revocation_endpoint) throw new OAuthFailure('invalid_configuration', 'error', 'The profile has no revocation endpoint.');
-    const response = await oauth.revocationRequest(as, clientOf(config), clientAuthentication(config.clientAuthMethod, context.clientSecret), token, {
+    const response = await oauth.revocationRequest(as, clientOf(config), clientAuthOf(config, context), token, {
       ...requestOptions(as.revocation_endpoint, context),
       additionalParameters: { token_type_hint: tokenTypeHint },
     });

@@ -6,6 +6,8 @@
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
 import { invalidRequest } from './errors.js';
+import { CLIENT_ASSERTION_AUDIENCES } from './keys/client-assertion.js';
+import { SIGNING_ALGORITHMS } from './keys/signer.js';
 import {
   CLIENT_AUTH_METHODS,
   GRANT_TYPES,
@@ -75,6 +77,8 @@ export const profileInputSchema = z
     // `z.int()` as a check on a number, as classic `z.number().int()` is: the same issues, in the same order.
     defaultTokenLifetimeSeconds: z._default(z.number().check(z.int(), z.gte(60), z.lte(86_400)), 3600),
     revocationUrl: z.optional(endpointUrl('revocationUrl')),
+    clientAssertionAlgorithm: z.optional(z.enum(SIGNING_ALGORITHMS)),
+    clientAssertionAudience: z.optional(z.enum(CLIENT_ASSERTION_AUDIENCES)),
   })
   .check(
     z.superRefine((p, ctx) => {
@@ -103,11 +107,23 @@ export const profileInputSchema = z
           message: 'usePkce must stay true when clientAuthMethod is "none": a public client has no secret, so PKCE alone binds the code to the broker',
         });
       }
+      if (p.clientAuthMethod === 'private_key_jwt' && p.clientSecret !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clientSecret'],
+          message: 'clientSecret must be omitted when clientAuthMethod is "private_key_jwt": the broker signs client assertions with its own key',
+        });
+      }
+      for (const field of ['clientAssertionAlgorithm', 'clientAssertionAudience'] as const) {
+        if (p[field] !== undefined && p.clientAuthMethod !== 'private_key_jwt') {
+          ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies only when clientAuthMethod is "private_key_jwt"` });
+        }
+      }
       if (p.grantType === 'client_credentials' && p.clientAuthMethod === 'none') {
         ctx.addIssue({
           code: 'custom',
           path: ['clientAuthMethod'],
-          message: 'client_credentials profiles need a client secret: use client_secret_basic or client_secret_post',
+          message: 'client_credentials profiles need client authentication: use client_secret_basic, client_secret_post or private_key_jwt',
         });
       }
     }),
@@ -165,6 +181,9 @@ export function parseProfileInput(
       usePkce: p.usePkce,
       defaultTokenLifetimeSeconds: p.defaultTokenLifetimeSeconds,
       revocationUrl: p.revocationUrl ?? null,
+      ...(p.clientAuthMethod === 'private_key_jwt'
+        ? { clientAssertionAlgorithm: p.clientAssertionAlgorithm ?? 'ES256', clientAssertionAudience: p.clientAssertionAudience ?? 'issuer' }
+        : {}),
     },
   };
 }

@@ -5,6 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { invalidRequest } from './errors.js';
+import type { ClientAssertionAudience } from './keys/client-assertion.js';
+import type { SigningAlgorithm } from './keys/signer.js';
 import { isLoopbackUrl } from './shared.js';
 
 export const PROFILE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -12,7 +14,7 @@ export const PROFILE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const MAX_BODY_BYTES = 16 * 1024;
 
 export const GRANT_TYPES = ['authorization_code', 'client_credentials'] as const;
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const PROFILE_STATES = ['authorization_required', 'ready', 'refresh_failing', 'expired', 'error'] as const;
 
 export type GrantType = (typeof GRANT_TYPES)[number];
@@ -60,6 +62,10 @@ export interface ProfileConfig {
   usePkce: boolean;
   defaultTokenLifetimeSeconds: number;
   revocationUrl: string | null;
+  /** `private_key_jwt` only: the JWS algorithm of the client assertions (default ES256; docs/keys.md). */
+  clientAssertionAlgorithm?: SigningAlgorithm;
+  /** `private_key_jwt` only: the assertion's `aud`, the server's issuer (default) or its token endpoint. */
+  clientAssertionAudience?: ClientAssertionAudience;
 }
 
 export interface LastError {
@@ -118,9 +124,24 @@ export interface Lease {
   expiresAt: number;
 }
 
+/** The key a `private_key_jwt` profile signs with (docs/keys.md). */
+export interface SigningKeyView {
+  /** The `kid` of its assertions, which is also the key's RFC 7638 thumbprint. */
+  kid: string;
+  alg: SigningAlgorithm;
+  /** RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key. */
+  thumbprint: string;
+  /** Thumbprints of the key's certificate, as Entra ID shows them (`x5t`: SHA-1, base64url). */
+  certificateThumbprint: string;
+  /** The public JWKS to register at the server as the client's `jwks_uri`. */
+  jwksUri: string;
+}
+
 export interface ProfileView extends ProfileConfig {
   id: string;
   hasClientSecret: boolean;
+  /** `private_key_jwt` profiles: the key their assertions are signed with. */
+  signingKey?: SigningKeyView | null;
   callbackUrl: string;
   status: ProfileStatus;
   createdAt: string;

@@ -10,7 +10,7 @@ import type * as oauth from 'oauth4webapi';
 import { errorFields, type Log } from './logger.js';
 import { OAuthFailure, classifyOAuthError, refreshAccessToken, requestClientCredentialsToken, type OAuthOptions } from './oauth.js';
 import { ConditionFailedError, type Clock, type ProfileStore, type SecretVault, type TokenSet } from './ports.js';
-import type { LastError, ProfileRecord, ProfileState, ProfileStatus } from './profile.js';
+import { usesClientSecret, type LastError, type ProfileRecord, type ProfileState, type ProfileStatus } from './profile.js';
 import { minimumRefreshGapMs, nextRefreshAt, secondsUntilNextRefresh, type RefreshPolicy } from './schedule.js';
 import { openStagedTokens, sealStagedTokens } from './staging.js';
 import type { StatusEvents } from './events.js';
@@ -281,7 +281,7 @@ export class Refresher {
   /** Asks the token endpoint and records the outcome, all while holding the lease. */
   async #grant(record: ProfileRecord, owner: string, held: TokenSet | undefined, request: RefreshRequest): Promise<RefreshResult> {
     const { clock, vault, logger } = this.#d;
-    const clientSecret = record.config.clientAuthMethod !== 'none' ? await vault.getClientSecret(record.id) : undefined;
+    const clientSecret = usesClientSecret(record.config.clientAuthMethod) ? await vault.getClientSecret(record.id) : undefined;
     let as: oauth.AuthorizationServer;
     try {
       as = await this.#d.authorizationServer(record);

@@ -25,6 +25,7 @@ import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { openAesGcm, sealAesGcm } from '../aes-gcm.js';
+import type { LocalKeyVault } from '../keys/key-providers.js';
 import type { SecretVault, TokenSet } from '../ports.js';
 import { checkRequestToken, decodeTokenSet, encodeTokenSet, TokenSetCodecError } from './token-set-codec.js';
 
@@ -73,9 +74,11 @@ interface VaultFile {
   format: typeof FORMAT;
   version: typeof FORMAT_VERSION;
   profiles: Record<string, StoredProfile>;
+  /** Local mode's client-assertion signing keys (PKCS #8 PEM), sealed, by kid (docs/keys.md). */
+  signingKeys?: Record<string, string>;
 }
 
-type Kind = 'client-secret' | 'token-set';
+type Kind = 'client-secret' | 'token-set' | 'signing-key';
 
 export interface FileVaultOptions {
   /** The directory holding `vault.key` and `vault.json`; created (mode 0700) when missing. */
@@ -84,7 +87,7 @@ export interface FileVaultOptions {
   now?: () => number;
 }
 
-export class FileVault implements SecretVault {
+export class FileVault implements SecretVault, LocalKeyVault {
   readonly dir: string;
   readonly keyFile: string;
   readonly dataFile: string;
@@ -117,6 +120,28 @@ export class FileVault implements SecretVault {
       if (entry.clientSecret !== null) this.#unseal(key, entry.clientSecret, profileId, 'client-secret', '');
       for (const tokenSet of entry.tokenSets) this.#unseal(key, tokenSet.sealed, profileId, 'token-set', tokenSet.version);
     }
+    for (const [kid, sealed] of Object.entries(data.signingKeys ?? {})) this.#unseal(key, sealed, '', 'signing-key', kid);
+  }
+
+  async putSigningKey(kid: string, privateKeyPem: string): Promise<void> {
+    await this.#write((data, key) => {
+      data.signingKeys = { ...data.signingKeys, [kid]: this.#seal(key, privateKeyPem, '', 'signing-key', kid) };
+      return true;
+    });
+  }
+
+  async getSigningKey(kid: string): Promise<string | undefined> {
+    const { key, data } = await this.#state();
+    const sealed = data.signingKeys && Object.hasOwn(data.signingKeys, kid) ? data.signingKeys[kid] : undefined;
+    return sealed === undefined ? undefined : this.#unseal(key, sealed, '', 'signing-key', kid);
+  }
+
+  async deleteSigningKey(kid: string): Promise<void> {
+    await this.#write((data) => {
+      if (!data.signingKeys || !Object.hasOwn(data.signingKeys, kid)) return false;
+      delete data.signingKeys[kid];
+      return true;
+    });
   }
 
   async putClientSecret(profileId: string, clientSecret: string): Promise<void> {
@@ -279,7 +304,7 @@ export class FileVault implements SecretVault {
     const plain = openAesGcm(key, sealed, associatedData(profileId, kind, version));
     if (plain) return plain.toString('utf8');
     throw new VaultFileError(
-      `The ${kind === 'client-secret' ? 'client secret' : 'token set'} of profile "${profileId}" in ${this.dataFile} cannot be decrypted: ` +
+      `The ${kind === 'client-secret' ? 'client secret' : kind === 'token-set' ? 'token set' : 'signing key'} ${kind === 'signing-key' ? version : `of profile "${profileId}"`} in ${this.dataFile} cannot be decrypted: ` +
         `the file was modified, or ${this.keyFile} is not the key it was written with. ` +
         'Restore both files, or delete the data directory to start over (profiles must then be registered and authorized again).',
       this.dataFile,
@@ -334,7 +359,9 @@ function parseVaultFile(text: string, file: string): VaultFile {
     });
     setEntry({ profiles }, profileId, { clientSecret: value.clientSecret, tokenSets });
   }
-  return { format: FORMAT, version: FORMAT_VERSION, profiles };
+  if (json.signingKeys !== undefined && (!isObject(json.signingKeys) || !Object.values(json.signingKeys).every(isString))) throw malformed(file);
+  const signingKeys = json.signingKeys as Record<string, string> | undefined;
+  return { format: FORMAT, version: FORMAT_VERSION, profiles, ...(signingKeys ? { signingKeys: { ...signingKeys } } : {}) };
 }
 
 /** Temp file in the same directory (same file system), fsync, rename over the target, fsync the directory. */

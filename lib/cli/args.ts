@@ -35,6 +35,11 @@ export const COMMAND_OPTIONS = {
   role: { type: 'string' },
   'api-arn': { type: 'string' },
   stack: { type: 'string' },
+  alg: { type: 'string' },
+  'key-arn': { type: 'string' },
+  grace: { type: 'string' },
+  kid: { type: 'string' },
+  certificate: { type: 'boolean' },
 } as const;
 
 type CommandOption = keyof typeof COMMAND_OPTIONS;
@@ -51,6 +56,7 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   refresh: [],
   policy: ['role', 'api-arn'],
   doctor: ['stack'],
+  keys: ['alg', 'key-arn', 'grace', 'kid', 'certificate'],
 };
 
 export const COMMANDS = Object.keys(OPTIONS_OF);
@@ -77,6 +83,11 @@ export interface ParsedArgs {
     role?: string;
     'api-arn'?: string;
     stack?: string;
+    alg?: string;
+    'key-arn'?: string;
+    grace?: string;
+    kid?: string;
+    certificate?: boolean;
   };
 }
 

@@ -66,7 +66,9 @@ export function profileDetails(view: ProfileView, now: number): string {
   const client =
     view.clientAuthMethod === 'none'
       ? `${view.clientId} (public client, no secret)`
-      : `${view.clientId} (${view.hasClientSecret ? 'secret set' : 'NO SECRET'}, ${view.clientAuthMethod})`;
+      : view.clientAuthMethod === 'private_key_jwt'
+        ? `${view.clientId} (private_key_jwt, ${view.signingKey ? `key ${view.signingKey.alg} ${view.signingKey.kid}` : 'no signing key'})`
+        : `${view.clientId} (${view.hasClientSecret ? 'secret set' : 'NO SECRET'}, ${view.clientAuthMethod})`;
   const params = (map: Record<string, string>) =>
     Object.keys(map).length ? Object.entries(map).map(([k, v]) => `${k}=${v}`).join(' ') : '-';
   const lines: [string, string][] = [

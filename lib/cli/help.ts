@@ -38,6 +38,9 @@ Commands:
   policy <id> --role <arn>       print the IAM policy that lets a role fetch this profile's token
   doctor <env>                   check a deployed environment: ✓/✗ per role, alarm, schedule, table,
                                  key and callback (the first command after cdk deploy)
+  keys <id>                      print a private_key_jwt profile's JWKS URL, JWK and certificate
+  keys list|rotate|promote|withdraw
+                                 the signing keys and their rotation (docs/keys.md)
 
 ${GLOBAL}
 
@@ -87,7 +90,9 @@ Examples:
 Creates or replaces profile <id> from a JSON file (PUT /profiles/<id>); --file - reads stdin.
 Fields: grantType (authorization_code | client_credentials), authorizationUrl, tokenUrl, issuer,
 clientId, clientSecret (write-only; omit on update to keep it), clientAuthMethod, scope,
-authorizationParams, tokenParams, usePkce, defaultTokenLifetimeSeconds, revocationUrl.
+authorizationParams, tokenParams, usePkce, defaultTokenLifetimeSeconds, revocationUrl,
+clientAssertionAlgorithm and clientAssertionAudience (private_key_jwt: no client secret; see
+oauth-broker keys --help).
 Prints the callback URL to register at the authorization server as a redirect URI.
 
 Options:
@@ -218,6 +223,39 @@ Options:
 Examples:
   npx cdk deploy -c env=prod && oauth-broker doctor prod --region eu-central-1
   oauth-broker doctor prod --json | jq '.checks[] | select(.ok | not)'
+  keys: `Usage: oauth-broker keys <id> [--certificate] [--json]
+       oauth-broker keys list | rotate [--alg <alg>] [--key-arn <arn>] | promote [--alg <alg>] [--grace <seconds>] | withdraw [--kid <kid>]
+
+Profiles with clientAuthMethod "private_key_jwt" have no client secret: the broker signs each client
+assertion (RFC 7523) with its own key, ES256 by default (clientAssertionAlgorithm: RS256 or PS256 for
+servers that need RSA). In AWS the key is a KMS key and never leaves KMS; in local mode it is sealed in
+the local vault. Servers trust it through the broker's public JWKS URL, or a certificate made by the key.
+
+  keys <id>        the profile's JWKS URL, key id, JWK thumbprint (RFC 7638), public JWK and a
+                   self-signed certificate (PEM) with its SHA-1 thumbprint as Entra ID shows it; also
+                   the next key while a rotation is under way. (keys show <id> for an id such as "list".)
+  keys list        every key: status (next, current, retiring, withdrawn), whether the JWKS lists it
+  keys rotate      publish a next key in the JWKS; it does not sign yet. In AWS it is the next unused
+                   key of BROKER_SIGNING_KEYS (or --key-arn); locally a new key is made.
+  keys promote     the next key signs from now; the previous one stays published for --grace seconds
+                   (default 86400). Refused until the next key has been published 330 s (JWKS caching).
+  keys withdraw    record the withdrawal of retiring keys whose grace period ended (they leave the JWKS
+                   at that time anyway, and the refresh schedule records it too); --kid withdraws a
+                   retiring or next key at once.
+
+Options:
+  --certificate     print only the certificate (PEM) of the profile's signing key
+  --alg <alg>       ES256 (default), RS256 or PS256
+  --key-arn <arn>   rotate to this KMS key (one of BROKER_SIGNING_KEYS)
+  --grace <seconds> how long the replaced key stays published (300..2592000)
+  --kid <kid>       the key to withdraw now
+
+Examples:
+  oauth-broker keys erp
+  oauth-broker keys erp --certificate > erp.pem    # Entra ID: Certificates & secrets > Upload certificate
+  oauth-broker keys rotate
+  oauth-broker keys promote --grace 172800
+  oauth-broker keys withdraw
 `,
 };
 

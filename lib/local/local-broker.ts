@@ -19,6 +19,10 @@ import { createHandler as createCallbackHandler } from '../../lambdas/callback.j
 import { createHandler as createProfilesHandler } from '../../lambdas/profiles.js';
 import { createHandler as createRefreshHandler } from '../../lambdas/refresh.js';
 import { createHandler as createTokenHandler } from '../../lambdas/token.js';
+import { createHandler as createJwksHandler } from '../../lambdas/jwks.js';
+import { createHandler as createKeysHandler } from '../../lambdas/keys.js';
+import { createLocalSigningKeys } from '../keys/composition.js';
+import { LoggedSigningKeyEvents, type SigningKeyEvents } from '../keys/events.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
 import { Broker, type RefreshRunSummary } from '../broker.js';
@@ -152,6 +156,8 @@ const HANDLER_FACTORIES = {
   authorizeUrl: createAuthorizeUrlHandler,
   token: createTokenHandler,
   callback: createCallbackHandler,
+  jwks: createJwksHandler,
+  keys: createKeysHandler,
 } satisfies Record<ApiFunctionKey, (broker: () => Broker, logger: Log) => ProxyHandler>;
 
 /** The API's routes (lib/routes.ts), each served by the real Lambda handler of its function. */
@@ -255,6 +261,16 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       refresh: { intervalSeconds: refreshIntervalSeconds },
       // Local mode accepts loopback http: endpoints (a development server); the cloud never does.
       urlPolicy: 'local',
+      // Keys made here, their private halves sealed in the vault (docs/keys.md).
+      signingKeys: createLocalSigningKeys({
+        tableName: LOCAL_TABLE_NAME,
+        dynamoDb: db.doc,
+        vault,
+        callbackUrl,
+        clock,
+        logger,
+        events: printedKeyEvents(new LoggedSigningKeyEvents(logger), print),
+      }),
     });
     current.broker = broker;
 
@@ -453,6 +469,16 @@ class PrintedStatusEvents implements StatusEvents {
     this.print(`${mark} profile "${change.profileId}": ${change.from} → ${change.to}${why}`);
     await this.inner.statusChanged(change);
   }
+}
+
+/** Key rotation steps as the cloud signals them (logged), plus one line for the person at the console. */
+function printedKeyEvents(inner: SigningKeyEvents, print: (line: string) => void): SigningKeyEvents {
+  return {
+    async keyChanged(change) {
+      print(`signing key ${change.kid} (${change.alg}): ${change.step}${change.withdrawAt ? ` until ${change.withdrawAt}` : ''}`);
+      await inner.keyChanged(change);
+    },
+  };
 }
 
 function describeRun(summary: RefreshRunSummary): string {

@@ -28,12 +28,14 @@ import {
   type OidcProviderModuleLike,
 } from '../../lib/local/oidc-provider-host.js';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 
 export interface OidcClientOptions {
   clientId: string;
   clientSecret?: string;
   authMethod: ClientAuthMethod;
+  /** `private_key_jwt`: where the server fetches the client's public keys (loopback allowed here). */
+  jwksUri?: string;
   redirectUris: string[];
   /** default: `authorization_code` + `refresh_token` (+ `client_credentials` when enabled on the server) */
   grantTypes?: string[];
@@ -73,7 +75,23 @@ export interface TokenRequestRecord {
   clientId?: string;
 }
 
+/** A `client_assertion` (RFC 7523) the server received, decoded (not verified here: the server did that). */
+export interface ReceivedClientAssertion {
+  /** `/token` or `/token/revocation` */
+  endpoint: string;
+  /** the compact JWS as sent */
+  jwt: string;
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+  /** `client_assertion_type` sent with it */
+  assertionType: string | null;
+  /** HTTP status the server answered */
+  status: number;
+}
+
 export interface OidcServer {
+  /** every client assertion received at the token and revocation endpoints, in order */
+  readonly clientAssertions: readonly ReceivedClientAssertion[];
   /** `http://127.0.0.1:<port>` (no trailing slash) */
   readonly issuer: string;
   /** resource indicator of the API (audience of JWT access tokens): `<issuer>/api` */
@@ -206,7 +224,10 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
       response_types: usesCode ? ['code'] : [],
       redirect_uris: usesCode ? c.redirectUris : [],
     };
-    if (c.authMethod !== 'none') {
+    if (c.authMethod === 'private_key_jwt') {
+      if (!c.jwksUri) throw new Error(`client ${c.clientId}: jwksUri required for private_key_jwt`);
+      metadata.jwks_uri = c.jwksUri;
+    } else if (c.authMethod !== 'none') {
       if (!c.clientSecret) throw new Error(`client ${c.clientId}: clientSecret required for ${c.authMethod}`);
       metadata.client_secret = c.clientSecret;
     }
@@ -223,6 +244,11 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
 
   const provider = new Provider(issuer, {
     clients,
+    // The clients' jwks_uri are on loopback, which oidc-provider's SSRF guard (its `dispatcher`) refuses.
+    fetch: (url: string, init: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _guard, ...rest } = init;
+      return fetch(url, rest);
+    },
     jwks: { keys: [jwk] },
     cookies: { keys: ['oidc-test-cookie-key-0123456789abcdef'] },
     scopes: ['openid', 'offline_access', 'api.read'],
@@ -275,6 +301,28 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
   // oidc-provider as an already parsed body (supported; it only prints a notice, which `loadOidcProvider` filters).
   const faults: CannedTokenResponse[] = [];
   let records: TokenRequestRecord[] = [];
+  let assertions: ReceivedClientAssertion[] = [];
+  // Client assertions, as received (read from the raw body, which is handed on as already parsed).
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== '/token/revocation') {
+      await next();
+      return;
+    }
+    const raw = await readRawBody(ctx.req);
+    ctx.req.body = raw;
+    try {
+      await next();
+    } finally {
+      recordAssertion('/token/revocation', new URLSearchParams(raw), ctx.status);
+    }
+  });
+  const recordAssertion = (endpoint: string, params: URLSearchParams, status: number): void => {
+    const jwt = params.get('client_assertion') ?? '';
+    const [h, p] = jwt.split('.');
+    const header = h ? base64urlJson(h) : undefined;
+    const payload = p ? base64urlJson(p) : undefined;
+    if (header && payload) assertions.push({ endpoint, jwt, header, payload, assertionType: params.get('client_assertion_type'), status });
+  };
   provider.use(async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== '/token') {
       await next();
@@ -315,6 +363,7 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
         error = (body as { error: string }).error;
       }
       records.push({ grantType, status: ctx.status, injected: false, ...(error ? { error } : {}), ...(clientId ? { clientId } : {}) });
+      recordAssertion('/token', params, ctx.status);
     }
   });
 
@@ -357,8 +406,12 @@ export async function startOidcServer(options: OidcServerOptions): Promise<OidcS
     get tokenRequests() {
       return records;
     },
+    get clientAssertions() {
+      return assertions;
+    },
     resetCounters: () => {
       records = [];
+      assertions = [];
     },
     failTokenEndpoint: (responses: CannedTokenResponse[]) => {
       faults.push(...responses);

@@ -124,3 +124,13 @@ export function runMain(env: Record<string, string>): MainProcess {
     },
   };
 }
+
+/** A JSON request to a running broker: status, headers, and the body parsed (`undefined` when empty). */
+export async function callJson<T = unknown>(baseUrl: string, method: string, route: string, body?: unknown): Promise<{ status: number; headers: Headers; json: T }> {
+  const response = await fetch(`${baseUrl}${route}`, {
+    method,
+    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, json: (text ? JSON.parse(text) : undefined) as T };
+}

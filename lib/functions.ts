@@ -9,14 +9,24 @@
  * No AWS CDK import here: the CLI (`doctor`) reads this module too.
  */
 
-export type FunctionKey = 'profiles' | 'authorizeUrl' | 'callback' | 'token' | 'refresh';
+export type FunctionKey = 'profiles' | 'authorizeUrl' | 'callback' | 'token' | 'refresh' | 'jwks' | 'keys';
 
 /**
- * Table items by the leading key (`pk`) prefix the DynamoDB adapter writes (`dynamodb:LeadingKeys`):
- * a profile is `PROFILE#<id>`, a pending authorization `STATE#<sha-256 of state>`.
+ * Table items by the leading key (`pk`) prefix the DynamoDB adapters write (`dynamodb:LeadingKeys`):
+ * a profile is `PROFILE#<id>`, a pending authorization `STATE#<sha-256 of state>`, and the signing keys'
+ * ring the one item `KEYRING` (lib/keys/dynamodb-key-ring-store.ts).
  */
-export const ITEM_KEY_PREFIXES = { profile: 'PROFILE#', pending: 'STATE#' } as const;
+export const ITEM_KEY_PREFIXES = { profile: 'PROFILE#', pending: 'STATE#', keyRing: 'KEYRING' } as const;
 export type ItemKind = keyof typeof ITEM_KEY_PREFIXES;
+
+/** The `dynamodb:LeadingKeys` pattern of an item kind: any id after the prefix; the key ring exactly. */
+export const itemKeyPattern = (kind: ItemKind): string => (kind === 'keyRing' ? ITEM_KEY_PREFIXES.keyRing : `${ITEM_KEY_PREFIXES[kind]}*`);
+
+/**
+ * The KMS calls on the signing keys of `private_key_jwt` (docs/keys.md): `kms:Sign` for client assertions
+ * and a new key's certificate, `kms:GetPublicKey` when a key enters the ring.
+ */
+export type SigningKeyAction = 'kms:Sign' | 'kms:GetPublicKey';
 
 /** The two secrets of a profile, `<secretPrefix>/<env>/<profileId>/<kind>`. */
 export type SecretKind = 'client-secret' | 'token-set';
@@ -39,8 +49,10 @@ export interface AwsCalls {
   /** `dynamodb:Query` on these indexes (no function queries the table itself). */
   readonly queryIndexes?: readonly ('gsi1' | 'due')[];
   readonly secrets?: Partial<Record<SecretAction, readonly SecretKind[]>>;
-  /** `events:PutEvents` of `Profile Status Changed` on the default bus. */
+  /** `events:PutEvents` of `Profile Status Changed` (and, with `signingKeys`, `Signing Key Changed`) on the default bus. */
   readonly putEvents?: boolean;
+  /** KMS calls on the environment's signing keys (the keys of `BROKER_SIGNING_KEYS`). */
+  readonly signingKeys?: readonly SigningKeyAction[];
 }
 
 export interface FunctionSpec {
@@ -55,9 +67,17 @@ export interface FunctionSpec {
   readonly calls: AwsCalls;
 }
 
-/** Every item a use case may touch, both kinds. */
+/** Every item a use case about profiles may touch, both kinds. */
 const ANY_ITEM: readonly ItemKind[] = ['profile', 'pending'];
 const BOTH_SECRETS: readonly SecretKind[] = ['client-secret', 'token-set'];
+
+/**
+ * A function that talks to token or revocation endpoints signs `private_key_jwt` client assertions
+ * (docs/keys.md "Which functions sign"): it reads the key ring (`KEYRING`), and when the ring has no key
+ * for the profile's algorithm yet it takes the first configured one (`GetPublicKey`, a certificate signed
+ * with `Sign`, the ring written with `PutItem`, `Signing Key Changed` events).
+ */
+const SIGNS: readonly SigningKeyAction[] = ['kms:GetPublicKey', 'kms:Sign'];
 
 /**
  * A refresh under the lease (the token function inline, the scheduled job for due profiles): read the
@@ -65,7 +85,7 @@ const BOTH_SECRETS: readonly SecretKind[] = ['client-secret', 'token-set'];
  * one), record the outcome, and delete the secrets again when the profile was deleted meanwhile.
  */
 const REFRESH_CALLS: AwsCalls = {
-  items: { 'dynamodb:GetItem': ['profile'], 'dynamodb:UpdateItem': ['profile'] },
+  items: { 'dynamodb:GetItem': ['profile', 'keyRing'], 'dynamodb:PutItem': ['keyRing'], 'dynamodb:UpdateItem': ['profile'] },
   secrets: {
     'secretsmanager:GetSecretValue': BOTH_SECRETS,
     'secretsmanager:PutSecretValue': ['token-set'],
@@ -73,6 +93,7 @@ const REFRESH_CALLS: AwsCalls = {
     'secretsmanager:DeleteSecret': BOTH_SECRETS,
   },
   putEvents: true,
+  signingKeys: SIGNS,
 };
 
 export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
@@ -88,8 +109,8 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     timeout: 25,
     calls: {
       items: {
-        'dynamodb:GetItem': ['profile'],
-        'dynamodb:PutItem': ['profile'],
+        'dynamodb:GetItem': ['profile', 'keyRing'],
+        'dynamodb:PutItem': ['profile', 'keyRing'],
         'dynamodb:UpdateItem': ['profile'],
         'dynamodb:DeleteItem': ANY_ITEM,
       },
@@ -101,9 +122,10 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
         'secretsmanager:DeleteSecret': BOTH_SECRETS,
       },
       putEvents: true,
+      signingKeys: SIGNS,
     },
   },
-  // Reads the profile, writes one pending authorization. No secrets.
+  // Reads the profile, writes one pending authorization. No secrets, no signing.
   authorizeUrl: {
     entry: 'authorize-url.ts',
     description: 'GET /profiles/{id}/authorize-url',
@@ -123,7 +145,8 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     timeout: 20,
     calls: {
       items: {
-        'dynamodb:GetItem': ANY_ITEM,
+        'dynamodb:GetItem': [...ANY_ITEM, 'keyRing'],
+        'dynamodb:PutItem': ['keyRing'],
         'dynamodb:UpdateItem': ['profile'],
         'dynamodb:DeleteItem': ['pending'],
       },
@@ -134,6 +157,7 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
         'secretsmanager:DeleteSecret': BOTH_SECRETS,
       },
       putEvents: true,
+      signingKeys: SIGNS,
     },
   },
   // Reads the profile and token set; refreshes inline under the lease; a client-credentials profile gets
@@ -157,6 +181,27 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     reservedConcurrency: 1,
     calls: { ...REFRESH_CALLS, queryIndexes: ['due'] },
   },
+  // Public `GET /jwks`: reads the key ring, nothing else. It never signs (docs/keys.md).
+  jwks: {
+    entry: 'jwks.ts',
+    description: 'GET /jwks (public): the signing keys\' public JWKS',
+    memorySize: 256,
+    timeout: 10,
+    calls: { items: { 'dynamodb:GetItem': ['keyRing'] } },
+  },
+  // The key admin routes: rotation writes the ring and signs the new key's certificate (GetPublicKey and
+  // Sign); GET /profiles/{id}/signing-key reads the profile and may take the first key of its algorithm.
+  keys: {
+    entry: 'keys.ts',
+    description: 'GET /keys, POST /keys/{rotate,promote,withdraw}, GET /profiles/{id}/signing-key',
+    memorySize: 256,
+    timeout: 15,
+    calls: {
+      items: { 'dynamodb:GetItem': ['profile', 'keyRing'], 'dynamodb:PutItem': ['keyRing'] },
+      putEvents: true,
+      signingKeys: SIGNS,
+    },
+  },
 };
 
 export const functionKeys = (): FunctionKey[] => Object.keys(FUNCTIONS) as FunctionKey[];
@@ -168,7 +213,8 @@ export interface CallTarget {
     | { readonly kind: 'item'; readonly item: ItemKind }
     | { readonly kind: 'index'; readonly index: 'gsi1' | 'due' }
     | { readonly kind: 'secret'; readonly secret: SecretKind }
-    | { readonly kind: 'event-bus' };
+    | { readonly kind: 'event-bus' }
+    | { readonly kind: 'signing-key' };
 }
 
 /** The calls of one function flattened to (action, resource) pairs: what tests and `doctor` check one by one. */
@@ -183,6 +229,7 @@ export function callTargets(key: FunctionKey): CallTarget[] {
     for (const secret of secrets) out.push({ action, resource: { kind: 'secret', secret } });
   }
   if (calls.putEvents) out.push({ action: 'events:PutEvents', resource: { kind: 'event-bus' } });
+  for (const action of calls.signingKeys ?? []) out.push({ action, resource: { kind: 'signing-key' } });
   return out;
 }
 
@@ -201,6 +248,8 @@ export const COMMAND_ACTIONS: Readonly<Record<string, string>> = {
   CreateSecretCommand: 'secretsmanager:CreateSecret',
   DeleteSecretCommand: 'secretsmanager:DeleteSecret',
   PutEventsCommand: 'events:PutEvents',
+  GetPublicKeyCommand: 'kms:GetPublicKey',
+  SignCommand: 'kms:Sign',
 };
 
 /** Where an environment's resources are: enough to name every ARN its functions' calls go to. */
@@ -212,6 +261,8 @@ export interface Placement {
   /** `<secretPrefix>/<env>/`, with the trailing `/` (the stack's `SecretNamePrefix` output). */
   readonly secretNamePrefix: string;
   readonly secretsKeyArn: string;
+  /** The signing keys (`BROKER_SIGNING_KEYS`), each with the KMS `SigningAlgorithm` its grant pins. */
+  readonly signingKeys?: readonly { readonly keyArn: string; readonly signingAlgorithm: string }[];
 }
 
 /** One request as AWS authorizes it: the action, the exact resource ARN, the condition keys it carries. */
@@ -250,7 +301,8 @@ export function awsRequests(key: FunctionKey, place: Placement, profileId = 'erp
     const r = call.resource;
     switch (r.kind) {
       case 'item': {
-        const leading = r.item === 'profile' ? `${ITEM_KEY_PREFIXES.profile}${profileId}` : `${ITEM_KEY_PREFIXES.pending}${'0'.repeat(64)}`;
+        const leading =
+          r.item === 'profile' ? `${ITEM_KEY_PREFIXES.profile}${profileId}` : r.item === 'pending' ? `${ITEM_KEY_PREFIXES.pending}${'0'.repeat(64)}` : ITEM_KEY_PREFIXES.keyRing;
         out.push({ label: `${call.action} ${r.item}`, action: call.action, resource: tableArn, context: { 'dynamodb:LeadingKeys': [leading] } });
         break;
       }
@@ -280,6 +332,25 @@ export function awsRequests(key: FunctionKey, place: Placement, profileId = 'erp
           resource: `arn:${partition}:events:${region}:${account}:event-bus/default`,
           context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Profile Status Changed'] },
         });
+        if (FUNCTIONS[key].calls.signingKeys?.length) {
+          out.push({
+            label: 'PutEvents Signing Key Changed',
+            action: call.action,
+            resource: `arn:${partition}:events:${region}:${account}:event-bus/default`,
+            context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Signing Key Changed'] },
+          });
+        }
+        break;
+      case 'signing-key':
+        for (const signingKey of place.signingKeys ?? []) {
+          out.push({
+            label: `${call.action} ${signingKey.keyArn}`,
+            action: call.action,
+            resource: signingKey.keyArn,
+            context: call.action === 'kms:Sign' ? { 'kms:SigningAlgorithm': signingKey.signingAlgorithm } : {},
+            keyPolicy: true,
+          });
+        }
         break;
     }
   }

@@ -223,6 +223,7 @@ Options:
 Examples:
   npx cdk deploy -c env=prod && oauth-broker doctor prod --region eu-central-1
   oauth-broker doctor prod --json | jq '.checks[] | select(.ok | not)'
+`,
   keys: `Usage: oauth-broker keys <id> [--certificate] [--json]
        oauth-broker keys list | rotate [--alg <alg>] [--key-arn <arn>] | promote [--alg <alg>] [--grace <seconds>] | withdraw [--kid <kid>]
 

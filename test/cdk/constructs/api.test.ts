@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_LOG_FIELDS } from '../../../cdk/access-log.js';
 import { BrokerApi } from '../../../cdk/constructs/api.js';
 import { environments } from '../../../cdk/environments.js';
-import type { FunctionKey } from '../../../lib/functions.js';
+import { functionKeys, type FunctionKey } from '../../../lib/functions.js';
 import { ROUTES } from '../../../lib/routes.js';
 import { type Cfn, cdkJson, FUNCTION_IDS, functionProps, logicalId, resources, type Route, routes, synth, type Statement } from '../support.js';
 
@@ -20,14 +20,14 @@ describe('BrokerApi on its own', () => {
     const api = new BrokerApi(stack, 'Api', { settings: environments.dev });
     const fn = (key: FunctionKey) =>
       new lambda.Function(stack, key, { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('export const handler = 1;') });
-    const functions = { profiles: fn('profiles'), authorizeUrl: fn('authorizeUrl'), callback: fn('callback'), token: fn('token'), refresh: fn('refresh') };
+    const functions = Object.fromEntries(functionKeys().map((key) => [key, fn(key)])) as Record<FunctionKey, lambda.Function>;
 
     // Act
     api.addRoutes(functions);
     const template = Template.fromStack(stack);
 
     // Assess
-    const built = routes(template).map((r) => `${r.method} ${r.path} ${r.properties.AuthorizationType} ${JSON.stringify(r.properties.Integration.Uri).match(/"(profiles|authorizeUrl|callback|token|refresh)[0-9A-F]{8}"/)?.[1]}`);
+    const built = routes(template).map((r) => `${r.method} ${r.path} ${r.properties.AuthorizationType} ${JSON.stringify(r.properties.Integration.Uri).match(/"(profiles|authorizeUrl|callback|token|refresh|jwks|keys)[0-9A-F]{8}"/)?.[1]}`);
     expect(built.sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path} ${r.auth === 'public' ? 'NONE' : 'AWS_IAM'} ${r.function}`).sort());
     expect(api.callbackUrl).toContain('/dev/callback');
   });

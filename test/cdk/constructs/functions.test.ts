@@ -4,11 +4,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BrokerData } from '../../../cdk/constructs/data.js';
 import { BrokerFunctions, ESM_REQUIRE_BANNER } from '../../../cdk/constructs/functions.js';
+import { BrokerSigningKeys } from '../../../cdk/constructs/signing-keys.js';
 import { environments } from '../../../cdk/environments.js';
 import { functionKeys } from '../../../lib/functions.js';
 import {
@@ -33,14 +34,15 @@ describe('BrokerFunctions on its own', () => {
     const data = new BrokerData(stack, 'Data', { settings: environments.dev });
 
     // Act
-    const built = new BrokerFunctions(stack, 'Functions', { settings: environments.dev, data, callbackUrl: 'https://broker.example/callback' });
+    const signingKeys = new BrokerSigningKeys(stack, 'SigningKeys', { settings: environments.dev });
+    const built = new BrokerFunctions(stack, 'Functions', { settings: environments.dev, data, callbackUrl: 'https://broker.example/callback', signingKeys });
     const template = Template.fromStack(stack);
 
     // Assess
     expect(Object.keys(built.functions)).toEqual(functionKeys());
     template.resourceCountIs('AWS::Lambda::Function', functionKeys().length);
     template.resourceCountIs('AWS::IAM::Role', functionKeys().length);
-    const keyPolicy = Object.values(resources(template, 'AWS::KMS::Key'))[0]!.Properties!.KeyPolicy;
+    const keyPolicy = resources(template, 'AWS::KMS::Key')[stack.getLogicalId(data.secretsKey.node.defaultChild as CfnElement)]!.Properties!.KeyPolicy;
     const users = JSON.stringify(keyPolicy.Statement.find((s: Statement) => s.Sid === 'SecretsThroughSecretsManagerForBrokerAndAdminRoles'));
     for (const name of ['Profiles', 'Callback', 'Token', 'Refresh']) expect(users).toContain(`Functions${name}Role`);
     expect(users).not.toContain('FunctionsAuthorizeUrlRole');

@@ -109,7 +109,7 @@ beforeEach(() => {
   log = captureLogger();
   clock = new TestClock();
   during = undefined;
-  made = { profiles: new Set(), authorizeUrl: new Set(), callback: new Set(), token: new Set(), refresh: new Set() };
+  made = { profiles: new Set(), authorizeUrl: new Set(), callback: new Set(), token: new Set(), refresh: new Set(), jwks: new Set(), keys: new Set() };
   owners = { ddb: [], sm: [] };
 });
 

@@ -40,20 +40,26 @@ describe('the API of the dev stack', () => {
     template = synth({ env: 'dev' }).template;
   }, 60_000);
 
-  it('requires AWS_IAM on every route except GET /callback, which is public', () => {
+  it('requires AWS_IAM on every route except GET /callback and GET /jwks, which are public', () => {
     const all = routes(template);
     expect(all.map((r) => `${r.method} ${r.path}`).sort()).toEqual([
       'DELETE /profiles/{id}',
       'GET /callback',
+      'GET /jwks',
+      'GET /keys',
       'GET /profiles',
       'GET /profiles/{id}',
       'GET /profiles/{id}/authorize-url',
+      'GET /profiles/{id}/signing-key',
       'GET /profiles/{id}/token',
+      'POST /keys/promote',
+      'POST /keys/rotate',
+      'POST /keys/withdraw',
       'POST /profiles/{id}/refresh',
       'PUT /profiles/{id}',
     ]);
     for (const route of all) {
-      const expected = route.method === 'GET' && route.path === '/callback' ? 'NONE' : 'AWS_IAM';
+      const expected = route.method === 'GET' && (route.path === '/callback' || route.path === '/jwks') ? 'NONE' : 'AWS_IAM';
       expect(`${route.method} ${route.path}: ${route.properties.AuthorizationType}`).toBe(`${route.method} ${route.path}: ${expected}`);
     }
     // Each route goes to its function, through a Lambda proxy integration.
@@ -196,7 +202,7 @@ describe('the API with optional settings', () => {
       'DenyUnlistedAdminPrincipals', 'DenyUnlistedTokenPrincipals', 'ListedAdminPrincipalsOfOtherAccounts',
       'ListedTokenOrganizationsOfOtherAccounts', 'ListedTokenPrincipalsOfOtherAccounts', 'PublicRoutes',
     ]);
-    expect(bySid.PublicRoutes).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Resource: 'execute-api:/*/GET/callback' });
+    expect(bySid.PublicRoutes).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Resource: ['execute-api:/*/GET/callback', 'execute-api:/*/GET/jwks'] });
     expect(bySid.PublicRoutes!.Condition).toBeUndefined();
     // Admin statements cover everything but the token and public routes (IAM's `*` would also match `/token`).
     expect(bySid.DenyUnlistedAdminPrincipals).toMatchObject({
@@ -204,7 +210,8 @@ describe('the API with optional settings', () => {
       NotResource: [
         'execute-api:/*/GET/profiles/*/token',
         'execute-api:/*/GET/callback',
-        ...['*/GET/profiles/*/token', '*/GET/callback'].map((route) => ({
+        'execute-api:/*/GET/jwks',
+        ...['*/GET/profiles/*/token', '*/GET/callback', '*/GET/jwks'].map((route) => ({
           'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:*/${route}`]],
         })),
       ],

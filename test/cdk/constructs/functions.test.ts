@@ -92,6 +92,7 @@ describe('functions of the dev stack (bundled for real)', () => {
   it('wires the environment variables the runtime reads', () => {
     const tableId = logicalId(template, 'AWS::DynamoDB::Table', 'DataTable');
     const keyId = logicalId(template, 'AWS::KMS::Key', 'DataSecretsKey');
+    const signingKeyId = logicalId(template, 'AWS::KMS::Key', 'SigningKeyses256');
     const apiId = logicalId(template, 'AWS::ApiGateway::RestApi', 'Api');
     for (const name of FUNCTION_IDS) {
       const vars = functionProps(template, name).Environment.Variables;
@@ -106,6 +107,8 @@ describe('functions of the dev stack (bundled for real)', () => {
         BROKER_EVENT_BUS_NAME: 'default',
         BROKER_REFRESH_INTERVAL_SECONDS: '300',
         BROKER_REFRESH_MARGIN_SECONDS: '600',
+        // The default signing key: one ES256 key of the stack's own (docs/keys.md).
+        BROKER_SIGNING_KEYS: { 'Fn::Join': ['', ['ES256=', { 'Fn::GetAtt': [signingKeyId, 'Arn'] }]] },
         POWERTOOLS_SERVICE_NAME: 'oauth-broker',
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
         POWERTOOLS_METRICS_NAMESPACE: 'OAuthBroker',
@@ -135,34 +138,37 @@ describe('functions of the dev stack (bundled for real)', () => {
       Profiles: [
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret',
         'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       AuthorizeUrl: ['dynamodb:GetItem', 'dynamodb:PutItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
       Callback: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       Token: [
-        'dynamodb:GetItem', 'dynamodb:UpdateItem',
+        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       Refresh: [
-        'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
         'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage',
       ],
+      // Reads the key ring only: it never signs and touches no secret.
+      Jwks: ['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+      Keys: ['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'kms:GetPublicKey', 'kms:Sign', 'logs:CreateLogStream', 'logs:PutLogEvents'],
     };
 
     it.each(FUNCTION_IDS)('%s holds exactly its own actions, through its own role without managed policies', (name) => {
@@ -178,7 +184,9 @@ describe('functions of the dev stack (bundled for real)', () => {
       }
       expect(actionsOf(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
       expect(token).not.toContain('dynamodb:DeleteItem');
-      expect(token).not.toContain('dynamodb:PutItem');
+      // The token function writes only the key ring (its first key of an algorithm), never a profile or a pending item.
+      const tokenPuts = roleStatements(template, 'FunctionsTokenRole').filter((s) => actionsOf([s]).includes('dynamodb:PutItem'));
+      expect(tokenPuts.map((s) => s.Condition)).toEqual([{ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEYRING'] } }]);
       const authorize = roleStatements(template, 'FunctionsAuthorizeUrlRole');
       expect(actionsOf(authorize).filter((a) => /^(secretsmanager|kms|events):/.test(a))).toEqual([]);
       // The token function may write only token sets, never client secrets.
@@ -213,6 +221,7 @@ describe('functions of the dev stack (bundled for real)', () => {
     });
 
     it('names a resource, never "*", in every function policy; secrets stay under this environment\'s prefix', () => {
+      const signingKeyId = logicalId(template, 'AWS::KMS::Key', 'SigningKeyses256');
       for (const name of FUNCTION_IDS) {
         for (const s of roleStatements(template, `Functions${name}Role`)) {
           expect(s.Effect).toBe('Allow');
@@ -226,8 +235,17 @@ describe('functions of the dev stack (bundled for real)', () => {
               expect(r).toMatch(new RegExp(`:secret:oauth-broker/dev/\\*/(client-secret|token-set)${suffix}"\\]\\]\\}$`));
             }
           }
-          if (actionsOf([s]).some((a) => a.startsWith('kms:'))) {
+          if (actionsOf([s]).some((a) => ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'].includes(a))) {
             expect(s.Condition?.StringEquals?.['kms:ViaService']).toBeDefined();
+          }
+          // Signing: the key by its ARN, its algorithm pinned (docs/keys.md), in a statement of its own.
+          if (actionsOf([s]).includes('kms:Sign')) {
+            expect(actionsOf([s])).toEqual(['kms:Sign']);
+            expect(s.Resource).toEqual({ 'Fn::GetAtt': [signingKeyId, 'Arn'] });
+            expect(s.Condition).toEqual({ StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } });
+          }
+          if (actionsOf([s]).includes('kms:GetPublicKey')) {
+            expect(s.Resource).toEqual({ 'Fn::GetAtt': [signingKeyId, 'Arn'] });
           }
           if (actionsOf([s]).includes('secretsmanager:CreateSecret')) {
             expect(s.Condition).toEqual({ 'ForAllValues:StringEquals': { 'aws:TagKeys': ['oauth-broker:profile-id'] } });

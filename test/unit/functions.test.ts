@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_ACTIONS, FUNCTIONS, functionKeys, ITEM_KEY_PREFIXES, callTargets } from '../../lib/functions.js';
+import { COMMAND_ACTIONS, FUNCTIONS, functionKeys, ITEM_KEY_PREFIXES, callTargets, itemKeyPattern } from '../../lib/functions.js';
+import { KEY_RING_KEY } from '../../lib/keys/dynamodb-key-ring-store.js';
 import { PROJECT_ROOT } from '../../cdk/constructs/functions.js';
 
 /** Commands in bundled modules that no function sends, each with the reason. */
@@ -45,7 +46,9 @@ const bundled = new Set(functionKeys().flatMap((key) => [...reachable(path.join(
 describe('lib/functions.ts and the call sites', () => {
   it('follows the imports of every entry point into the adapters (the scan sees what the bundles hold)', () => {
     const relative = [...bundled].map((f) => path.relative(PROJECT_ROOT, f));
-    expect(relative).toEqual(expect.arrayContaining(['lib/adapters/dynamodb-profile-store.ts', 'lib/adapters/secrets-manager-vault.ts', 'lib/events.ts']));
+    expect(relative).toEqual(
+      expect.arrayContaining(['lib/adapters/dynamodb-profile-store.ts', 'lib/adapters/secrets-manager-vault.ts', 'lib/events.ts', 'lib/adapters/kms-signer.ts', 'lib/keys/dynamodb-key-ring-store.ts']),
+    );
     expect(relative.some((f) => f.startsWith('lib/local/') || f.startsWith('lib/cli/'))).toBe(false);
   });
 
@@ -77,5 +80,9 @@ describe('lib/functions.ts and the call sites', () => {
     const adapter = readFileSync(path.join(PROJECT_ROOT, 'lib/adapters/dynamodb-profile-store.ts'), 'utf8');
     expect(adapter).toContain(`PROFILE_PREFIX = '${ITEM_KEY_PREFIXES.profile}'`);
     expect(adapter).toContain(`STATE_PREFIX = '${ITEM_KEY_PREFIXES.pending}'`);
+    // The signing keys' ring is one item, granted by its exact key.
+    expect(KEY_RING_KEY.pk).toBe(ITEM_KEY_PREFIXES.keyRing);
+    expect(itemKeyPattern('keyRing')).toBe('KEYRING');
+    expect(itemKeyPattern('profile')).toBe('PROFILE#*');
   });
 });

@@ -10,6 +10,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { Broker } from '../../../lib/broker.js';
 import { createBroker, type BrokerSettings } from '../../../lib/composition.js';
 import { LoggedStatusEvents } from '../../../lib/events.js';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import { LoggedSigningKeyEvents } from '../../../lib/keys/events.js';
+import type { ConfiguredKmsKey } from '../../../lib/keys/kms-keys.js';
 import type { Log } from '../../../lib/logger.js';
 import { createFakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { installMemoryTable, type MemoryTable } from './memory-table.js';
@@ -169,9 +172,18 @@ export class TestClock {
  */
 export function brokerOn(
   aws: AwsMocks,
-  options: { logger: Log; clock: TestClock; fetch?: typeof fetch; events?: LoggedStatusEvents },
+  options: {
+    logger: Log;
+    clock: TestClock;
+    fetch?: typeof fetch;
+    events?: LoggedStatusEvents;
+    /** `private_key_jwt` signing keys (`BROKER_SIGNING_KEYS`) on a mocked KMS; key events recorded. */
+    signing?: { keys: ConfiguredKmsKey[]; kms: Pick<KMSClient, 'send'> };
+  },
 ): Broker {
-  return createBroker(SETTINGS, {
+  const signing = options.signing;
+  return createBroker(signing ? { ...SETTINGS, signingKeys: signing.keys } : SETTINGS, {
+    ...(signing ? { signingKeys: { kms: signing.kms, events: new LoggedSigningKeyEvents() } } : {}),
     dynamoDb: aws.documentClient,
     secretsManager: aws.sm.client,
     logger: options.logger,

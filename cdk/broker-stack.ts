@@ -36,6 +36,7 @@ export const OUTPUTS = {
   alarmTopicArn: 'AlarmTopicArn',
   refreshScheduleRuleName: 'RefreshScheduleRuleName',
   functionRoleArns: 'FunctionRoleArns',
+  signingKeys: 'SigningKeyArns',
 } as const;
 
 export interface BrokerStackProps extends StackProps {
@@ -140,6 +141,7 @@ export class BrokerStack extends Stack {
     out('restApiId', this.api.restApiId);
     out('secretsKeyArn', this.secretsKey.keyArn);
     out('secretNamePrefix', `${this.data.secretPrefix}/`);
+    out('signingKeys', this.signingKeys.environmentValue || 'none', 'The private_key_jwt signing keys (BROKER_SIGNING_KEYS): <alg>=<KMS key ARN>, comma-separated');
     out('alarmTopicArn', this.alarmTopic.topicArn);
     out('refreshScheduleRuleName', this.schedule.rule.ruleName, 'The EventBridge rule that runs the refresh job');
     out(

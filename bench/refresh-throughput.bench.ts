@@ -11,9 +11,12 @@
  *   early (and says so) if it would take more than SETUP_BUDGET_MS.
  * - Each broker round moves the broker's clock one hour on, so every profile is due; the server keeps real
  *   time. The raw baseline uses C grants of its own, each worker rotating its refresh token in a chain.
- * - Also measured: the job as deployed (the lambdas/refresh.ts handler: default jitter of up to 1 s
- *   before each refresh) on a few profiles of its own; and the same job over dynalite and the file vault
- *   (local mode) with fewer profiles.
+ * - On a few profiles of their own: the AWS calls of one refresh, counted one worker at a time and split
+ *   at the grant (`lib/aws-ledger.ts`); the job with a simulated network latency on every AWS call and
+ *   every grant, once without a write budget (what its workers can do) and once with the configured one
+ *   (what it does: the budget, not its own overhead, is the limit); and the job as deployed (the
+ *   lambdas/refresh.ts handler, default budget).
+ * - The same job over dynalite and the file vault (local mode) with fewer profiles.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -28,15 +31,22 @@ import { LoggedStatusEvents } from '../lib/events.js';
 import { createLogger } from '../lib/logger.js';
 import { PowertoolsMetrics } from '../lib/metrics.js';
 import { createHandler as createRefreshHandler } from '../lambdas/refresh.js';
+import { DEFAULT_WRITES_PER_SECOND } from '../lib/write-budget.js';
+import { CallLedger, callsPerRefresh, steadyWriteRate } from './lib/aws-ledger.js';
 import { createFakeSecretsManager } from '../test/support/fake-secrets-manager.js';
 import { CALLBACK_URL, benchSettings, profileIds } from './lib/fixtures.js';
-import { QuietStdout, pairedRatio, atLeast, brokerExactly, info, median, pool, progress, row, runBenchmark, summary, type Row } from './lib/harness.js';
+import { QuietStdout, pairedRatio, atLeast, atMost, brokerAtMost, brokerExactly, info, median, pool, progress, row, runBenchmark, summary, type Row } from './lib/harness.js';
 import { startDynaliteProcess, startServerProcess } from './lib/processes.js';
 
 const SCOPE = 'openid offline_access';
 const SETUP_BUDGET_MS = 120_000;
 const SETUP_CONCURRENCY = 12;
 const HOUR = 3_600_000;
+/**
+ * Simulated latencies (ms) for the run in the regime Lambda lives in: an in-region DynamoDB call, an
+ * in-region Secrets Manager call, and a grant at an authorization server across the internet.
+ */
+const LATENCY = { dynamoDbMs: 10, secretsManagerMs: 20, grantMs: 150 };
 
 interface OidcReady {
   issuer: string;
@@ -60,8 +70,8 @@ await runBenchmark(async (args) => {
   const concurrency = args.concurrency;
   const requested = args.profiles;
   const fileVaultProfiles = Math.min(requested, args.quick ? 40 : 200);
-  // About 5 s at the ~16/s the jitter allows (2 s for --quick).
-  const deployedProfiles = Math.min(requested, args.concurrency * (args.quick ? 4 : 10));
+  // About 8 s at the default write budget of 10/s (3 s for --quick).
+  const deployedProfiles = Math.min(requested, args.quick ? 40 : 90);
   const setupStarted = performance.now();
 
   progress('refresh-throughput: starting oidc-provider and dynalite in their own processes');
@@ -72,6 +82,9 @@ await runBenchmark(async (args) => {
   const vaultDir = await mkdtemp(path.join(tmpdir(), 'oauth-broker-bench-refresh-'));
   const logger = createLogger();
   const events = new LoggedStatusEvents(logger);
+  const ledger = new CallLedger();
+  ledger.instrumentDynamoDb(db.doc);
+  ledger.instrumentSecretsManager(secrets.client);
 
   // DynamoDB calls and table capacity units per command, for the cost model.
   const dynamoCalls: Record<string, { calls: number; capacityUnits: number }> = {};
@@ -225,7 +238,7 @@ await runBenchmark(async (args) => {
       clock.advance(HOUR);
       const grantsBefore = await oidc.ask<number>('grantCount', { grantType: 'refresh_token' });
       const start = performance.now();
-      const result = await broker.runScheduledRefresh({ concurrency, jitterMs: 0 });
+      const result = await broker.runScheduledRefresh({ concurrency, writesPerSecond: Infinity });
       broker.flushMetrics();
       const seconds = (performance.now() - start) / 1000;
       const grants = (await oidc.ask<number>('grantCount', { grantType: 'refresh_token' })) - grantsBefore;
@@ -269,15 +282,47 @@ await runBenchmark(async (args) => {
       if (calls > 0) perRefresh[`SecretsManager ${name}`] = calls / refreshes;
     }
 
-    // --- As deployed: the Lambda handler (default jitter of up to 1 s before each refresh) on a table of its
-    // own with a few profiles, so the run is short without depending on the handler's deadline arithmetic.
-    progress(`refresh-throughput: the job as deployed (lambdas/refresh.ts, default jitter) on ${deployedProfiles} profiles`);
+    // --- A table of its own with a few profiles: calls per refresh, the latency runs, as deployed. -----
+    progress(`refresh-throughput: ${deployedProfiles} profiles of their own: calls per refresh, simulated latency, as deployed`);
     const deployedSettings: BrokerSettings = { ...settings, tableName: 'bench-refresh-deployed', secretPrefix: 'oauth-broker/bench-deployed' };
     await createTable(db.client, deployedSettings.tableName);
     const deployedClock = offsetClock();
-    const deployedBroker = createBroker(deployedSettings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, clock: deployedClock, events });
+    const deployedBroker = createBroker(deployedSettings, {
+      dynamoDb: db.doc,
+      secretsManager: secrets.client,
+      logger,
+      clock: deployedClock,
+      events,
+      fetch: ledger.fetch(),
+    });
     quiet.start();
     const deployedIds = await authorizeAll(deployedBroker, profileIds('deployed', deployedProfiles), performance.now() + SETUP_BUDGET_MS / 4);
+
+    // Calls per refresh: one worker, so each profile's calls (and its grant) are contiguous.
+    deployedClock.advance(HOUR);
+    ledger.reset();
+    ledger.recording = true;
+    const counted = await deployedBroker.runScheduledRefresh({ concurrency: 1, writesPerSecond: Infinity });
+    ledger.recording = false;
+    const calls = callsPerRefresh(ledger.entries);
+
+    // The regime Lambda lives in: every AWS call and every grant waits on the network.
+    Object.assign(ledger.latency, LATENCY);
+    const latencyRun = async (writesPerSecond: number) => {
+      deployedClock.advance(HOUR);
+      ledger.reset();
+      ledger.recording = true;
+      const start = performance.now();
+      const result = await deployedBroker.runScheduledRefresh({ concurrency, writesPerSecond });
+      const seconds = (performance.now() - start) / 1000;
+      ledger.recording = false;
+      return { result, seconds, rate: (result.outcomes.refreshed ?? 0) / seconds, writeRate: steadyWriteRate(ledger.entries, start, Math.ceil(writesPerSecond)) };
+    };
+    const unbudgeted = await latencyRun(Infinity);
+    const budgeted = await latencyRun(DEFAULT_WRITES_PER_SECOND);
+    Object.assign(ledger.latency, { dynamoDbMs: 0, secretsManagerMs: 0, grantMs: 0 });
+
+    // As deployed: the handler, with the default budget.
     process.env.BROKER_REFRESH_CONCURRENCY = String(concurrency);
     const handler = createRefreshHandler(() => deployedBroker, logger);
     deployedClock.advance(HOUR);
@@ -310,7 +355,7 @@ await runBenchmark(async (args) => {
       fileClock.advance(HOUR);
       const grantsBefore = await oidc.ask<number>('grantCount', { grantType: 'refresh_token' });
       const start = performance.now();
-      const result = await fileBroker.runScheduledRefresh({ concurrency, jitterMs: 0 });
+      const result = await fileBroker.runScheduledRefresh({ concurrency, writesPerSecond: Infinity });
       const seconds = (performance.now() - start) / 1000;
       fileRates.push((result.outcomes.refreshed ?? 0) / seconds);
       fileGrants.push(((await oidc.ask<number>('grantCount', { grantType: 'refresh_token' })) - grantsBefore) / fileIds.length);
@@ -334,7 +379,7 @@ await runBenchmark(async (args) => {
         ratio: mainRatio,
       }),
       row('grants per profile per run (worst round)', 'grants', null, worstGrants, brokerExactly(1)),
-      row(`refreshes/s as deployed (lambdas/refresh.ts, jitter ≤ 1 s per refresh, ${deployedIds.length} due)`, 'per s', raw, deployedRate, info),
+      row(`refreshes/s as deployed (lambdas/refresh.ts, write budget ${DEFAULT_WRITES_PER_SECOND}/s, ${deployedIds.length} due)`, 'per s', raw, deployedRate, info),
       row(`refreshes/s over dynalite + file vault (${fileIds.length} due)`, 'per s', median(rawRates.slice(rounds)), median(fileRates), atLeast(0.8), {
         ratio: fileRatio,
       }),
@@ -346,6 +391,22 @@ await runBenchmark(async (args) => {
     rows.push(row('CPU ms per refresh: oidc-provider process', 'ms', cpuPer('raw', 'oidc'), cpuPer('broker', 'oidc'), info));
     rows.push(row('CPU ms per refresh: dynalite process', 'ms', cpuPer('raw', 'dynalite'), cpuPer('broker', 'dynalite'), info));
     for (const [name, value] of Object.entries(perRefresh)) rows.push(row(`per refresh: ${name}`, 'calls', null, value, info));
+    rows.push(
+      row(`AWS calls per refresh: DynamoDB writes before the grant (${calls.refreshes} refreshes, one worker)`, 'calls', null, calls.dynamoDbWritesBeforeGrant, brokerAtMost(1)),
+      row('AWS calls per refresh: DynamoDB writes after the grant', 'calls', null, calls.dynamoDbWritesAfterGrant, brokerAtMost(1)),
+      row('AWS calls per refresh: DynamoDB reads', 'calls', null, calls.dynamoDbReads, info),
+      row('AWS calls per refresh: Secrets Manager reads', 'calls', null, calls.secretsManagerReads, brokerAtMost(1)),
+      row('AWS calls per refresh: Secrets Manager writes', 'calls', null, calls.secretsManagerWrites, brokerAtMost(1)),
+      row(
+        `simulated latency (DynamoDB ${LATENCY.dynamoDbMs} ms, Secrets Manager ${LATENCY.secretsManagerMs} ms, grant ${LATENCY.grantMs} ms): refreshes/s without a budget vs the budget`,
+        'per s',
+        DEFAULT_WRITES_PER_SECOND,
+        unbudgeted.rate,
+        info,
+      ),
+      row(`simulated latency: token-set writes/s with the budget, vs the budget (${DEFAULT_WRITES_PER_SECOND}/s): reached`, 'per s', DEFAULT_WRITES_PER_SECOND, budgeted.writeRate, atLeast(0.9)),
+      row('simulated latency: token-set writes/s with the budget, vs the budget: never above it', 'per s', DEFAULT_WRITES_PER_SECOND, budgeted.writeRate, atMost(1.05)),
+    );
 
     if (notRefreshed.length > 0) {
       notes.push(`In ${notRefreshed.length} broker round(s) not every profile was refreshed: ${notRefreshed.map((r) => JSON.stringify(r.summary.outcomes)).join('; ')}.`);
@@ -362,18 +423,20 @@ await runBenchmark(async (args) => {
           `${Object.entries(perRefresh).filter(([k, v]) => !k.includes('capacity') && v >= 0.05).map(([k, v]) => `${v.toFixed(2)} ${k.replace(/Command$/, '')}`).join(', ')} ` +
           '(the lease and its commit, the client secret, the held token set, the new token set) and one due-index query per run, each a local SDK round trip here. In AWS those are network ' +
           `waits and the job's rate is its concurrency ÷ the latency of one refresh, so this ratio measures local CPU, not a limit of the job. ` +
-          "What lib/ could drop: the client-secret read on every refresh (cache it per instance, or keep it in the token set's secret).",
+          'The rows "AWS calls per refresh" count them.',
       );
     }
-    const deployedCap = concurrency / 0.5;
+    if (unbudgeted.rate < DEFAULT_WRITES_PER_SECOND * 1.5) {
+      notes.push(
+        `With simulated latency and no budget the job refreshed only ${unbudgeted.rate.toFixed(1)}/s (${concurrency} workers, ` +
+          `${((unbudgeted.seconds / Math.max(1, unbudgeted.result.outcomes.refreshed ?? 0)) * concurrency * 1000).toFixed(0)} ms per refresh): ` +
+          'too close to the budget to show that the budget, not the job, sets the rate; raise --concurrency.',
+      );
+    }
     notes.push(
-      `As deployed, runScheduledRefresh sleeps a random 0–1000 ms (jitterMs default 1000, lib/broker.ts) before EVERY refresh in each of its ` +
-        `${concurrency} workers, so the job cannot exceed about ${concurrency} / 0.5 s = ${deployedCap} refreshes/s however fast the servers are ` +
-        `(measured ${deployedRate.toFixed(1)}/s). That cap is also what keeps the job at ~${((deployedCap / 50) * 100).toFixed(0)} % of Secrets Manager's ` +
-        `~50 PutSecretValue/s: without jitter this run did ${brokerRate.toFixed(0)}/s, and in AWS ${concurrency} workers at ~300 ms per refresh would write ` +
-        `~${(concurrency / 0.3).toFixed(0)}/s (${((concurrency / 0.3 / 50) * 100).toFixed(0)} % of the account's quota). The limit is an accident of C and the jitter: ` +
-        'make it explicit in lib/broker.ts (a token-set writes-per-second budget for the run, e.g. 10/s = a 20 % share, with the jitter only at ' +
-        "each worker's start), so the job's ceiling is the intended one whatever the concurrency and the servers' latency.",
+      `The job's limiter is its write budget (BROKER_REFRESH_WRITES_PER_SECOND, default ${DEFAULT_WRITES_PER_SECOND}/s, a fifth of Secrets Manager's ` +
+        `~50 PutSecretValue/s shared by the account). With simulated latency its ${concurrency} workers could refresh ${unbudgeted.rate.toFixed(1)}/s; ` +
+        `with the budget it wrote ${budgeted.writeRate.toFixed(1)} token sets/s after the opening burst.`,
     );
     if (fileRatio < 0.8) {
       notes.push(
@@ -403,6 +466,12 @@ await runBenchmark(async (args) => {
         rawRates: summary(rawRates),
         brokerRounds: brokerRounds.map((r) => ({ rate: r.rate, seconds: r.seconds, grants: r.grants, outcomes: r.summary.outcomes })),
         deployed: { profiles: deployedIds.length, rate: deployedRate, seconds: deployedSeconds, outcomes: deployed.outcomes },
+        callsPerRefresh: { ...calls, outcomes: counted.outcomes },
+        simulatedLatency: {
+          latency: LATENCY,
+          unbudgeted: { rate: unbudgeted.rate, seconds: unbudgeted.seconds, outcomes: unbudgeted.result.outcomes },
+          budgeted: { writesPerSecond: DEFAULT_WRITES_PER_SECOND, writeRate: budgeted.writeRate, seconds: budgeted.seconds, outcomes: budgeted.result.outcomes },
+        },
         fileVault: { profiles: fileIds.length, rates: fileRates, grantsPerProfile: fileGrants },
         perRefresh,
         cpuSpent,

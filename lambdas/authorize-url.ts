@@ -5,11 +5,13 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
 import { json, pathParameter, respond } from '../lib/http.js';
-import type { Log } from '../lib/logger.js';
+import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
-  return (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> =>
-    respond(logger, async () => json(200, await broker().createAuthorizationUrl(pathParameter(event, 'id'))));
+  return (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
+    logInvocation(logger, { context, event });
+    return respond(logger, async () => json(200, await broker().createAuthorizationUrl(pathParameter(event, 'id'))));
+  };
 }
 
 export const handler = createHandler(brokerFromEnvironment);

@@ -2,15 +2,14 @@
  * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (API.md "Profiles") and `POST /profiles/{id}/refresh`:
  * the routes of lib/routes.ts served by the `profiles` function, one action each.
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
 import { bodyText, json, methodNotAllowed, noContent, pathParameter, respond, timeLeft } from '../lib/http.js';
-import type { Log } from '../lib/logger.js';
+import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 import type { RouteKeyOf } from '../lib/routes.js';
 
-type RemainingTime = Pick<Context, 'getRemainingTimeInMillis'> | undefined;
-type Action = (broker: Broker, event: APIGatewayProxyEvent, context: RemainingTime) => Promise<APIGatewayProxyResult>;
+type Action = (broker: Broker, event: APIGatewayProxyEvent, context: HandlerContext | undefined) => Promise<APIGatewayProxyResult>;
 
 /** Exactly the routes lib/routes.ts gives this function: the compiler refuses a missing or extra one. */
 export const PROFILE_ROUTES = {
@@ -29,12 +28,14 @@ export const PROFILE_ROUTES = {
 } satisfies Record<RouteKeyOf<'profiles'>, Action>;
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
-  return (event: APIGatewayProxyEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyResult> =>
-    respond(logger, async () => {
+  return (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
+    logInvocation(logger, { context, event });
+    return respond(logger, async () => {
       const key = `${event.httpMethod} ${event.resource}`;
       if (!Object.hasOwn(PROFILE_ROUTES, key)) throw methodNotAllowed(event);
       return PROFILE_ROUTES[key as keyof typeof PROFILE_ROUTES](broker(), event, context);
     });
+  };
 }
 
 export const handler = createHandler(brokerFromEnvironment);

@@ -1,18 +1,23 @@
 /**
  * `GET /profiles/{id}/token[?minValiditySeconds=N]`: the consumers' route (API.md "Tokens").
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, type Broker } from '../lib/broker.js';
 import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
-import { json, minValiditySeconds, pathParameter, respond, timeLeft } from '../lib/http.js';
-import type { Log } from '../lib/logger.js';
+import { errorResponse, json, minValiditySeconds, pathParameter, timeLeft } from '../lib/http.js';
+import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 
 export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
-  return (event: APIGatewayProxyEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyResult> =>
-    respond(logger, async () => {
+  return async (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
+    logInvocation(logger, { context, event });
+    // The warm path of every consumer: one async function, no closure per request.
+    try {
       const minValidity = minValiditySeconds(event, DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS);
       return json(200, await broker().getToken(pathParameter(event, 'id'), minValidity, timeLeft(context)));
-    });
+    } catch (error) {
+      return errorResponse(error, logger);
+    }
+  };
 }
 
 export const handler = createHandler(brokerFromEnvironment);

@@ -4,15 +4,15 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { EventBridgeStatusEvents, type StatusEvents } from './events.js';
-import { PowertoolsMetrics, type BrokerMetrics } from './metrics.js';
-import { Broker } from './broker.js';
+import { EventBridgeStatusEvents } from './events.js';
+import { PowertoolsMetrics } from './metrics.js';
+import { Broker, type BrokerDependencies } from './broker.js';
 import { DynamoDbProfileStore, createDocumentClient } from './adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
 import { createLogger, type Log } from './logger.js';
-import { systemClock, type Clock } from './ports.js';
-import type { RefreshPolicy } from './schedule.js';
-import type { UrlPolicy } from './endpoint-policy.js';
+import { systemClock } from './ports.js';
+import { readRefreshSettings, type RefreshPolicy } from './lifecycle/timing.js';
+import { AWS_CLIENT_SETTINGS } from './aws-client-settings.js';
 import { createSigningKeys, type SigningKeysOverrides } from './keys/composition.js';
 import { parseSigningKeys, SigningKeysConfigurationError, type ConfiguredKmsKey } from './keys/kms-keys.js';
 
@@ -51,6 +51,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettin
   if (missing.length > 0) {
     throw new ConfigurationError(`Missing environment variable${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`);
   }
+  const refresh = readRefreshSettings(env);
+  if (refresh.problems.length > 0) throw new ConfigurationError(refresh.problems[0]!);
   return {
     tableName: env.BROKER_TABLE_NAME!,
     callbackUrl: parseUrl('BROKER_CALLBACK_URL', env.BROKER_CALLBACK_URL!),
@@ -59,11 +61,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettin
     eventBusName: env.BROKER_EVENT_BUS_NAME || 'default',
     environment: env.BROKER_ENVIRONMENT || undefined,
     signingKeys: signingKeysFrom(env.BROKER_SIGNING_KEYS),
-    refresh: {
-      ...optionalSeconds(env, 'BROKER_REFRESH_INTERVAL_SECONDS', 'intervalSeconds'),
-      ...optionalSeconds(env, 'BROKER_REFRESH_MARGIN_SECONDS', 'marginSeconds'),
-      ...optionalSeconds(env, 'BROKER_KEEP_ALIVE_SECONDS', 'keepAliveSeconds'),
-    },
+    refresh: refresh.policy,
   };
 }
 
@@ -84,39 +82,21 @@ function parseUrl(name: string, value: string): string {
   }
 }
 
-function optionalSeconds<K extends keyof RefreshPolicy>(env: NodeJS.ProcessEnv, name: string, key: K): Partial<RefreshPolicy> {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return {};
-  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigurationError(`${name} must be a positive whole number of seconds.`);
-  return { [key]: Number(raw) };
-}
-
-/**
- * Bounded AWS calls: the SDK waits forever by default, and a call that hangs inside a refresh lease could
- * outlive it (or the function) after the authorization server has rotated a refresh token.
- */
+/** Bounded AWS calls (lib/aws-client-settings.ts): the refresh path's time budget is derived from them. */
 const AWS_CLIENT_OPTIONS = {
-  maxAttempts: 2,
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 },
+  maxAttempts: AWS_CLIENT_SETTINGS.maxAttempts,
+  requestHandler: { ...AWS_CLIENT_SETTINGS.requestHandler },
 };
 
-export interface BrokerOverrides {
+/**
+ * What tests, benchmarks and local mode may replace. `urlPolicy`: the Lambda functions run with `cloud`,
+ * the default; tests that put a loopback `http:` authorization server behind the Lambda composition say
+ * `local`.
+ */
+export interface BrokerOverrides
+  extends Partial<Pick<BrokerDependencies, 'logger' | 'clock' | 'fetch' | 'events' | 'metrics' | 'sleep' | 'random' | 'leaseMs' | 'maxWaitMs' | 'urlPolicy'>> {
   dynamoDb?: DynamoDBDocumentClient;
   secretsManager?: SecretsManagerClient;
-  logger?: Log;
-  clock?: Clock;
-  fetch?: typeof fetch;
-  events?: StatusEvents;
-  metrics?: BrokerMetrics;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
-  leaseMs?: number;
-  maxWaitMs?: number;
-  /**
-   * The endpoint URL policy (lib/endpoint-policy.ts). The Lambda functions run with `cloud`, the default;
-   * tests that put a loopback `http:` authorization server behind the Lambda composition say `local`.
-   */
-  urlPolicy?: UrlPolicy;
   /** The signing keys' KMS client, events and assertion clock (tests). */
   signingKeys?: SigningKeysOverrides;
 }
@@ -154,12 +134,13 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
     callbackUrl: settings.callbackUrl,
     refresh: settings.refresh,
     urlPolicy: overrides.urlPolicy ?? 'cloud',
-    ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
-    ...(overrides.sleep ? { sleep: overrides.sleep } : {}),
-    ...(overrides.random ? { random: overrides.random } : {}),
-    ...(overrides.leaseMs ? { leaseMs: overrides.leaseMs } : {}),
-    ...(overrides.maxWaitMs ? { maxWaitMs: overrides.maxWaitMs } : {}),
+    ...pick(overrides, ['fetch', 'sleep', 'random', 'leaseMs', 'maxWaitMs']),
   });
+}
+
+/** The given overrides among `keys` (absent ones stay absent: exactOptionalPropertyTypes). */
+function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((key) => from[key] !== undefined).map((key) => [key, from[key]])) as Partial<Pick<T, K>>;
 }
 
 let logger: Log | undefined;

@@ -1,5 +1,5 @@
 /**
- * Status-change signals (lifecycle issue, "Signals"): every change of a profile's `status.state`, recovery
+ * Status-change signals: every change of a profile's `status.state`, recovery
  * included, is put on EventBridge as source `oauth-broker`, detail-type `Profile Status Changed`.
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';

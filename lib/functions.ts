@@ -9,8 +9,6 @@
  * No AWS CDK import here: the CLI (`doctor`) reads this module too.
  */
 
-export type FunctionKey = 'profiles' | 'authorizeUrl' | 'callback' | 'token' | 'refresh' | 'jwks' | 'keys';
-
 /**
  * Table items by the leading key (`pk`) prefix the DynamoDB adapters write (`dynamodb:LeadingKeys`):
  * a profile is `PROFILE#<id>`, a pending authorization `STATE#<sha-256 of state>`, and the signing keys'
@@ -96,7 +94,8 @@ const REFRESH_CALLS: AwsCalls = {
   signingKeys: SIGNS,
 };
 
-export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
+/** One entry per function: adding a function is adding an entry (and its route in lib/routes.ts). */
+const FUNCTION_TABLE = {
   // Listing profiles and deleting a profile's pending authorizations query `gsi1`; DELETE removes the
   // profile, its pending authorizations (by key) and both secrets; PUT writes the client secret;
   // POST /refresh and revocation read the token set, and a refresh writes one (a client-credentials
@@ -202,7 +201,12 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
       signingKeys: SIGNS,
     },
   },
-};
+} as const satisfies Readonly<Record<string, FunctionSpec>>;
+
+/** `profiles`, `authorizeUrl`, `callback`, `token`, `refresh`, `jwks`, `keys`: the functions' keys. */
+export type FunctionKey = keyof typeof FUNCTION_TABLE;
+
+export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = FUNCTION_TABLE;
 
 export const functionKeys = (): FunctionKey[] => Object.keys(FUNCTIONS) as FunctionKey[];
 

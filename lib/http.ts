@@ -147,12 +147,17 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export function htmlPage(statusCode: number, page: { ok: boolean; title: string; message: string }): APIGatewayProxyResult {
+/** `link`: a way on from the page (local mode's "Back to the console"), absent in the cloud unless configured. */
+export function htmlPage(
+  statusCode: number,
+  page: { ok: boolean; title: string; message: string; link?: { href: string; text: string } },
+): APIGatewayProxyResult {
+  const link = page.link ? `\n<p><a href="${escapeHtml(page.link.href)}">${escapeHtml(page.link.text)}</a></p>` : '';
   const body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(page.title)} · oauth-broker</title><style>${PAGE_STYLE}</style></head>
 <body class="${page.ok ? 'ok' : 'fail'}"><h1><span class="mark" aria-hidden="true">${page.ok ? '&#10004;' : '&#10008;'}</span>${escapeHtml(page.title)}</h1>
-<p>${escapeHtml(page.message)}</p></body></html>
+<p>${escapeHtml(page.message)}</p>${link}</body></html>
 `;
   return { statusCode, headers: { ...CALLBACK_PAGE_HEADERS }, body };
 }

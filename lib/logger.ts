@@ -3,13 +3,15 @@
  * are logged through `errorFields`, which keeps only their name, code and our own message.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogItemExtraInput, LogItemMessage } from '@aws-lambda-powertools/logger/types';
+import type { Context } from 'aws-lambda';
 import { isBrokerError } from './errors.js';
 import { OAuthFailure } from './oauth.js';
 
 export type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export function createLogger(): Logger {
-  return new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'oauth-broker' });
+  return new InvocationLogger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'oauth-broker' });
 }
 
 /**
@@ -30,4 +32,58 @@ export function errorFields(error: unknown): { errorName: string; errorCode?: st
     };
   }
   return { errorName: typeof error };
+}
+
+/** The Lambda context as the handlers use it (local mode and tests pass part of it, or none). */
+export type HandlerContext = Pick<Context, 'getRemainingTimeInMillis'> & NonNullable<Invocation['context']>;
+
+/** What a handler knows of its invocation: the Lambda context, and API Gateway's request id when there is one. */
+export interface Invocation {
+  context?: Partial<Pick<Context, 'awsRequestId' | 'functionName' | 'functionVersion' | 'invokedFunctionArn' | 'memoryLimitInMB'>> | undefined;
+  event?: { requestContext?: { requestId?: string | undefined } | null } | undefined;
+}
+
+/**
+ * Ties every following log line of this invocation to its request: the Lambda request id (Powertools
+ * `addContext`: `function_request_id`, cold start, function name) and API Gateway's request id as
+ * `correlation_id`. The previous invocation's correlation id is dropped first, so a warm container never
+ * carries one request's id into the next. Loggers that are not Powertools' are left as they are.
+ */
+export function logInvocation(logger: Log, invocation: Invocation): void {
+  if (logger instanceof InvocationLogger) logger.setInvocation(invocation);
+  else applyInvocation(logger, invocation);
+}
+
+function applyInvocation(logger: Log, { context, event }: Invocation): void {
+  const powertools = logger as Partial<Pick<Logger, 'addContext' | 'removeKeys' | 'setCorrelationId'>>;
+  if (typeof powertools.addContext !== 'function') return;
+  powertools.removeKeys?.(['correlation_id']);
+  if (context?.awsRequestId) powertools.addContext(context as Context);
+  const apiRequestId = event?.requestContext?.requestId;
+  if (apiRequestId) powertools.setCorrelationId?.(apiRequestId);
+}
+
+/**
+ * The broker's Powertools Logger: an invocation's request ids are applied when the invocation writes its
+ * first line, so a warm token request that writes none pays one assignment for them.
+ */
+class InvocationLogger extends Logger {
+  #pending: Invocation | undefined;
+
+  setInvocation(invocation: Invocation): void {
+    this.#pending = invocation;
+  }
+
+  #apply(): void {
+    if (this.#pending === undefined) return;
+    const invocation = this.#pending;
+    this.#pending = undefined;
+    applyInvocation(this, invocation);
+  }
+
+  /** Every level's line passes here. */
+  protected override processLogItem(logLevel: number, input: LogItemMessage, extraInput: LogItemExtraInput): void {
+    this.#apply();
+    super.processLogItem(logLevel, input, extraInput);
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * Metrics (lifecycle issue, "Signals"): refreshes by outcome and trigger, tokens served and their seconds
+ * Metrics: refreshes by outcome and trigger, tokens served and their seconds
  * to expiry, as CloudWatch Embedded Metric Format log lines (Powertools Metrics): no API call, no latency.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';

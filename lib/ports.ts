@@ -63,21 +63,19 @@ export interface StatusUpdate {
   lastGrantAt?: string;
 }
 
+/**
+ * What a status write is fenced by. `{ owner, then }`: only while `owner` holds an unexpired lease (so a
+ * holder whose lease expired cannot overwrite a newer result), keeping the lease or releasing it in the
+ * same write. `'break'`: removes any lease and the version its holder was about to write, so that holder's
+ * commit fails and its token set is never adopted (a person's new authorization wins).
+ */
+export type LeaseFence = { owner: string; then: 'keep' | 'release' } | 'break';
+
 export interface StatusUpdateOptions {
   now: string;
   /** Conditional on the revision read. */
   expectedRevision?: number;
-  /**
-   * Conditional on this caller still holding an unexpired lease, so a holder whose lease expired cannot
-   * overwrite a newer result. The lease is released by the same write unless `keepLease`.
-   */
-  leaseOwner?: string;
-  keepLease?: boolean;
-  /**
-   * Removes any lease (and the version its holder was about to write), so that holder's commit fails and
-   * its token set is never adopted: a person's new authorization wins.
-   */
-  breakLease?: boolean;
+  fence?: LeaseFence;
   /**
    * Conditional on the profile still using the same grant (grant type, client id, token endpoint) as
    * `sameGrantAs`, so tokens obtained for a client that a concurrent PUT replaced are never committed.
@@ -103,11 +101,16 @@ export interface ProfileStore {
   /**
    * Takes the profile's refresh lease (a conditional write: free, or expired at `now`) and returns the
    * record as it is after taking it, so the holder re-checks the need on fresh data. `undefined` when
-   * another holder has it or the profile is gone.
+   * another holder has it or the profile is gone. `pendingVersion`, when given, is recorded in the same
+   * write as the version the holder may write, unless a previous holder's is still recorded (the record
+   * returned says which).
    */
-  acquireLease(id: string, owner: string, options: { now: number; durationMs: number }): Promise<ProfileRecord | undefined>;
-  /** Releases the lease if `owner` still holds it. */
-  releaseLease(id: string, owner: string): Promise<void>;
+  acquireLease(id: string, owner: string, options: { now: number; durationMs: number; pendingVersion?: string }): Promise<ProfileRecord | undefined>;
+  /**
+   * Releases the lease if `owner` still holds it; also forgets `pendingVersion` when that is the version
+   * recorded (the holder's own, never written).
+   */
+  releaseLease(id: string, owner: string, options?: { pendingVersion?: string }): Promise<void>;
   /** Profiles whose `status.nextRefreshAt` is at or before `dueAt`, earliest first, without a table scan. */
   listDueProfiles(dueAt: string): Promise<ProfileRecord[]>;
   /**

@@ -148,31 +148,20 @@ export interface ProfileView extends ProfileConfig {
   updatedAt: string;
 }
 
-/**
- * The status of a new profile, or of one whose tokens were discarded. It holds no token yet; a
- * client-credentials profile is due at once, so the scheduler (or the first token request) obtains one.
- */
-export function initialStatus(grantType: GrantType = 'authorization_code', now?: string): ProfileStatus {
-  return {
-    state: 'authorization_required',
-    accessTokenExpiresAt: null,
-    hasRefreshToken: false,
-    lastRefreshAt: null,
-    lastAuthorizedAt: null,
-    lastError: null,
-    consecutiveFailures: 0,
-    nextRefreshAt: grantType === 'client_credentials' && now ? now : null,
-  };
-}
+/** The status of a new profile, or of one whose tokens were discarded (lib/lifecycle). */
+export { newProfileStatus as initialStatus } from './lifecycle/transitions.js';
 
-export function assertProfileId(id: string | undefined): string {
+/** A profile id that passed `assertProfileId`: use cases take only these. */
+export type ProfileId = string & { readonly __validated: 'ProfileId' };
+
+export function assertProfileId(id: string | undefined): ProfileId {
   if (id === undefined || !PROFILE_ID_PATTERN.test(id)) {
     throw invalidRequest(
       'The profile id must be 1 to 64 characters of lower-case letters, digits, "-" or "_", starting with a letter or digit.',
       'bad_profile_id',
     );
   }
-  return id;
+  return id as ProfileId;
 }
 
 export function toView(record: ProfileRecord, callbackUrl: string): ProfileView {

@@ -8,8 +8,8 @@ import type { BrokerSettings } from '../../lib/composition.js';
 import { randomBytes } from 'node:crypto';
 import type { Broker } from '../../lib/broker.js';
 import type { ProfileStore, SecretVault, TokenSet } from '../../lib/ports.js';
-import { readyStatus } from '../../lib/refresh.js';
-import { refreshPolicy } from '../../lib/schedule.js';
+import { authorizedStatus } from '../../lib/lifecycle/transitions.js';
+import { refreshPolicy } from '../../lib/lifecycle/timing.js';
 import { pool } from './harness.js';
 
 export const CALLBACK_URL = 'https://broker.bench.test/callback';
@@ -59,8 +59,8 @@ export async function seedReadyProfiles(
     if (!record) throw new Error(`profile ${id} was not stored`);
     await store.updateStatus(
       id,
-      { status: readyStatus(record, set, refreshPolicy(), now, true), tokenVersion: version, stagedTokens: null },
-      { now: new Date(now).toISOString(), breakLease: true },
+      { status: authorizedStatus(record, set, { now, policy: refreshPolicy() }), tokenVersion: version, stagedTokens: null },
+      { now: new Date(now).toISOString(), fence: 'break' },
     );
     tokens.set(id, set);
   });

@@ -266,20 +266,21 @@ export class DynamoDbProfileStore implements ProfileStore {
       values[':expected'] = options.expectedRevision;
       condition += ' AND #revision = :expected';
     }
-    if (options.leaseOwner !== undefined) {
+    const fence = options.fence;
+    if (fence !== undefined) {
       names['#leaseOwner'] = 'leaseOwner';
       names['#leaseExpiresAt'] = 'leaseExpiresAt';
-      values[':owner'] = options.leaseOwner;
-      values[':nowMs'] = Date.parse(options.now);
-      condition += ' AND #leaseOwner = :owner AND #leaseExpiresAt > :nowMs';
-      if (!options.keepLease) remove.push('#leaseOwner', '#leaseExpiresAt');
-    } else if (options.breakLease) {
-      names['#leaseOwner'] = 'leaseOwner';
-      names['#leaseExpiresAt'] = 'leaseExpiresAt';
-      remove.push('#leaseOwner', '#leaseExpiresAt');
-      if (update.pendingVersion === undefined) {
-        names['#pendingVersion'] = 'pendingVersion';
-        remove.push('#pendingVersion');
+      if (fence === 'break') {
+        remove.push('#leaseOwner', '#leaseExpiresAt');
+        if (update.pendingVersion === undefined) {
+          names['#pendingVersion'] = 'pendingVersion';
+          remove.push('#pendingVersion');
+        }
+      } else {
+        values[':owner'] = fence.owner;
+        values[':nowMs'] = Date.parse(options.now);
+        condition += ' AND #leaseOwner = :owner AND #leaseExpiresAt > :nowMs';
+        if (fence.then === 'release') remove.push('#leaseOwner', '#leaseExpiresAt');
       }
     }
     try {
@@ -312,13 +313,20 @@ export class DynamoDbProfileStore implements ProfileStore {
    * Takes the lease when it is free or expired: one conditional UpdateItem, which also bumps `revision` so
    * that a concurrent profile replacement cannot silently drop the lease. Returns the item as written.
    */
-  async acquireLease(id: string, owner: string, options: { now: number; durationMs: number }): Promise<ProfileRecord | undefined> {
+  async acquireLease(
+    id: string,
+    owner: string,
+    options: { now: number; durationMs: number; pendingVersion?: string },
+  ): Promise<ProfileRecord | undefined> {
+    const pending = options.pendingVersion !== undefined;
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: profileKey(id),
-          UpdateExpression: 'SET #leaseOwner = :owner, #leaseExpiresAt = :expiresAt, #revision = #revision + :one',
+          UpdateExpression: `SET #leaseOwner = :owner, #leaseExpiresAt = :expiresAt, #revision = #revision + :one${
+            pending ? ', #pendingVersion = if_not_exists(#pendingVersion, :pendingVersion)' : ''
+          }`,
           ConditionExpression:
             'attribute_exists(#pk) AND attribute_not_exists(#deleting) AND (attribute_not_exists(#leaseOwner) OR #leaseExpiresAt <= :now)',
           ExpressionAttributeNames: {
@@ -327,8 +335,15 @@ export class DynamoDbProfileStore implements ProfileStore {
             '#leaseOwner': 'leaseOwner',
             '#leaseExpiresAt': 'leaseExpiresAt',
             '#revision': 'revision',
+            ...(pending ? { '#pendingVersion': 'pendingVersion' } : {}),
           },
-          ExpressionAttributeValues: { ':owner': owner, ':expiresAt': options.now + options.durationMs, ':now': options.now, ':one': 1 },
+          ExpressionAttributeValues: {
+            ':owner': owner,
+            ':expiresAt': options.now + options.durationMs,
+            ':now': options.now,
+            ':one': 1,
+            ...(pending ? { ':pendingVersion': options.pendingVersion } : {}),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -339,21 +354,35 @@ export class DynamoDbProfileStore implements ProfileStore {
     }
   }
 
-  async releaseLease(id: string, owner: string): Promise<void> {
-    try {
-      await this.client.send(
+  async releaseLease(id: string, owner: string, options: { pendingVersion?: string } = {}): Promise<void> {
+    const release = (withPending: boolean) =>
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: profileKey(id),
-          UpdateExpression: 'REMOVE #leaseOwner, #leaseExpiresAt SET #revision = #revision + :one',
-          ConditionExpression: '#leaseOwner = :owner',
-          ExpressionAttributeNames: { '#leaseOwner': 'leaseOwner', '#leaseExpiresAt': 'leaseExpiresAt', '#revision': 'revision' },
-          ExpressionAttributeValues: { ':owner': owner, ':one': 1 },
+          UpdateExpression: `REMOVE #leaseOwner, #leaseExpiresAt${withPending ? ', #pendingVersion' : ''} SET #revision = #revision + :one`,
+          ConditionExpression: `#leaseOwner = :owner${withPending ? ' AND #pendingVersion = :pendingVersion' : ''}`,
+          ExpressionAttributeNames: {
+            '#leaseOwner': 'leaseOwner',
+            '#leaseExpiresAt': 'leaseExpiresAt',
+            '#revision': 'revision',
+            ...(withPending ? { '#pendingVersion': 'pendingVersion' } : {}),
+          },
+          ExpressionAttributeValues: { ':owner': owner, ':one': 1, ...(withPending ? { ':pendingVersion': options.pendingVersion } : {}) },
         }),
       );
+    try {
+      await release(options.pendingVersion !== undefined);
     } catch (error) {
-      // Someone took over after our lease expired: theirs now, nothing to release.
       if (!isConditionalCheckFailed(error)) throw error;
+      // Someone took over after our lease expired (theirs now, nothing to release), or the version recorded
+      // is no longer ours: then the lease alone goes.
+      if (options.pendingVersion === undefined) return;
+      try {
+        await release(false);
+      } catch (again) {
+        if (!isConditionalCheckFailed(again)) throw again;
+      }
     }
   }
 

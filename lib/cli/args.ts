@@ -34,12 +34,13 @@ export const COMMAND_OPTIONS = {
   'min-validity': { type: 'string' },
   role: { type: 'string' },
   'api-arn': { type: 'string' },
-  stack: { type: 'string' },
   alg: { type: 'string' },
   'key-arn': { type: 'string' },
   grace: { type: 'string' },
   kid: { type: 'string' },
   certificate: { type: 'boolean' },
+  stack: { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
 type CommandOption = keyof typeof COMMAND_OPTIONS;
@@ -55,8 +56,9 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
   token: ['min-validity'],
   refresh: [],
   policy: ['role', 'api-arn'],
-  doctor: ['stack'],
   keys: ['alg', 'key-arn', 'grace', 'kid', 'certificate'],
+  doctor: ['stack'],
+  console: ['port', 'open'],
 };
 
 export const COMMANDS = Object.keys(OPTIONS_OF);
@@ -82,12 +84,13 @@ export interface ParsedArgs {
     'min-validity'?: string;
     role?: string;
     'api-arn'?: string;
-    stack?: string;
     alg?: string;
     'key-arn'?: string;
     grace?: string;
     kid?: string;
     certificate?: boolean;
+    stack?: string;
+    port?: string;
   };
 }
 

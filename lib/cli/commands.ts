@@ -371,8 +371,10 @@ export const COMMAND_HANDLERS: Record<string, Command> = {
   token,
   refresh,
   policy,
-  doctor,
   keys,
+  doctor,
+  // Loaded when used: the console's server and assets are not needed by the other commands.
+  console: async (ctx) => (await import('./console.js')).consoleCommand(ctx),
 };
 
 /** Commands that need no broker (no URL check beyond parsing, no request). */

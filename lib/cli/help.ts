@@ -36,11 +36,12 @@ Commands:
   token <id>                     print the profile's current access token
   refresh <id>                   refresh the profile's tokens now
   policy <id> --role <arn>       print the IAM policy that lets a role fetch this profile's token
-  doctor <env>                   check a deployed environment: ✓/✗ per role, alarm, schedule, table,
-                                 key and callback (the first command after cdk deploy)
   keys <id>                      print a private_key_jwt profile's JWKS URL, JWK and certificate
   keys list|rotate|promote|withdraw
                                  the signing keys and their rotation (docs/keys.md)
+  doctor <env>                   check a deployed environment: ✓/✗ per role, alarm, schedule, table,
+                                 key and callback (the first command after cdk deploy)
+  console [--port N] [--open]    the web console for the broker at --url, on 127.0.0.1
 
 ${GLOBAL}
 
@@ -199,31 +200,6 @@ Examples:
   oauth-broker policy erp --role arn:aws:iam::123456789012:role/erp-sync \\
     --api-arn arn:aws:execute-api:eu-central-1:210987654321:a1b2c3d4e5/prod
 `,
-  doctor: `Usage: oauth-broker doctor <env> [--stack <name>] [--region <name>] [--json]
-
-Checks a deployed environment with your AWS credentials (the default credential chain) and prints ✓ or ✗
-per check, with what to do about each ✗. It changes nothing. Run it after every cdk deploy.
-
-It reads the outputs of stack OAuthBroker-<env> (or --stack) and checks:
-  - each function's role: IAM's policy simulator (SimulatePrincipalPolicy) allows every AWS call the
-    function's code sends, on the exact resources (KMS with the secrets key's policy);
-  - the alarm topic has a confirmed subscription (pending or none: alarms reach nobody);
-  - the refresh schedule rule is enabled;
-  - the table has point-in-time recovery, and deletion protection where the environment keeps its data;
-  - the secrets key rotates automatically;
-  - the callback URL answers its 400 page to an unsigned GET without parameters.
-Your credentials need cloudformation:DescribeStacks, iam:SimulatePrincipalPolicy, sns:ListSubscriptionsByTopic,
-events:DescribeRule, dynamodb:DescribeTable, dynamodb:DescribeContinuousBackups, kms:GetKeyPolicy and
-kms:GetKeyRotationStatus. Exit code 0 when every check passes, 1 when any fails. See docs/doctor.md.
-
-Options:
-  --stack <name>   the stack name, when it is not OAuthBroker-<env>
-  --region <name>  the stack's region; default $AWS_REGION
-
-Examples:
-  npx cdk deploy -c env=prod && oauth-broker doctor prod --region eu-central-1
-  oauth-broker doctor prod --json | jq '.checks[] | select(.ok | not)'
-`,
   keys: `Usage: oauth-broker keys <id> [--certificate] [--json]
        oauth-broker keys list | rotate [--alg <alg>] [--key-arn <arn>] | promote [--alg <alg>] [--grace <seconds>] | withdraw [--kid <kid>]
 
@@ -257,6 +233,51 @@ Examples:
   oauth-broker keys rotate
   oauth-broker keys promote --grace 172800
   oauth-broker keys withdraw
+`,
+  doctor: `Usage: oauth-broker doctor <env> [--stack <name>] [--region <name>] [--json]
+
+Checks a deployed environment with your AWS credentials (the default credential chain) and prints ✓ or ✗
+per check, with what to do about each ✗. It changes nothing. Run it after every cdk deploy.
+
+It reads the outputs of stack OAuthBroker-<env> (or --stack) and checks:
+  - each function's role: IAM's policy simulator (SimulatePrincipalPolicy) allows every AWS call the
+    function's code sends, on the exact resources (KMS with the secrets key's policy);
+  - the alarm topic has a confirmed subscription (pending or none: alarms reach nobody);
+  - the refresh schedule rule is enabled;
+  - the table has point-in-time recovery, and deletion protection where the environment keeps its data;
+  - the secrets key rotates automatically;
+  - the callback URL answers its 400 page to an unsigned GET without parameters.
+Your credentials need cloudformation:DescribeStacks, iam:SimulatePrincipalPolicy, sns:ListSubscriptionsByTopic,
+events:DescribeRule, dynamodb:DescribeTable, dynamodb:DescribeContinuousBackups, kms:GetKeyPolicy and
+kms:GetKeyRotationStatus. Exit code 0 when every check passes, 1 when any fails. See docs/doctor.md.
+
+Options:
+  --stack <name>   the stack name, when it is not OAuthBroker-<env>
+  --region <name>  the stack's region; default $AWS_REGION
+
+Examples:
+  npx cdk deploy -c env=prod && oauth-broker doctor prod --region eu-central-1
+  oauth-broker doctor prod --json | jq '.checks[] | select(.ok | not)'
+`,
+  console: `Usage: oauth-broker console [--url <ApiUrl>] [--port <N>] [--open]
+
+Serves the web console (profiles with their ✓, the profile form, Authorize, Copy Authorization URL,
+Refresh now, Delete) on http://127.0.0.1:<port>/console for the broker at --url, usually a deployed
+one (the ApiUrl output of cdk deploy). The console's calls are forwarded to that API signed with your
+AWS credentials (default chain: AWS_PROFILE, environment, SSO, instance or task role), so IAM decides
+what you may do; actions you may not take show "Not allowed". Nothing is deployed for it. It answers
+only pages of its own origin on 127.0.0.1 or localhost. Local mode (npm start) serves the same console
+itself at http://127.0.0.1:8787/console.
+
+Options:
+  --port <N>  the loopback port (default 8789; 0 picks a free one)
+  --open      also open the console in the system browser
+
+Stop it with Ctrl-C.
+
+Examples:
+  oauth-broker console --url https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod --open
+  AWS_PROFILE=ops oauth-broker console --url "$API_URL" --port 9000
 `,
 };
 

@@ -30,6 +30,8 @@ export interface CliIo {
   sleep: (ms: number) => Promise<void>;
   /** Milliseconds since the epoch. */
   clock: () => number;
+  /** Resolves when a long-running command (`console`) should stop. Default: on Ctrl-C or SIGTERM. */
+  untilStopped: () => Promise<void>;
 }
 
 export function defaultIo(overrides: Partial<CliIo> = {}): CliIo {
@@ -46,6 +48,10 @@ export function defaultIo(overrides: Partial<CliIo> = {}): CliIo {
     pollIntervalMs: 2000,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     clock: Date.now,
+    untilStopped: () => new Promise((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    }),
     ...overrides,
   };
 }

@@ -201,16 +201,7 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): LocalHtt
   }
 
   const listen = async (requested: number) => {
-    port = await listenOnLoopback(server, requested, (error) => {
-      const code = error.code ?? 'UNKNOWN';
-      const message =
-        code === 'EADDRINUSE'
-          ? `Port ${requested} on 127.0.0.1 is already in use.`
-          : code === 'EACCES'
-            ? `Port ${requested} on 127.0.0.1 may not be used by this user.`
-            : `Port ${requested} on 127.0.0.1 cannot be used (${code}).`;
-      return new PortUnavailableError(message, requested, code);
-    });
+    port = await listenOnLoopback(server, requested, (error) => portUnavailable(requested, error));
   };
 
   const close = async (graceMs = 10_000) => {
@@ -243,20 +234,32 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): LocalHtt
   };
 }
 
-function allowedHosts(port: number): Set<string> {
+/** Why `requested` could not be bound, in words (shared with the console server). */
+export function portUnavailable(requested: number, error: NodeJS.ErrnoException): PortUnavailableError {
+  const code = error.code ?? 'UNKNOWN';
+  const message =
+    code === 'EADDRINUSE'
+      ? `Port ${requested} on 127.0.0.1 is already in use.`
+      : code === 'EACCES'
+        ? `Port ${requested} on 127.0.0.1 may not be used by this user.`
+        : `Port ${requested} on 127.0.0.1 cannot be used (${code}).`;
+  return new PortUnavailableError(message, requested, code);
+}
+
+export function allowedHosts(port: number): Set<string> {
   return new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
 }
 
-function allowedOrigins(port: number): Set<string> {
+export function allowedOrigins(port: number): Set<string> {
   return new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
 }
 
-function truncate(text: string): string {
+export function truncate(text: string): string {
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
 /** Reads the body up to `limit` bytes; stops reading (without buffering more) once it is exceeded. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | null | 'too_large'> {
+export function readBody(req: IncomingMessage, limit: number): Promise<string | null | 'too_large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -282,7 +285,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null | 
  * Answers an error without reading (more of) the request body: the connection is closed after the
  * answer, so an unread body is never buffered.
  */
-function refuseBody(
+export function refuseBody(
   req: IncomingMessage,
   res: ServerResponse,
   status: number,
@@ -298,7 +301,7 @@ function refuseBody(
   sendJson(res, status, { error, message }, headers);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { ...JSON_HEADERS, ...headers, 'Content-Length': Buffer.byteLength(text) });
   res.end(text);

@@ -23,6 +23,7 @@ import { createHandler as createJwksHandler } from '../../lambdas/jwks.js';
 import { createHandler as createKeysHandler } from '../../lambdas/keys.js';
 import { createLocalSigningKeys } from '../keys/composition.js';
 import { LoggedSigningKeyEvents, type SigningKeyEvents } from '../keys/events.js';
+import { consoleRoutes } from '../console/local-routes.js';
 import { createTable, DynamoDbProfileStore } from '../adapters/dynamodb-profile-store.js';
 import { FileVault } from '../adapters/file-vault.js';
 import { Broker, type RefreshRunSummary } from '../broker.js';
@@ -155,7 +156,8 @@ const HANDLER_FACTORIES = {
   profiles: createProfilesHandler,
   authorizeUrl: createAuthorizeUrlHandler,
   token: createTokenHandler,
-  callback: createCallbackHandler,
+  // The callback page links back to the console local mode serves.
+  callback: (broker: () => Broker, logger: Log) => createCallbackHandler(broker, logger, { consoleUrl: '/console' }),
   jwks: createJwksHandler,
   keys: createKeysHandler,
 } satisfies Record<ApiFunctionKey, (broker: () => Broker, logger: Log) => ProxyHandler>;
@@ -168,7 +170,11 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
     if (!h) handlers.set(fn, (h = HANDLER_FACTORIES[fn](broker, logger)));
     return h;
   };
-  return ROUTES.map((route) => ({ method: route.method, resource: route.path, handler: handlerOf(route.function) }));
+  return [
+    ...ROUTES.map((route) => ({ method: route.method, resource: route.path, handler: handlerOf(route.function) })),
+    // The console beside the API (not an API route: it is local mode's own page, docs/api.md "Console").
+    ...consoleRoutes({ callbackUrl: () => broker().callbackUrl, logger }),
+  ];
 }
 
 /** Data directories locked by this process (the lock file alone cannot tell two brokers of one process apart). */

@@ -20,6 +20,7 @@ function banner(local: LocalBroker): string[] {
   const dataDir = relativeData && !relativeData.startsWith('..') ? relativeData : local.dataDir;
   const lines = [
     `oauth-broker (local mode) listening on ${local.url}`,
+    `  console        ${local.url}/console   (profiles, Authorize, ✓ when a token is ready)`,
     `  callback URL   ${local.callbackUrl}   (register it at your authorization servers)`,
     `  data           ${dataDir}   (profiles, status, encrypted vault; survives restarts)`,
     `  refresh job    every ${local.refreshIntervalSeconds} s`,
@@ -29,7 +30,8 @@ function banner(local: LocalBroker): string[] {
     lines.push(
       '',
       `Demo authorization server on ${local.demo.issuer} (any login and password; it keeps nothing across restarts,`,
-      `so the "${id}" profile is registered afresh and needs authorizing on every start). To authorize it, run:`,
+      `so the "${id}" profile is registered afresh and needs authorizing on every start). To authorize it, open`,
+      `${local.url}/console and press Authorize, or run:`,
       '',
       `  npx oauth-broker authorize ${id} --open --wait`,
       '',

@@ -43,9 +43,12 @@ describe('the route table', () => {
     );
   });
 
-  it('is what local mode serves, each route by its function\'s handler', () => {
-    const routes = localRoutes(() => ({}) as Broker, createLogger());
+  it('is what local mode serves, each route by its function\'s handler, beside the console\'s own pages', () => {
+    const served = localRoutes(() => ({}) as Broker, createLogger());
+    const isConsolePage = (r: { resource: string }) => r.resource === '/' || r.resource === '/console' || r.resource.startsWith('/console/');
+    const routes = served.filter((r) => !isConsolePage(r));
     expect(routes.map((r) => `${r.method} ${r.resource}`).sort()).toEqual(ROUTES.map(routeKey).sort());
+    expect(served.filter(isConsolePage).every((r) => r.method === 'GET')).toBe(true);
     // Routes of one function share its handler; different functions have different handlers.
     const handlerOf = new Map(routes.map((r) => [`${r.method} ${r.resource}`, r.handler]));
     for (const a of ROUTES) {

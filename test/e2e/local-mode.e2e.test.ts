@@ -1,5 +1,5 @@
 /**
- * End to end, all on loopback (issue 5, item 4): local mode in-process without the demo, an oidc-provider
+ * End to end, all on loopback: local mode in-process without the demo, an oidc-provider
  * configured by the test (confidential client, client_secret_basic, PKCE required, rotating refresh
  * tokens), the admin CLI driven through `main()`, consent given in headless Chromium, the consumer SDK's
  * `oauthFetch` against a resource server that introspects at the authorization server, a restart on the

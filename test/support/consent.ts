@@ -2,7 +2,7 @@
  * Completing the login + consent of oidc-provider's devInteractions (any login, any password,
  * one "Continue" button) for an authorization URL, either with plain fetch or in headless Chromium.
  */
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -295,21 +295,7 @@ export async function completeConsentInChromium(
     finalResponse.catch(() => undefined);
 
     await page.goto(authorizationUrl);
-    for (let step = 0; step < 6 && !isTarget(page.url()); step += 1) {
-      if (options.deny) {
-        await Promise.all([page.waitForNavigation(), page.click('a[href$="/abort"]')]);
-        continue;
-      }
-      const loginInput = page.locator('input[name="login"]');
-      if (await loginInput.count()) {
-        await loginInput.fill(options.login ?? 'user-1');
-        await page.locator('input[name="password"]').fill(options.password ?? 'any-password');
-      } else if (!(await page.locator('input[name="prompt"][value="consent"]').count())) {
-        const text = await page.locator('body').innerText().catch(() => '');
-        throw new Error(`unexpected page at ${page.url()}: ${text.slice(0, 500)}`);
-      }
-      await Promise.all([page.waitForNavigation(), page.locator('button[type="submit"]').click()]);
-    }
+    await consentOnPage(page, isTarget, options);
 
     const response = await finalResponse;
     await page.waitForLoadState('load');
@@ -317,5 +303,31 @@ export async function completeConsentInChromium(
     return { finalUrl: response.url(), pageText, status: response.status() };
   } finally {
     await browser.close();
+  }
+}
+
+/**
+ * Signs in and consents on a page already showing oidc-provider's devInteractions (e.g. a window the
+ * console opened), until the page is at the redirect URI (`isTarget`).
+ */
+export async function consentOnPage(
+  page: Page,
+  isTarget: (url: string) => boolean,
+  options: Pick<BrowserConsentOptions, 'login' | 'password' | 'deny'> = {},
+): Promise<void> {
+  for (let step = 0; step < 6 && !isTarget(page.url()); step += 1) {
+    if (options.deny) {
+      await Promise.all([page.waitForNavigation(), page.click('a[href$="/abort"]')]);
+      continue;
+    }
+    const loginInput = page.locator('input[name="login"]');
+    if (await loginInput.count()) {
+      await loginInput.fill(options.login ?? 'user-1');
+      await page.locator('input[name="password"]').fill(options.password ?? 'any-password');
+    } else if (!(await page.locator('input[name="prompt"][value="consent"]').count())) {
+      const text = await page.locator('body').innerText().catch(() => '');
+      throw new Error(`unexpected page at ${page.url()}: ${text.slice(0, 500)}`);
+    }
+    await Promise.all([page.waitForNavigation(), page.locator('button[type="submit"]').click()]);
   }
 }

@@ -52,10 +52,10 @@ describe('markDeleting', () => {
 
     const variants: Array<[string, StatusUpdateOptions]> = [
       ['no condition', { now }],
-      ['the broken lease holder', { now, leaseOwner: 'refresher' }],
-      ['the broken lease holder, keeping the lease', { now, leaseOwner: 'refresher', keepLease: true }],
-      ['breakLease (a new authorization)', { now, breakLease: true }],
-      ['sameGrantAs with the same grant', { now, breakLease: true, sameGrantAs: r.config }],
+      ['the broken lease holder', { now, fence: { owner: 'refresher', then: 'release' } }],
+      ['the broken lease holder, keeping the lease', { now, fence: { owner: 'refresher', then: 'keep' } }],
+      ['fence break (a new authorization)', { now, fence: 'break' }],
+      ['sameGrantAs with the same grant', { now, fence: 'break', sameGrantAs: r.config }],
       ['the current revision', { now, expectedRevision: before.revision }],
     ];
     for (const [label, options] of variants) {
@@ -96,7 +96,7 @@ describe('updateStatus with sameGrantAs', () => {
   it('commits while the profile uses the same clientId and tokenUrl', async () => {
     const r = await created('same-grant');
     await store.acquireLease(r.id, 'refresher', { now: T0, durationMs: LEASE_MS });
-    const written = await store.updateStatus(r.id, update('v-callback'), { now: iso(T0 + 1000), breakLease: true, sameGrantAs: r.config });
+    const written = await store.updateStatus(r.id, update('v-callback'), { now: iso(T0 + 1000), fence: 'break', sameGrantAs: r.config });
     expect(written.tokenVersion).toBe('v-callback');
     expect(written.lease).toBeNull();
   });
@@ -105,7 +105,7 @@ describe('updateStatus with sameGrantAs', () => {
     const r = await created('scope-change');
     const edited: ProfileRecord = { ...r, config: config({ scope: 'openid' }), revision: 2 };
     await store.putProfile(edited, 1);
-    const written = await store.updateStatus(r.id, update('v-scope'), { now: iso(T0 + 1000), breakLease: true, sameGrantAs: r.config });
+    const written = await store.updateStatus(r.id, update('v-scope'), { now: iso(T0 + 1000), fence: 'break', sameGrantAs: r.config });
     expect(written.tokenVersion).toBe('v-scope');
   });
 
@@ -126,18 +126,18 @@ describe('updateStatus with sameGrantAs', () => {
     const before = await read(r.id);
 
     await expect(
-      store.updateStatus(r.id, update('v-stale'), { now: iso(T0 + 1000), breakLease: true, sameGrantAs: r.config }),
+      store.updateStatus(r.id, update('v-stale'), { now: iso(T0 + 1000), fence: 'break', sameGrantAs: r.config }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     expect(await read(r.id)).toEqual(before);
     // The same write for the new grant goes through.
-    const written = await store.updateStatus(r.id, update('v-new-grant'), { now: iso(T0 + 2000), breakLease: true, sameGrantAs: replaced.config });
+    const written = await store.updateStatus(r.id, update('v-new-grant'), { now: iso(T0 + 2000), fence: 'break', sameGrantAs: replaced.config });
     expect(written.tokenVersion).toBe('v-new-grant');
   });
 
   it('fails for a profile that does not exist', async () => {
     const missing = record(freshId('gone'));
     await expect(
-      store.updateStatus(missing.id, update('v-x'), { now: iso(T0), breakLease: true, sameGrantAs: missing.config }),
+      store.updateStatus(missing.id, update('v-x'), { now: iso(T0), fence: 'break', sameGrantAs: missing.config }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     expect(await store.getProfile(missing.id)).toBeUndefined();
   });

@@ -49,51 +49,49 @@ describe('DynamoDbProfileStore lease', () => {
     expect(await store.getProfile(id)).toBeUndefined();
   });
 
-  it('updateStatus with leaseOwner commits (and releases) while the lease is held', async () => {
+  it('updateStatus fenced by the lease commits (and releases) while the lease is held', async () => {
     const { id } = await created('commit');
     await store.acquireLease(id, 'holder', { now: T0, durationMs: LEASE_MS });
     const status = readyStatus(iso(T0 + 100 * 60_000));
-    const written = await store.updateStatus(id, { status, tokenVersion: 'v-2' }, { now: iso(T0 + 1000), leaseOwner: 'holder' });
+    const written = await store.updateStatus(id, { status, tokenVersion: 'v-2' }, { now: iso(T0 + 1000), fence: { owner: 'holder', then: 'release' } });
     expect(written.status).toEqual(status);
     expect(written.tokenVersion).toBe('v-2');
     expect(written.lease).toBeNull();
     expect((await read(id)).lease).toBeNull();
   });
 
-  it('updateStatus with leaseOwner and keepLease commits and keeps the lease', async () => {
+  it('updateStatus fenced by the lease (then keep) commits and keeps the lease', async () => {
     const { id } = await created('keep');
     await store.acquireLease(id, 'holder', { now: T0, durationMs: LEASE_MS });
     const written = await store.updateStatus(id, { status: readyStatus(), stagedTokens: null }, {
       now: iso(T0 + 1000),
-      leaseOwner: 'holder',
-      keepLease: true,
+      fence: { owner: 'holder', then: 'keep' },
     });
     expect(written.lease).toEqual({ owner: 'holder', expiresAt: T0 + LEASE_MS });
   });
 
-  it('updateStatus with leaseOwner fails with ConditionFailedError once the lease expired, and changes nothing', async () => {
+  it('updateStatus fenced by the lease fails with ConditionFailedError once the lease expired, and changes nothing', async () => {
     const { id } = await created('late');
     await store.acquireLease(id, 'slow', { now: T0, durationMs: LEASE_MS });
     const before = await read(id);
     for (const late of [T0 + LEASE_MS, T0 + LEASE_MS + 1]) {
       await expect(
-        store.updateStatus(id, { status: readyStatus(null), tokenVersion: 'v-late' }, { now: iso(late), leaseOwner: 'slow' }),
+        store.updateStatus(id, { status: readyStatus(null), tokenVersion: 'v-late' }, { now: iso(late), fence: { owner: 'slow', then: 'release' } }),
       ).rejects.toBeInstanceOf(ConditionFailedError);
     }
     expect(await read(id)).toEqual(before);
   });
 
-  it('updateStatus with leaseOwner fails when another owner holds the lease (the old holder cannot overwrite the new one)', async () => {
+  it('updateStatus fenced by the lease fails when another owner holds the lease (the old holder cannot overwrite the new one)', async () => {
     const { id } = await created('overtaken');
     await store.acquireLease(id, 'old', { now: T0, durationMs: LEASE_MS });
     await store.acquireLease(id, 'new', { now: T0 + LEASE_MS + 5, durationMs: LEASE_MS });
     const newer = await store.updateStatus(id, { status: readyStatus(), tokenVersion: 'v-new' }, {
       now: iso(T0 + LEASE_MS + 10),
-      leaseOwner: 'new',
-      keepLease: true,
+      fence: { owner: 'new', then: 'keep' },
     });
     await expect(
-      store.updateStatus(id, { status: readyStatus(null), tokenVersion: 'v-old' }, { now: iso(T0 + LEASE_MS + 20), leaseOwner: 'old' }),
+      store.updateStatus(id, { status: readyStatus(null), tokenVersion: 'v-old' }, { now: iso(T0 + LEASE_MS + 20), fence: { owner: 'old', then: 'release' } }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     const after = await read(id);
     expect(after.tokenVersion).toBe('v-new');
@@ -101,10 +99,10 @@ describe('DynamoDbProfileStore lease', () => {
     expect(after.lease?.owner).toBe('new');
   });
 
-  it('updateStatus with leaseOwner fails when nobody holds the lease', async () => {
+  it('updateStatus fenced by the lease fails when nobody holds the lease', async () => {
     const { id } = await created('unleased');
     await expect(
-      store.updateStatus(id, { status: readyStatus() }, { now: iso(T0), leaseOwner: 'nobody' }),
+      store.updateStatus(id, { status: readyStatus() }, { now: iso(T0), fence: { owner: 'nobody', then: 'release' } }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
   });
 
@@ -155,7 +153,7 @@ describe('DynamoDbProfileStore lease', () => {
     expect(await listed()).toContain(due.id);
 
     // A commit that moves nextRefreshAt into the future takes it off the due list…
-    await store.updateStatus(due.id, { status: readyStatus(iso(T0 + 3_000_000)) }, { now: iso(T0 + 10), leaseOwner: 'holder' });
+    await store.updateStatus(due.id, { status: readyStatus(iso(T0 + 3_000_000)) }, { now: iso(T0 + 10), fence: { owner: 'holder', then: 'release' } });
     expect(await listed()).not.toContain(due.id);
     expect((await store.listDueProfiles(iso(T0 + 3_000_000))).map((r) => r.id)).toContain(due.id);
 
@@ -163,7 +161,7 @@ describe('DynamoDbProfileStore lease', () => {
     await store.acquireLease(due.id, 'holder-2', { now: T0 + 20, durationMs: LEASE_MS });
     await store.updateStatus(due.id, { status: { ...readyStatus(null), state: 'authorization_required' } }, {
       now: iso(T0 + 30),
-      leaseOwner: 'holder-2',
+      fence: { owner: 'holder-2', then: 'release' },
     });
     expect((await store.listDueProfiles(iso(T0 + 365 * 86_400_000))).map((r) => r.id)).not.toContain(due.id);
   });

@@ -30,10 +30,10 @@ describe('updateStatus and pendingVersion', () => {
     expect(leased?.pendingVersion).toBeUndefined();
 
     // Act
-    const marked = await store.updateStatus(id, { status: leased!.status, pendingVersion: 'pending-1' }, { now: now(), leaseOwner: 'holder', keepLease: true });
-    const kept = await store.updateStatus(id, { status: readyStatus(iso(T0 + 55 * 60_000)) }, { now: now(2000), leaseOwner: 'holder', keepLease: true });
+    const marked = await store.updateStatus(id, { status: leased!.status, pendingVersion: 'pending-1' }, { now: now(), fence: { owner: 'holder', then: 'keep' } });
+    const kept = await store.updateStatus(id, { status: readyStatus(iso(T0 + 55 * 60_000)) }, { now: now(2000), fence: { owner: 'holder', then: 'keep' } });
     const keptItem = await rawItem(id);
-    const cleared = await store.updateStatus(id, { status: kept.status, pendingVersion: null }, { now: now(3000), leaseOwner: 'holder', keepLease: true });
+    const cleared = await store.updateStatus(id, { status: kept.status, pendingVersion: null }, { now: now(3000), fence: { owner: 'holder', then: 'keep' } });
 
     // Assess
     expect(marked.pendingVersion).toBe('pending-1');
@@ -63,10 +63,10 @@ describe('updateStatus and pendingVersion', () => {
     // Prepare
     const { id } = await created('final-commit');
     await store.acquireLease(id, 'holder', { now: T0, durationMs: LEASE_MS });
-    await store.updateStatus(id, { status: readyStatus(), pendingVersion: 'pending-3' }, { now: now(), leaseOwner: 'holder', keepLease: true });
+    await store.updateStatus(id, { status: readyStatus(), pendingVersion: 'pending-3' }, { now: now(), fence: { owner: 'holder', then: 'keep' } });
 
     // Act: releases the lease without naming pendingVersion
-    const released = await store.updateStatus(id, { status: readyStatus() }, { now: now(2000), leaseOwner: 'holder' });
+    const released = await store.updateStatus(id, { status: readyStatus() }, { now: now(2000), fence: { owner: 'holder', then: 'release' } });
 
     // Assess
     expect(released.lease).toBeNull();
@@ -74,7 +74,7 @@ describe('updateStatus and pendingVersion', () => {
 
     // Act: the next holder commits and clears it
     await store.acquireLease(id, 'next', { now: T0 + 3000, durationMs: LEASE_MS });
-    const committed = await store.updateStatus(id, { status: readyStatus(), tokenVersion: 'pending-3', pendingVersion: null }, { now: now(4000), leaseOwner: 'next' });
+    const committed = await store.updateStatus(id, { status: readyStatus(), tokenVersion: 'pending-3', pendingVersion: null }, { now: now(4000), fence: { owner: 'next', then: 'release' } });
 
     // Assess
     expect(committed.lease).toBeNull();
@@ -87,10 +87,10 @@ describe('updateStatus and pendingVersion', () => {
     // Prepare
     const { id } = await created('break');
     await store.acquireLease(id, 'refresher', { now: T0, durationMs: LEASE_MS });
-    await store.updateStatus(id, { status: readyStatus(), pendingVersion: 'refresher-version' }, { now: now(), leaseOwner: 'refresher', keepLease: true });
+    await store.updateStatus(id, { status: readyStatus(), pendingVersion: 'refresher-version' }, { now: now(), fence: { owner: 'refresher', then: 'keep' } });
 
     // Act: a new authorization writes its set and breaks the lease
-    const authorized = await store.updateStatus(id, { status: readyStatus(), tokenVersion: 'callback-version', stagedTokens: null }, { now: now(2000), breakLease: true });
+    const authorized = await store.updateStatus(id, { status: readyStatus(), tokenVersion: 'callback-version', stagedTokens: null }, { now: now(2000), fence: 'break' });
 
     // Assess
     expect(authorized.lease).toBeNull();
@@ -101,7 +101,7 @@ describe('updateStatus and pendingVersion', () => {
     expect('leaseOwner' in item).toBe(false);
     // The broken holder can no longer write anything, its pending version included.
     await expect(
-      store.updateStatus(id, { status: readyStatus(), tokenVersion: 'refresher-version', pendingVersion: null }, { now: now(3000), leaseOwner: 'refresher' }),
+      store.updateStatus(id, { status: readyStatus(), tokenVersion: 'refresher-version', pendingVersion: null }, { now: now(3000), fence: { owner: 'refresher', then: 'release' } }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     expect((await read(id)).tokenVersion).toBe('callback-version');
   });
@@ -112,8 +112,8 @@ describe('updateStatus and pendingVersion', () => {
     await store.acquireLease(id, 'refresher', { now: T0, durationMs: LEASE_MS });
 
     // Act
-    const written = await store.updateStatus(id, { status: readyStatus(), pendingVersion: 'named' }, { now: now(), breakLease: true });
-    const clearedToo = await store.updateStatus(id, { status: readyStatus(), pendingVersion: null }, { now: now(2000), breakLease: true });
+    const written = await store.updateStatus(id, { status: readyStatus(), pendingVersion: 'named' }, { now: now(), fence: 'break' });
+    const clearedToo = await store.updateStatus(id, { status: readyStatus(), pendingVersion: null }, { now: now(2000), fence: 'break' });
 
     // Assess
     expect(written.lease).toBeNull();
@@ -126,7 +126,7 @@ describe('updateStatus and pendingVersion', () => {
     const { id } = await created('break-none');
 
     // Act
-    const written = await store.updateStatus(id, { status: readyStatus(), tokenVersion: 'v-2' }, { now: now(), breakLease: true });
+    const written = await store.updateStatus(id, { status: readyStatus(), tokenVersion: 'v-2' }, { now: now(), fence: 'break' });
 
     // Assess
     expect(written.pendingVersion).toBeUndefined();
@@ -181,5 +181,47 @@ describe('records and pendingVersion', () => {
     const read1 = await read(id);
     expect('pendingVersion' in read1).toBe(false);
     expect('pendingVersion' in (await rawItem(id))).toBe(false);
+  });
+});
+
+describe('acquireLease and releaseLease with a pending version', () => {
+  it('taking the lease records the holder\'s pending version in the same write, unless a previous holder\'s is recorded', async () => {
+    // Prepare
+    const { id } = await created('acquire-pending');
+
+    // Act
+    const first = await store.acquireLease(id, 'first', { now: T0, durationMs: LEASE_MS, pendingVersion: 'first-version' });
+    // The first holder vanishes without releasing; the next takes over after expiry.
+    const second = await store.acquireLease(id, 'second', { now: T0 + LEASE_MS, durationMs: LEASE_MS, pendingVersion: 'second-version' });
+
+    // Assess
+    expect(first).toMatchObject({ pendingVersion: 'first-version', lease: { owner: 'first' } });
+    expect(second).toMatchObject({ pendingVersion: 'first-version', lease: { owner: 'second' } });
+    expect((await rawItem(id))['pendingVersion']).toBe('first-version');
+  });
+
+  it('a refused acquisition records nothing', async () => {
+    const { id } = await created('acquire-refused');
+    await store.acquireLease(id, 'holder', { now: T0, durationMs: LEASE_MS });
+    expect(await store.acquireLease(id, 'other', { now: T0 + 1, durationMs: LEASE_MS, pendingVersion: 'other-version' })).toBeUndefined();
+    expect('pendingVersion' in (await rawItem(id))).toBe(false);
+  });
+
+  it('releasing with the holder\'s own pending version removes both; with another\'s, the lease only', async () => {
+    // Prepare
+    const { id: own } = await created('release-own');
+    await store.acquireLease(own, 'holder', { now: T0, durationMs: LEASE_MS, pendingVersion: 'mine' });
+    const { id: foreign } = await created('release-foreign');
+    await store.acquireLease(foreign, 'gone', { now: T0, durationMs: LEASE_MS, pendingVersion: 'theirs' });
+    await store.acquireLease(foreign, 'holder', { now: T0 + LEASE_MS, durationMs: LEASE_MS, pendingVersion: 'mine' });
+
+    // Act
+    await store.releaseLease(own, 'holder', { pendingVersion: 'mine' });
+    await store.releaseLease(foreign, 'holder', { pendingVersion: 'mine' });
+
+    // Assess
+    expect(await read(own)).toMatchObject({ lease: null });
+    expect((await read(own)).pendingVersion).toBeUndefined();
+    expect(await read(foreign)).toMatchObject({ lease: null, pendingVersion: 'theirs' });
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Client-credentials profiles (lifecycle issue §7): a token is obtained on the first token request and
+ * Client-credentials profiles: a token is obtained on the first token request and
  * kept fresh by the scheduler; status `ready` after the first success. No person can renew such a grant:
  * a refused client is `error` (answered 503, never 409 authorization_required), and a PUT that fixes a
  * profile that never got a token makes it due at once.

@@ -1,5 +1,5 @@
 /**
- * One refresh at a time per profile, across all instances (lifecycle issue §3): many token requests on
+ * One refresh at a time per profile, across all instances: many token requests on
  * several broker instances plus concurrent scheduled runs refresh once; a lease holder that dies blocks
  * refreshes only until its lease expires.
  */
@@ -167,7 +167,7 @@ describe('one refresh at a time per profile', () => {
     await expect(
       s.store.updateStatus(id, { status: authorized.status, tokenVersion: authorized.tokenVersion }, {
         now: new Date(s.clock()).toISOString(),
-        leaseOwner: 'crashed-container',
+        fence: { owner: 'crashed-container', then: 'release' },
       }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     expect((await s.record(id)).tokenVersion).toBe(after.tokenVersion);

@@ -1,5 +1,5 @@
 /**
- * The environment of the token-lifecycle integration tests (lifecycle issue, "Tests it must have").
+ * The environment of the token-lifecycle integration tests.
  *
  * Per test FILE: one real oidc-provider (rotating refresh tokens, PKCE required, client_credentials on), one
  * dynalite and the fake Secrets Manager. Per TEST: a fresh table and secret prefix (so a scheduled run only

@@ -181,8 +181,8 @@ export async function authorizedProfile(
 }
 
 /** The commit that ends a refresh (and releases the lease), as opposed to the writes that keep it. */
-export function finalCommit(options: { leaseOwner?: string; keepLease?: boolean }): boolean {
-  return options.leaseOwner !== undefined && !options.keepLease;
+export function finalCommit(options: StatusUpdateOptions): boolean {
+  return typeof options.fence === 'object' && options.fence.then === 'release';
 }
 
 /** `POST /profiles/{id}/refresh` as API Gateway delivers it. */

@@ -1,5 +1,5 @@
 /**
- * Nothing lost when a write fails, no write when nothing changed (lifecycle issue §6), and what the broker
+ * Nothing lost when a write fails, no write when nothing changed, and what the broker
  * makes of unusual token responses: no `expires_in` (§ "No expires_in") and an empty or null rotated
  * refresh token (§4).
  */

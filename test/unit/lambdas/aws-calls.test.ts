@@ -16,7 +16,7 @@ import { createHandler as createJwksHandler } from '../../../lambdas/jwks.js';
 import { createHandler as createKeysHandler } from '../../../lambdas/keys.js';
 import { KEY_RING_KEY } from '../../../lib/keys/dynamodb-key-ring-store.js';
 import { createFakeKms } from '../../support/fake-kms.js';
-import { callTargets, ITEM_KEY_PREFIXES, type FunctionKey } from '../../../lib/functions.js';
+import { callTargets, functionKeys, ITEM_KEY_PREFIXES, type FunctionKey } from '../../../lib/functions.js';
 import { apiEvent } from '../support/events.js';
 import { TestClock, brokerOn, captureLogger, jsonResponse, profileBody, stateOf, useAwsMocks, type CapturedLog } from '../support/harness.js';
 
@@ -132,7 +132,7 @@ beforeEach(() => {
   log = captureLogger();
   clock = new TestClock();
   during = undefined;
-  made = { profiles: new Set(), authorizeUrl: new Set(), callback: new Set(), token: new Set(), refresh: new Set(), jwks: new Set(), keys: new Set() };
+  made = Object.fromEntries(functionKeys().map((key) => [key, new Set<string>()])) as Record<FunctionKey, Set<string>>;
   owners = { ddb: [], sm: [], kms: [] };
 });
 

@@ -107,13 +107,14 @@ function holds(condition: string | undefined, item: Item | undefined, names: Nam
   return result;
 }
 
-/** `SET #a = :v, #b = #b + :n` and `REMOVE #c, #d`, in either order. */
+/** `SET #a = :v, #b = #b + :n, #c = if_not_exists(#c, :v)` and `REMOVE #c, #d`, in either order. */
 function applyUpdate(item: Item, expression: string, names: Names, values: Values): void {
   const clauses = expression.trim().split(/\s*\b(SET|REMOVE)\s+/).slice(1);
   if (clauses.length === 0) throw new Error(`memory table: unsupported update "${expression}"`);
   for (let i = 0; i < clauses.length; i += 2) {
     const keyword = clauses[i]!.toUpperCase();
-    const actions = clauses[i + 1]!.split(',');
+    // Commas inside `if_not_exists(…)` do not separate actions.
+    const actions = clauses[i + 1]!.split(/,(?![^(]*\))/);
     if (keyword === 'REMOVE') {
       for (const attribute of actions) delete item[name(attribute.trim(), names)];
       continue;
@@ -122,6 +123,11 @@ function applyUpdate(item: Item, expression: string, names: Names, values: Value
       const increment = /^\s*(#?\w+)\s*=\s*(#?\w+)\s*\+\s*(:\w+)\s*$/.exec(assignment);
       if (increment) {
         item[name(increment[1]!, names)] = Number(item[name(increment[2]!, names)] ?? 0) + Number(value(increment[3]!, values));
+        continue;
+      }
+      const ifAbsent = /^\s*(#?\w+)\s*=\s*if_not_exists\(\s*(#?\w+)\s*,\s*(:\w+)\s*\)\s*$/.exec(assignment);
+      if (ifAbsent) {
+        item[name(ifAbsent[1]!, names)] = item[name(ifAbsent[2]!, names)] ?? clone(value(ifAbsent[3]!, values));
         continue;
       }
       const set = /^\s*(#?\w+)\s*=\s*(:\w+)\s*$/.exec(assignment);

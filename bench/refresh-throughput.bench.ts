@@ -136,7 +136,8 @@ await runBenchmark(async (args) => {
     const settings = benchSettings('bench-refresh');
     await createTable(db.client, settings.tableName);
     const clock = offsetClock();
-    const broker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, clock, events });
+    // The authorization server is on loopback http: (local rules; the cloud's refuse it).
+    const broker = createBroker(settings, { dynamoDb: db.doc, secretsManager: secrets.client, logger, clock, events, urlPolicy: 'local' });
 
     progress(`refresh-throughput: registering and authorizing ${requested} profiles (consent done programmatically, ${SETUP_CONCURRENCY} at a time)`);
     quiet.start();
@@ -294,6 +295,7 @@ await runBenchmark(async (args) => {
       clock: deployedClock,
       events,
       fetch: ledger.fetch(),
+      urlPolicy: 'local',
     });
     quiet.start();
     const deployedIds = await authorizeAll(deployedBroker, profileIds('deployed', deployedProfiles), performance.now() + SETUP_BUDGET_MS / 4);
@@ -346,6 +348,7 @@ await runBenchmark(async (args) => {
       events,
       metrics: new PowertoolsMetrics(),
       callbackUrl: CALLBACK_URL,
+      urlPolicy: 'local',
     });
     quiet.start();
     const fileIds = await authorizeAll(fileBroker, profileIds('file', fileVaultProfiles), performance.now() + SETUP_BUDGET_MS / 2);
@@ -421,7 +424,7 @@ await runBenchmark(async (args) => {
           `a refresh costs ${brokerCpu.toFixed(1)} ms of CPU across the three processes (broker ${cpuPer('broker', 'main').toFixed(1)}, dynalite ${cpuPer('broker', 'dynalite').toFixed(1)}, ` +
           `oidc-provider ${cpuPer('broker', 'oidc').toFixed(1)}) against ${rawCpu.toFixed(1)} ms for a raw grant. The difference is the broker's other calls per refresh: ` +
           `${Object.entries(perRefresh).filter(([k, v]) => !k.includes('capacity') && v >= 0.05).map(([k, v]) => `${v.toFixed(2)} ${k.replace(/Command$/, '')}`).join(', ')} ` +
-          '(the lease and its commit, the client secret, the held token set, the new token set) and one due-index query per run, each a local SDK round trip here. In AWS those are network ' +
+          '(the lease with the pending version, the commit, the held token set, the new token set; the client secret is cached per container) and one due-index query per run, each a local SDK round trip here. In AWS those are network ' +
           `waits and the job's rate is its concurrency ÷ the latency of one refresh, so this ratio measures local CPU, not a limit of the job. ` +
           'The rows "AWS calls per refresh" count them.',
       );

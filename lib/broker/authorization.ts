@@ -17,6 +17,7 @@ import {
 import { ConditionFailedError, type PendingAuthorization, type TokenSet } from '../ports.js';
 import { authorizationBinding, type ProfileId, type ProfileRecord } from '../profile.js';
 import { authorizationServer, readClientSecret, configurationError, nowIso, oauthOptions, requireProfile, type BrokerContext } from './context.js';
+import { retry } from '../refresh/retry.js';
 import { revoke } from './revocation.js';
 import { cache } from './tokens.js';
 
@@ -158,19 +159,18 @@ async function completeMatched(ctx: BrokerContext, pending: PendingAuthorization
  * meanwhile is not overwritten): re-read and retried a few times; best effort, never fails the page.
  */
 async function recordCallbackFailure(ctx: BrokerContext, profileId: string, failure: CallbackError): Promise<void> {
-  const { store, logger } = ctx.deps;
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    try {
-      const record = await store.getProfile(profileId);
-      if (!record || record.deleting) return;
-      const status = authorizationFailedStatus(record, failure.code, failure.message, ctx.deps.clock());
-      await store.updateStatus(profileId, { status }, { now: nowIso(ctx), expectedRevision: record.revision });
-      return;
-    } catch (error) {
-      if (error instanceof ConditionFailedError && attempt < 3) continue;
-      logger.warn('callback failure not recorded on the profile', { profileId, ...errorFields(error) });
-      return;
-    }
+  const { store, logger, clock } = ctx.deps;
+  const record = async () => {
+    const current = await store.getProfile(profileId);
+    if (!current || current.deleting) return;
+    const status = authorizationFailedStatus(current, failure.code, failure.message, clock());
+    await store.updateStatus(profileId, { status }, { now: nowIso(ctx), expectedRevision: current.revision });
+  };
+  try {
+    // Another write landed between the read and this one: read again and retry at once.
+    await retry(record, { attempts: 3, firstPauseMs: 0, deadline: Infinity, attemptMs: 0, clock, sleep: async () => {}, retryable: (error) => error instanceof ConditionFailedError });
+  } catch (error) {
+    logger.warn('callback failure not recorded on the profile', { profileId, ...errorFields(error) });
   }
 }
 

@@ -17,7 +17,7 @@ import type { Refresher } from '../refresh.js';
 import type { TokenCache } from '../token-cache.js';
 import type { UrlPolicy } from '../endpoint-policy.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
-import { toView, usesClientSecret, type ProfileView } from '../profile.js';
+import { toView, type ProfileView } from '../profile.js';
 
 export interface BrokerDependencies {
   store: ProfileStore;
@@ -75,9 +75,9 @@ export function noGrant(ctx: BrokerContext, record: ProfileRecord): BrokerError 
   );
 }
 
+/** The client secret as the vault holds it now (a fresh read), kept for this container's refreshes of the same grant. */
 export async function readClientSecret(ctx: BrokerContext, record: ProfileRecord): Promise<string | undefined> {
-  if (!usesClientSecret(record.config.clientAuthMethod)) return undefined;
-  return ctx.deps.vault.getClientSecret(record.id);
+  return ctx.secrets.reread(record);
 }
 
 export async function authorizationServer(ctx: BrokerContext, config: ProfileConfig, options: { needRevocation?: boolean } = {}): Promise<oauth.AuthorizationServer> {

@@ -1,6 +1,7 @@
 /**
- * The one retry helper of the refresh path: bounded attempts with a doubling pause, and never an attempt
- * that could not finish before the deadline (the lease's end, or the function's).
+ * The one retry helper (the refresh path's writes, a callback's status write): bounded attempts with a
+ * doubling pause, and never an attempt that could not finish before the deadline (the lease's end, or the
+ * function's).
  */
 import type { Clock } from '../ports.js';
 

@@ -69,7 +69,7 @@ describe('lib/functions.ts and the call sites', () => {
   it('a command kept out of the list is really not called by the bundled code', () => {
     for (const [command] of Object.entries(NOT_SENT_BY_FUNCTIONS)) {
       const sites = commandSites(bundled).get(command) ?? [];
-      expect(sites).toEqual(['lib/adapters/dynamodb-profile-store.ts']);
+      expect(sites).toEqual(['lib/adapters/dynamodb/table.ts']);
       // createTable is defined there and called from no bundled module.
       const callers = [...bundled].filter((f) => /\bcreateTable\s*\(/.test(readFileSync(f, 'utf8').replace(/export\s+async\s+function\s+createTable\s*\(/, '')));
       expect(callers.map((f) => path.relative(PROJECT_ROOT, f))).toEqual([]);
@@ -77,7 +77,7 @@ describe('lib/functions.ts and the call sites', () => {
   });
 
   it('names the leading keys the DynamoDB adapter writes', () => {
-    const adapter = readFileSync(path.join(PROJECT_ROOT, 'lib/adapters/dynamodb-profile-store.ts'), 'utf8');
+    const adapter = readFileSync(path.join(PROJECT_ROOT, 'lib/adapters/dynamodb/items.ts'), 'utf8');
     expect(adapter).toContain(`PROFILE_PREFIX = '${ITEM_KEY_PREFIXES.profile}'`);
     expect(adapter).toContain(`STATE_PREFIX = '${ITEM_KEY_PREFIXES.pending}'`);
     // The signing keys' ring is one item, granted by its exact key.

@@ -1,5 +1,5 @@
 /**
- * `oauth-broker console` against a broker that requires signatures (issue 13): the CLI command, run
+ * `oauth-broker console` against a broker that requires signatures: the CLI command, run
  * in-process, serves the console on loopback and forwards its calls through a SigV4-verifying gateway
  * (tests' stand-in for API Gateway's AWS_IAM) to local mode. Credentials are fixed fake ones in the
  * environment, found by the AWS SDK's default chain. In Chromium: the list, a profile created through

@@ -1,5 +1,5 @@
 /**
- * The newcomer's flow of issue 13 with nothing but local mode's defaults: the demo profile, opened at
+ * The newcomer's flow with nothing but local mode's defaults: the demo profile, opened at
  * `/` (redirected to the console), authorized with the console's Authorize button at the demo
  * authorization server, the ✓ without a reload, and the callback page's way back to the console.
  */

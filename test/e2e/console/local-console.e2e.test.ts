@@ -1,5 +1,5 @@
 /**
- * The console in local mode (issue 13), in headless Chromium against local mode and a real oidc-provider:
+ * The console in local mode, in headless Chromium against local mode and a real oidc-provider:
  * the page and its headers, creating a profile through the form, Copy Authorization URL, a bad URL shown
  * at its field, Authorize with consent in the opened window and the ✓ appearing without a reload,
  * Refresh now, Delete with its confirmation. One scenario: the steps build on each other.

@@ -1,6 +1,5 @@
 /**
- * Credentials bound to the endpoints they were given for (docs/api.md, issue "Trust under hostile
- * configuration" §1), against the Lambda handlers under the cloud URL policy: whoever may edit a profile
+ * Credentials bound to the endpoints they were given for (docs/api.md), against the Lambda handlers under the cloud URL policy: whoever may edit a profile
  * cannot make the broker send the stored client secret, a refresh token, a code or a PKCE verifier to a
  * host of their choosing. Each test asserts what the attacker's server RECEIVED, and what the real server did.
  */

@@ -1,6 +1,6 @@
 /**
  * Hostile and broken authorization servers against the Lambda handlers under the cloud URL policy
- * (docs/api.md; issue "Trust under hostile configuration" §2–§4). The server is `hostile` (test/support),
+ * (docs/api.md). The server is `hostile` (test/support),
  * reached as an https: host; each test asserts what it RECEIVED as well as what the broker answered and kept.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * The callback page's way back to the console (issue 13): a link when a console URL is configured (local
+ * The callback page's way back to the console: a link when a console URL is configured (local
  * mode: `/console`), none otherwise (the cloud page stays as it was), escaped like everything on it.
  */
 import { beforeEach, describe, expect, it } from 'vitest';

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { TokenSet } from '../../../lib/ports.js';
 import type { ProfileRecord, ProfileState } from '../../../lib/profile.js';
 import { decide, isBackingOff, refusal, type RefreshNeed } from '../../../lib/lifecycle/decisions.js';
+import { newProfileStatus } from '../../../lib/lifecycle/transitions.js';
 
 const NOW = Date.parse('2026-01-15T10:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -14,16 +15,7 @@ function record(state: ProfileState, options: { grantType?: 'authorization_code'
   return {
     config: { grantType: options.grantType ?? 'authorization_code' } as ProfileRecord['config'],
     tokenVersion: options.tokenVersion === undefined ? 'v1' : options.tokenVersion,
-    status: {
-      state,
-      accessTokenExpiresAt: null,
-      hasRefreshToken: true,
-      lastRefreshAt: null,
-      lastAuthorizedAt: null,
-      lastError: null,
-      consecutiveFailures: 0,
-      nextRefreshAt: options.next === null ? null : iso(options.next ?? NOW + 60_000),
-    },
+    status: { ...newProfileStatus(), state, hasRefreshToken: true, nextRefreshAt: options.next === null ? null : iso(options.next ?? NOW + 60_000) },
   };
 }
 

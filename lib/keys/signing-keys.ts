@@ -161,6 +161,8 @@ export class SigningKeys {
    * none yet. Refusals are the contract's errors (400 when no such key can be had) and change nothing.
    */
   async ensureCurrent(alg: SigningAlgorithm): Promise<RingKey> {
+    // No keys configured: the provider's refusal (400, naming BROKER_SIGNING_KEYS), without reading a ring.
+    if (this.#d.provider.kind === 'none') await this.#d.provider.create(alg, EMPTY_RING, {});
     for (let attempt = 0; attempt < 3; attempt++) {
       const ring = attempt === 0 ? await this.#ring() : await this.#ring({ fresh: true });
       const key = currentKey(ring, alg);
@@ -333,6 +335,8 @@ export class SigningKeys {
   }
 
   async #ring(options: { fresh?: boolean } = {}): Promise<KeyRing> {
+    // Without signing keys there is no ring to read (and the functions may not read its item).
+    if (this.#d.provider.kind === 'none') return EMPTY_RING;
     const now = Date.now();
     if (!options.fresh && this.#cached && now - this.#cached.at < RING_CACHE_MS) return this.#cached.ring;
     const ring = (await this.#d.ring.get()) ?? EMPTY_RING;

@@ -13,10 +13,6 @@ import { PROJECT_ROOT } from '../../cdk/constructs/functions.js';
 /** Commands in bundled modules that no function sends, each with the reason. */
 const NOT_SENT_BY_FUNCTIONS: Record<string, string> = {
   CreateTableCommand: 'createTable() in the DynamoDB adapter serves local mode and tests; in AWS the stack creates the table',
-  // docs/keys.md: sent only when the stack names signing keys in BROKER_SIGNING_KEYS, which it does not
-  // yet; the KMS grants (kms:Sign pinned by kms:SigningAlgorithm, kms:GetPublicKey) come with that.
-  SignCommand: 'the KMS signer (lib/adapters/kms-signer.ts) signs only with keys named in BROKER_SIGNING_KEYS, which the stack does not set yet',
-  GetPublicKeyCommand: 'the KMS signer reads a key only when it is named in BROKER_SIGNING_KEYS, which the stack does not set yet',
 };
 
 /** Every module reachable from `entry` through relative value imports (static and dynamic), as absolute paths. */
@@ -70,13 +66,13 @@ describe('lib/functions.ts and the call sites', () => {
     expect([...listed].sort()).toEqual([...sent].sort());
   });
 
-  it('the KMS commands are only in the KMS signer (sent only with BROKER_SIGNING_KEYS, docs/keys.md)', () => {
+  it('the KMS commands are only in the KMS signer (the signing keys of BROKER_SIGNING_KEYS, docs/keys.md)', () => {
     expect(commandSites(bundled).get('SignCommand')).toEqual(['lib/adapters/kms-signer.ts']);
     expect(commandSites(bundled).get('GetPublicKeyCommand')).toEqual(['lib/adapters/kms-signer.ts']);
   });
 
   it('a command kept out of the list is really not called by the bundled code', () => {
-    for (const [command] of Object.entries(NOT_SENT_BY_FUNCTIONS).filter(([name]) => !name.endsWith('PublicKeyCommand') && name !== 'SignCommand')) {
+    for (const [command] of Object.entries(NOT_SENT_BY_FUNCTIONS)) {
       const sites = commandSites(bundled).get(command) ?? [];
       expect(sites).toEqual(['lib/adapters/dynamodb/table.ts']);
       // createTable is defined there and called from no bundled module.

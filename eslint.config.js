@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'cdk.out/', 'coverage/', '.broker/', 'test/cdk/__snapshots__/'] },
+  { ignores: ['node_modules/', '**/dist/', 'cdk.out/', 'coverage/', '.broker/', 'test/cdk/__snapshots__/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,17 +1,14 @@
 #!/usr/bin/env node
-// The `oauth-broker` admin CLI. Runs the compiled CLI (dist/, after `npm run build`) when present,
-// else the TypeScript source through tsx (a development checkout).
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const compiled = fileURLToPath(new URL('../dist/lib/cli/main.js', import.meta.url));
-let entry;
-if (existsSync(compiled)) {
-  entry = pathToFileURL(compiled).href;
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  entry = new URL('../lib/cli/main.ts', import.meta.url).href;
+// The `oauth-broker` admin CLI of a checkout (`npx oauth-broker`, `node bin/oauth-broker.js`). It always
+// runs the TypeScript source, lib/cli/main.ts, through tsx, never a compiled copy in dist/ that could be
+// out of date with the checkout (docs/cli.md "Running the CLI").
+let register;
+try {
+  ({ register } = await import('tsx/esm/api'));
+} catch {
+  process.stderr.write('oauth-broker: the CLI runs from a checkout with its development dependencies: run "npm install" first.\n');
+  process.exit(1);
 }
-const { main } = await import(entry);
+register();
+const { main } = await import(new URL('../lib/cli/main.ts', import.meta.url).href);
 process.exitCode = await main(process.argv.slice(2));

@@ -1,5 +1,5 @@
 /**
- * `GET /profiles/{id}/authorize-url`: the seed's "Copy Authorization URL" (API.md "Authorization").
+ * `GET /profiles/{id}/authorize-url`: the seed's "Copy Authorization URL" (docs/api.md "Authorization").
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Broker } from '../lib/broker.js';

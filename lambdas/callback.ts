@@ -1,5 +1,5 @@
 /**
- * `GET /callback`: public; the authorization server redirects the browser here (API.md). Always an HTML
+ * `GET /callback`: public; the authorization server redirects the browser here (docs/api.md). Always an HTML
  * page, never JSON; the page never shows a token, code or secret and escapes everything it shows.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';

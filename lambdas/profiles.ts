@@ -1,5 +1,5 @@
 /**
- * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (API.md "Profiles") and `POST /profiles/{id}/refresh`:
+ * `PUT|GET|DELETE /profiles/{id}`, `GET /profiles` (docs/api.md "Profiles") and `POST /profiles/{id}/refresh`:
  * the routes of lib/routes.ts served by the `profiles` function, one action each.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';

@@ -1,5 +1,5 @@
 /**
- * `GET /profiles/{id}/token[?minValiditySeconds=N]`: the consumers' route (API.md "Tokens").
+ * `GET /profiles/{id}/token[?minValiditySeconds=N]`: the consumers' route (docs/api.md "Tokens").
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, type Broker } from '../lib/broker.js';

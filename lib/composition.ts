@@ -1,5 +1,5 @@
 /**
- * The composition root: builds the broker once per container from environment variables (DESIGN.md,
+ * The composition root: builds the broker once per container from environment variables (docs/design.md,
  * "lambdas/ are thin"). Everything it reads is listed in `readSettings`.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';

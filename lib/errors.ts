@@ -1,5 +1,5 @@
 /**
- * The contract's error codes (API.md, "Every JSON error body"), one class for all of them so that every
+ * The contract's error codes (docs/api.md, "Every JSON error body"), one class for all of them so that every
  * layer can throw and the edge maps once. Messages are written for a person and never hold a secret.
  */
 export type ErrorCode =

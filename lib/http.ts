@@ -1,5 +1,5 @@
 /**
- * API Gateway proxy responses: the contract's JSON error body (API.md), and the callback's HTML pages.
+ * API Gateway proxy responses: the contract's JSON error body (docs/api.md), and the callback's HTML pages.
  * A 5xx never echoes exception text; every page escapes what it shows.
  */
 import { createHash } from 'node:crypto';
@@ -26,7 +26,11 @@ export function noContent(): APIGatewayProxyResult {
 /** `{"error": code, "message": sentence}`; unknown errors become a generic 500 and are logged by name only. */
 export function errorResponse(error: unknown, logger: Log): APIGatewayProxyResult {
   if (isBrokerError(error)) {
-    if (error.status >= 500) logger.error('request failed', errorFields(error));
+    // ERROR is for the broker's own faults: a 4xx is the caller's mistake, a 503 a passing condition (or an
+    // issuer the admin mistyped), neither worth waking anyone for.
+    if (error.status === 503) logger.warn('request failed for now', errorFields(error));
+    else if (error.status >= 500) logger.error('request failed', errorFields(error));
+    else logger.info('request refused', { errorCode: error.code, ...(error.reason ? { reason: error.reason } : {}) });
     const headers: Record<string, string> =
       error.retryAfterSeconds !== undefined ? { 'Retry-After': String(retryAfterHeader(error.retryAfterSeconds)) } : {};
     return json(error.status, { error: error.code, message: error.message }, headers);
@@ -48,7 +52,7 @@ export function retryAfterHeader(seconds: number): number {
 /**
  * AWS failures that say "not now" rather than "never": throttling, the service's own 5xx, timeouts, and a
  * secret whose forced deletion Secrets Manager has not finished (a profile deleted and created again within
- * seconds). API.md answers these with 503 and `Retry-After`.
+ * seconds). docs/api.md answers these with 503 and `Retry-After`.
  */
 function isTransient(error: unknown): boolean {
   const { name, message, $metadata } = (error ?? {}) as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number } };
@@ -97,7 +101,7 @@ export function bodyText(event: APIGatewayProxyEvent): string | null {
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
 }
 
-/** `minValiditySeconds` (API.md: 0..3600, default 60). */
+/** `minValiditySeconds` (docs/api.md: 0..3600, default 60). */
 export function minValiditySeconds(event: APIGatewayProxyEvent, fallback: number, max: number): number {
   const raw = event.queryStringParameters?.minValiditySeconds;
   if (raw === undefined || raw === null) return fallback;

@@ -1,5 +1,5 @@
 /**
- * The ports the use cases depend on (DESIGN.md "Ports and adapters"). In the cloud they are DynamoDB and
+ * The ports the use cases depend on (docs/design.md "Ports and adapters"). In the cloud they are DynamoDB and
  * Secrets Manager; in local mode the same DynamoDB adapter talks to an embedded dynalite and the vault is
  * an encrypted file.
  */

@@ -1,5 +1,5 @@
 /**
- * Validation of the `PUT /profiles/{id}` body (API.md), on zod's tree-shakable `zod/mini` API. Kept apart
+ * Validation of the `PUT /profiles/{id}` body (docs/api.md), on zod's tree-shakable `zod/mini` API. Kept apart
  * from `profile.ts` so that only the route that writes profiles loads it: the token path never parses a
  * profile (cold start). Import this module dynamically from the use case that needs it.
  */

@@ -1,5 +1,5 @@
 /**
- * The OAuth profile: what an administrator registers (API.md "PUT /profiles/{id}"), what the broker records
+ * The OAuth profile: what an administrator registers (docs/api.md "PUT /profiles/{id}"), what the broker records
  * about it, and the view every route returns. The client secret is write-only: it goes to the vault and
  * only `hasClientSecret` is ever shown.
  */
@@ -10,7 +10,7 @@ import type { SigningAlgorithm } from './keys/signer.js';
 import { isLoopbackUrl } from './shared.js';
 
 export const PROFILE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-/** API.md: request bodies are at most 16 KiB. */
+/** docs/api.md: request bodies are at most 16 KiB. */
 export const MAX_BODY_BYTES = 16 * 1024;
 
 export const GRANT_TYPES = ['authorization_code', 'client_credentials'] as const;
@@ -45,7 +45,7 @@ export const RESERVED_TOKEN_PARAMS = [
   'client_secret',
 ] as const;
 
-/** `http:` endpoint URLs are accepted for these hosts only (API.md). */
+/** `http:` endpoint URLs are accepted for these hosts only (docs/api.md). */
 export { isLoopbackUrl };
 
 /** The stored, non-secret configuration of a profile. Absent optional values are `null`. */
@@ -178,9 +178,9 @@ export function toView(record: ProfileRecord, callbackUrl: string): ProfileView 
 
 /**
  * Whether the tokens of a profile stay valid when its configuration changes from `before` to `after`.
- * API.md: changing `clientId` or `tokenUrl` discards the tokens. The token endpoint compared is the
+ * docs/api.md: changing `clientId` or `tokenUrl` discards the tokens. The token endpoint compared is the
  * effective one: `tokenUrl` when set, else the one discovered from `issuer` (so a new issuer discards
- * the tokens only when it is where they come from). In addition to API.md, a change of `grantType`
+ * the tokens only when it is where they come from). In addition to docs/api.md, a change of `grantType`
  * discards them too: a token obtained with another grant is not this grant's.
  */
 export function tokensSurviveChange(before: ProfileConfig, after: ProfileConfig): boolean {

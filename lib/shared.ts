@@ -3,7 +3,7 @@
  * is published on its own and the token Lambda's cold start pays for every import.
  */
 
-/** API.md `GET /profiles/{id}/token`: `minValiditySeconds` is 0..3600, default 60. */
+/** docs/api.md `GET /profiles/{id}/token`: `minValiditySeconds` is 0..3600, default 60. */
 export const DEFAULT_MIN_VALIDITY_SECONDS = 60;
 export const MAX_MIN_VALIDITY_SECONDS = 3600;
 
@@ -17,7 +17,7 @@ export const MAX_RETRY_AFTER_SECONDS = 3600;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
- * Whether `url` names a loopback host (`127.0.0.1`, `localhost`, `[::1]`): where API.md accepts `http:`
+ * Whether `url` names a loopback host (`127.0.0.1`, `localhost`, `[::1]`): where docs/api.md accepts `http:`
  * endpoint URLs, and where local mode listens unsigned.
  */
 export function isLoopbackUrl(url: URL | string): boolean {

@@ -1,5 +1,5 @@
 /**
- * The local-mode `SecretVault` (DESIGN.md "Ports and adapters"): each profile's client secret and token set
+ * The local-mode `SecretVault` (docs/design.md "Ports and adapters"): each profile's client secret and token set
  * in one encrypted file, so that `npm start` needs no AWS account.
  *
  * - Key: 32 random bytes in `<dir>/vault.key` (base64), created on first use with mode 0600. The vault

@@ -1,5 +1,5 @@
 /**
- * The Secrets Manager `SecretVault` (DESIGN.md "Ports and adapters"): the cloud home of each profile's
+ * The Secrets Manager `SecretVault` (docs/design.md "Ports and adapters"): the cloud home of each profile's
  * client secret and token set.
  */
 import {

@@ -80,7 +80,7 @@ export async function refreshNow(ctx: BrokerContext, profileId: ProfileId, optio
     ...(options.remainingMs !== undefined ? { deadline: ctx.deps.clock() + options.remainingMs } : {}),
   });
   fromRefresh(ctx, result);
-  // API.md: 409 only when there was nothing to refresh with; after an attempt, the view tells the outcome.
+  // docs/api.md: 409 only when there was nothing to refresh with; after an attempt, the view tells the outcome.
   if (result.outcome === 'no_grant' || (result.outcome === 'authorization_required' && failureOf(result) === undefined)) {
     throw authorizationRequired(`Profile "${profileId}" needs a person to authorize it again: open its authorization URL and consent.`, result.outcome);
   }

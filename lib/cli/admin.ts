@@ -1,9 +1,9 @@
 /**
- * The admin routes of the broker's contract (API.md), as the CLI calls them: SigV4 through the SDK's
+ * The admin routes of the broker's contract (docs/api.md), as the CLI calls them: SigV4 through the SDK's
  * transport when the URL is not loopback.
  */
-import type { TokenResponse } from '../broker.js';
 import type { ProfileView } from '../profile.js';
+import type { TokenResponse } from '../sdk/token-client.js';
 import { BrokerTransport, type TransportOptions } from '../sdk/transport.js';
 
 export interface AuthorizationStart {

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { PROFILE_ID_PATTERN } from '../profile.js';
+import { didYouMean, withSuggestion } from './suggest.js';
 
 /** A mistake in how the CLI was called: exit code 2, with the command's usage line. */
 export class UsageError extends Error {
@@ -63,6 +64,16 @@ export const OPTIONS_OF: Record<string, readonly CommandOption[]> = {
 
 export const COMMANDS = Object.keys(OPTIONS_OF);
 
+/** The words that may follow `oauth-broker`, for "did you mean". */
+export function topLevelCommands(): string[] {
+  return [...new Set([...Object.keys(OPTIONS_OF).map((command) => command.split(' ')[0] as string), 'help'])];
+}
+
+/** The subcommands of `profiles`. */
+export function profilesSubcommands(): string[] {
+  return Object.keys(OPTIONS_OF).flatMap((command) => (command.startsWith('profiles ') ? [command.slice('profiles '.length)] : []));
+}
+
 export interface ParsedArgs {
   /** `profiles put`, `token`, …; `undefined` when none was given; may be unknown (checked by the caller). */
   command: string | undefined;
@@ -105,7 +116,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
       tokens: true,
     });
   } catch (error) {
-    throw new UsageError(describeParseError(error));
+    throw new UsageError(describeParseError(error, argv), guessCommand(argv));
   }
   const { values, positionals, tokens } = parsed;
   let command: string | undefined;
@@ -128,7 +139,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   if (command && command in OPTIONS_OF && !values.help) {
     const allowed = new Set<string>([...Object.keys(GLOBAL_OPTIONS), ...(OPTIONS_OF[command] ?? [])]);
     for (const name of given) {
-      if (!allowed.has(name)) throw new UsageError(`option --${name} does not apply to "${command}"`, command);
+      if (!allowed.has(name)) {
+        const near = didYouMean(name, OPTIONS_OF[command] ?? [], (option) => `--${option}`);
+        throw new UsageError(withSuggestion(`option --${name} does not apply to "${command}"`, near), command);
+      }
     }
   }
 
@@ -148,12 +162,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   };
 }
 
-function describeParseError(error: unknown): string {
+function describeParseError(error: unknown, argv: readonly string[]): string {
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const name = /Unknown option '([^']+)'/.exec(message)?.[1];
-    return `unknown option ${name ?? message}`;
+    return withSuggestion(`unknown option ${name ?? message}`, name ? suggestOption(name, argv) : '');
   }
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const name = /Option '([^']+)'/.exec(message)?.[1];
@@ -162,6 +176,24 @@ function describeParseError(error: unknown): string {
     if (/does not take an argument/.test(message)) return `option ${name ?? ''} takes no value`;
   }
   return message.split('\n')[0] ?? message;
+}
+
+/**
+ * The known command among `argv`'s words, when the options could not be parsed: the first words that are
+ * not options (an option's value may be taken for a word; then no command is found, which is harmless).
+ */
+function guessCommand(argv: readonly string[]): string | undefined {
+  const words = argv.filter((arg) => !arg.startsWith('-'));
+  const command = words[0] === 'profiles' || words[0] === 'profile' ? `profiles ${words[1] ?? ''}` : words[0];
+  return command !== undefined && command in OPTIONS_OF ? command : undefined;
+}
+
+/** " Did you mean --timeout?" for `--tiemout`: among the options of the command given, else all of them. */
+function suggestOption(name: string, argv: readonly string[]): string {
+  const bare = name.replace(/^-+/, '');
+  const command = guessCommand(argv);
+  const own = command !== undefined ? (OPTIONS_OF[command] ?? []) : Object.keys(COMMAND_OPTIONS);
+  return didYouMean(bare, [...own, ...Object.keys(GLOBAL_OPTIONS)], (option) => `--${option}`);
 }
 
 /** Exactly `count` operands, named for the error message (`<id>`). */

@@ -1,9 +1,11 @@
 /**
  * The CLI's commands. Each answers its exit code; errors are thrown and reported by `main`.
  */
-import type { ProfileView } from '../profile.js';
+import type { LastError, ProfileView } from '../profile.js';
 import { BrokerApiError } from '../sdk/errors.js';
+import { isLoopbackUrl } from '../sdk/signing.js';
 import type { AdminClient } from './admin.js';
+import { isOpenableUrl } from './browser.js';
 import {
   UsageError,
   checkProfileId,
@@ -106,8 +108,7 @@ const profilesPut: Command = async (ctx) => {
   try {
     text = file === '-' ? await readAll(ctx.io.stdin) : await ctx.io.readFile(file);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    throw new UsageError(`cannot read ${source}: ${typeof code === 'string' ? code : error instanceof Error ? error.message : String(error)}`, 'profiles put');
+    throw new UsageError(describeReadError(source, error), 'profiles put');
   }
   let body: unknown;
   try {
@@ -119,7 +120,17 @@ const profilesPut: Command = async (ctx) => {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new UsageError(`${source} must hold a JSON object (the profile's fields)`, 'profiles put');
   }
-  const { created, view } = await ctx.client().putProfile(id, JSON.stringify(body));
+  let answer: Awaited<ReturnType<AdminClient['putProfile']>>;
+  try {
+    answer = await ctx.client().putProfile(id, JSON.stringify(body));
+  } catch (error) {
+    // The broker refused what the file says: a usage error (exit 2), like a file that is not JSON.
+    if (error instanceof BrokerApiError && error.status === 400) {
+      throw new CommandFailure(`${source} is not a valid profile: ${error.message}`, EXIT_USAGE, error.code);
+    }
+    throw error;
+  }
+  const { created, view } = answer;
   if (ctx.json) {
     printJson(ctx, view);
     return EXIT_OK;
@@ -138,6 +149,22 @@ const profilesPut: Command = async (ctx) => {
   }
   return EXIT_OK;
 };
+
+/** A sentence for a file that cannot be read, instead of a bare `ENOENT`. */
+function describeReadError(source: string, error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  switch (code) {
+    case 'ENOENT':
+      return `the profile file ${source} does not exist (relative paths start in ${process.cwd()})`;
+    case 'EACCES':
+    case 'EPERM':
+      return `the profile file ${source} cannot be read: permission denied`;
+    case 'EISDIR':
+      return `${source} is a directory, not a profile file`;
+    default:
+      return `cannot read ${source} (${typeof code === 'string' ? code : error instanceof Error ? error.message : String(error)})`;
+  }
+}
 
 const profilesDelete: Command = async (ctx) => {
   const id = profileIdOperand(ctx.args);
@@ -223,9 +250,19 @@ const authorize: Command = async (ctx) => {
   const timeoutSeconds = secondsOption(ctx.args.options.timeout, 'timeout', 'authorize');
   if (timeoutSeconds !== undefined && !wait) throw new UsageError('--timeout applies only with --wait', 'authorize');
   const client = ctx.client();
-  // The state before, so that --wait recognizes a new authorization of a profile that was ready already.
+  const waitStartedAt = ctx.io.clock();
+  // The state before, so that --wait recognizes a new authorization of a profile that was ready already,
+  // and an error recorded by this authorization's callback.
   const before = wait ? await client.getProfile(id) : undefined;
   const start = await client.authorizeUrl(id);
+  if (!isOpenableUrl(start.authorizationUrl)) {
+    throw new CommandFailure(
+      `The broker answered an authorization URL with the scheme "${schemeOf(start.authorizationUrl)}", which the CLI neither opens nor prints: ` +
+        `only https: URLs (http: on loopback) are. Check the profile's authorizationUrl and issuer: oauth-broker profiles get ${id}`,
+      EXIT_FAILURE,
+      'unsafe_url',
+    );
+  }
 
   if (ctx.json) {
     line(ctx, JSON.stringify(start));
@@ -239,15 +276,24 @@ const authorize: Command = async (ctx) => {
     line(ctx, '  (it must be registered there as a redirect URI of the client).');
   }
 
+  // Over SSH, a browser on this machine is rarely what the person looks at.
+  let needsTunnel = Boolean(ctx.io.env.SSH_CONNECTION || ctx.io.env.SSH_TTY);
   if (open) {
-    let opened = false;
+    let notOpened: string | undefined;
     try {
-      opened = await ctx.io.openUrl(start.authorizationUrl);
-    } catch {
-      opened = false;
+      if (!(await ctx.io.openUrl(start.authorizationUrl))) notOpened = 'no browser could be started';
+    } catch (error) {
+      notOpened = error instanceof Error ? error.message : String(error);
     }
-    hint(ctx, opened ? 'Opened the authorization URL in the browser.' : 'Could not start a browser: open the authorization URL above yourself.');
+    if (notOpened === undefined) {
+      hint(ctx, 'Opened the authorization URL in the browser.');
+    } else {
+      hint(ctx, `Could not open a browser: ${notOpened}. Open the authorization URL above in a browser yourself.`);
+      needsTunnel = true;
+    }
   }
+  const tunnel = needsTunnel ? tunnelHint(start.callbackUrl, start.authorizationUrl) : undefined;
+  if (tunnel) hint(ctx, tunnel);
   if (!wait || !before) return EXIT_OK;
 
   const timeoutMs = (timeoutSeconds ?? DEFAULT_WAIT_TIMEOUT_SECONDS) * 1000;
@@ -270,6 +316,16 @@ const authorize: Command = async (ctx) => {
         spinner.tick();
       }
       const { state, lastAuthorizedAt } = last.status;
+      const failure = newError(before.status.lastError, last.status.lastError, waitStartedAt);
+      if (failure && !(state === 'ready' && lastAuthorizedAt !== authorizedBefore)) {
+        spinner.stop();
+        throw new CommandFailure(
+          `The authorization of "${id}" failed: ${failure.code}: ${failure.message}${failure.message.endsWith('.') ? '' : '.'} ` +
+            `Fix the cause (oauth-broker profiles get ${id} shows the profile), then start again: oauth-broker authorize ${id} --open --wait`,
+          EXIT_FAILURE,
+          'authorization_failed',
+        );
+      }
       if (state === 'ready' && (!wasReady || lastAuthorizedAt !== authorizedBefore)) {
         spinner.stop();
         if (ctx.json) line(ctx, JSON.stringify(statusEntry(last, ctx.io.clock())));
@@ -292,6 +348,46 @@ const authorize: Command = async (ctx) => {
     'timeout',
   );
 };
+
+/** How far the broker's clock may be behind this one for an error to count as this wait's. */
+const CLOCK_SKEW_MS = 2 * 60_000;
+
+/**
+ * The profile's `status.lastError` when it appeared while waiting: not the one seen before the
+ * authorization started, and recorded (`at`) after the wait started.
+ */
+function newError(before: LastError | null, now: LastError | null, startedAt: number): LastError | undefined {
+  if (!now) return undefined;
+  if (before && before.at === now.at && before.code === now.code) return undefined;
+  const at = Date.parse(now.at);
+  return Number.isNaN(at) || at < startedAt - CLOCK_SKEW_MS ? undefined : now;
+}
+
+function schemeOf(url: string): string {
+  return /^([a-z][a-z0-9+.-]*:)/i.exec(url)?.[1]?.toLowerCase() ?? 'none';
+}
+
+/**
+ * A callback URL on loopback is reached only by a browser on the broker's machine: from another machine,
+ * through a tunnel to it (and to the authorization server too, when that is on loopback: the demo server).
+ */
+function tunnelHint(callbackUrl: string, authorizationUrl: string): string | undefined {
+  const loopbackPort = (value: string): string | undefined => {
+    try {
+      const url = new URL(value);
+      return isLoopbackUrl(url) ? url.port || (url.protocol === 'https:' ? '443' : '80') : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const callbackPort = loopbackPort(callbackUrl);
+  if (callbackPort === undefined) return undefined;
+  const ports = [...new Set([callbackPort, loopbackPort(authorizationUrl)].filter((port) => port !== undefined))];
+  return (
+    `The callback URL ${callbackUrl} is on loopback: the browser must run on this machine, or reach it through a tunnel. ` +
+    `From your desktop: ssh ${ports.map((port) => `-L ${port}:127.0.0.1:${port}`).join(' ')} <user>@<this-host>, then open the URL in a browser there.`
+  );
+}
 
 function formatSeconds(seconds: number): string {
   return Number.isInteger(seconds) ? `${seconds}s` : `${seconds.toFixed(2).replace(/0+$/, '')}s`;

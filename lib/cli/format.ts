@@ -55,8 +55,13 @@ export function table(header: readonly string[], rows: readonly (readonly string
 export function statusTable(profiles: readonly ProfileView[], now: number): string {
   return table(
     [' ', 'PROFILE', 'STATE', 'EXPIRES IN', 'LAST ERROR'],
-    profiles.map((p) => [mark(p.status.state), p.id, p.status.state, timeToExpiry(p.status, now), p.status.lastError?.code ?? '-']),
+    profiles.map((p) => [mark(p.status.state), p.id, p.status.state, timeToExpiry(p.status, now), lastErrorCell(p.status.lastError)]),
   );
+}
+
+/** `invalid_client: <the server's sentence>`, or `-`: the last column, so the sentence may be long. */
+export function lastErrorCell(lastError: ProfileStatus['lastError']): string {
+  return lastError ? `${lastError.code}: ${lastError.message}` : '-';
 }
 
 /** The summary of one profile for `profiles get`. */

@@ -6,8 +6,9 @@ export const DEFAULT_URL = 'http://127.0.0.1:8787';
 
 const EXIT_CODES = `Exit codes:
   0  success
-  1  failure: an error answer of the broker, the broker unreachable, a refresh that failed
-  2  usage error: unknown command or option, missing or bad argument, unreadable profile file
+  1  failure: an error answer of the broker, the broker unreachable, a refresh that failed, an
+     authorization that failed while --wait waited
+  2  usage error: unknown command or option, missing or bad argument, unreadable or invalid profile file
   3  not ready: the profile needs a person to authorize it (409 authorization_required), or --wait timed out`;
 
 const GLOBAL = `Global options:
@@ -124,7 +125,8 @@ Example:
 
 The health of the profiles, the seed's green check mark: ✓ only when the state is ready, then the id,
 the state, the time until the held access token expires (59m, 2h 5m, expired, - when none) and the
-code of the last error. States: ready, authorization_required, refresh_failing, expired, error.
+last error: its code and the broker's sentence (a refused authorization shows here too).
+States: ready, authorization_required, refresh_failing, expired, error.
 
 Without ids, lists every profile and exits 0. With ids, exits 3 unless all of them are ready.
 
@@ -138,13 +140,16 @@ Examples:
 Starts an authorization of an authorization_code profile and prints its authorization URL (the seed's
 "Copy Authorization URL"): open it in a browser, sign in and consent; the authorization server then
 redirects to the broker's callback URL, which must be registered there. Each URL is single use and
-valid 10 minutes.
+valid 10 minutes. Only https: URLs (http: on loopback) are printed or opened; any other scheme is
+refused (exit 1).
 
 Options:
   --open               also open the URL in the system browser (xdg-open, open or start); when none
-                       can be started the URL is still printed
+                       can be, says why, and the printed URL is all you need (over SSH, with a tunnel
+                       to the loopback callback: ssh -L 8787:127.0.0.1:8787 <user>@<host>)
   --wait               then wait until the profile is ready (a spinner on a terminal); exits 0 when it
-                       is, 1 when the profile fails (state error), 3 on timeout
+                       is, 1 as soon as the authorization fails (the profile's lastError, e.g. a refused
+                       code exchange or access_denied) or the profile turns to error, 3 on timeout
   --timeout <seconds>  how long --wait waits (default 300)
 
 With --json, prints one JSON object per line: {"authorizationUrl", "callbackUrl", "expiresAt"} first,

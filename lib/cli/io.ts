@@ -20,7 +20,10 @@ export interface CliIo {
   fetch: FetchLike | undefined;
   /** Whether stderr is a terminal: the `--wait` spinner is drawn only then. */
   isTTY: boolean;
-  /** Opens a URL in the system browser; answers whether a browser could be started. */
+  /**
+   * Opens a URL in the system browser. Answers `true` when it did; rejects with the reason (or answers
+   * `false`) when no browser could be opened.
+   */
   openUrl: (url: string) => Promise<boolean> | boolean;
   /** AWS credentials for SigV4. Default: the AWS SDK's default credential chain. */
   credentials: AwsCredentials | AwsCredentialsProvider | undefined;
@@ -35,14 +38,19 @@ export interface CliIo {
 }
 
 export function defaultIo(overrides: Partial<CliIo> = {}): CliIo {
+  const env = overrides.env ?? process.env;
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
-    env: process.env,
+    env,
     fetch: undefined,
     isTTY: Boolean(process.stderr.isTTY),
-    openUrl: openInBrowser,
+    openUrl: async (url) => {
+      const outcome = await openInBrowser(url, { env });
+      if (!outcome.opened) throw new Error(outcome.reason);
+      return true;
+    },
     credentials: undefined,
     readFile: (path) => readFile(path, 'utf8'),
     pollIntervalMs: 2000,

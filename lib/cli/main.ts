@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BrokerApiError } from '../sdk/errors.js';
 import { isLoopbackUrl } from '../sdk/signing.js';
 import { AdminClient } from './admin.js';
-import { UsageError, parseCommandLine, type ParsedArgs } from './args.js';
+import { UsageError, parseCommandLine, profilesSubcommands, topLevelCommands, type ParsedArgs } from './args.js';
 import {
   COMMAND_HANDLERS,
   CommandFailure,
@@ -20,6 +20,7 @@ import {
 } from './commands.js';
 import { DEFAULT_URL, TOP_HELP, helpFor, usageLine } from './help.js';
 import { defaultIo, type CliIo } from './io.js';
+import { didYouMean, withSuggestion } from './suggest.js';
 
 export type { CliIo } from './io.js';
 export { EXIT_FAILURE, EXIT_NOT_READY, EXIT_OK, EXIT_USAGE } from './commands.js';
@@ -48,7 +49,7 @@ export async function main(argv: readonly string[], overrides: Partial<CliIo> = 
     }
     if (global.help) {
       const text = helpFor(command);
-      if (text === undefined) throw new UsageError(`unknown command "${command}"`);
+      if (text === undefined) throw unknownCommand(command as string);
       io.stdout.write(text);
       return EXIT_OK;
     }
@@ -58,14 +59,7 @@ export async function main(argv: readonly string[], overrides: Partial<CliIo> = 
     }
     if (command === 'profiles') throw new UsageError('"profiles" needs a subcommand: list, get, put or delete', 'profiles');
     const handler = COMMAND_HANDLERS[command];
-    if (!handler) {
-      throw new UsageError(
-        command.startsWith('profiles ')
-          ? `unknown subcommand "${command}": use profiles list, get, put or delete`
-          : `unknown command "${command}"`,
-        command.startsWith('profiles ') ? 'profiles' : undefined,
-      );
-    }
+    if (!handler) throw unknownCommand(command);
     const url = brokerUrl(global.url, io.env);
     let client: AdminClient | undefined;
     const context: Context = {
@@ -88,6 +82,15 @@ export async function main(argv: readonly string[], overrides: Partial<CliIo> = 
   }
 }
 
+function unknownCommand(command: string): UsageError {
+  if (command.startsWith('profiles ')) {
+    const sub = command.slice('profiles '.length);
+    const near = didYouMean(sub, profilesSubcommands(), (name) => `"profiles ${name}"`);
+    return new UsageError(withSuggestion(`unknown subcommand "${command}": use profiles list, get, put or delete`, near), 'profiles');
+  }
+  return new UsageError(withSuggestion(`unknown command "${command}"`, didYouMean(command, topLevelCommands())));
+}
+
 function brokerUrl(option: string | undefined, env: Record<string, string | undefined>): URL {
   const value = option ?? (env.BROKER_URL || DEFAULT_URL);
   const from = option !== undefined ? '--url' : env.BROKER_URL ? 'BROKER_URL' : 'the default URL';
@@ -97,7 +100,9 @@ function brokerUrl(option: string | undefined, env: Record<string, string | unde
   } catch {
     throw new UsageError(`${from} is not an absolute URL: "${value}"`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UsageError(`${from} must be an http: or https: URL: "${value}"`);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackUrl(url))) {
+    throw new UsageError(`${from} must be an https: URL (http: only for a broker on loopback, such as ${DEFAULT_URL}): "${value}"`);
+  }
   return url;
 }
 
@@ -162,7 +167,7 @@ function safeUrl(option: string | undefined, env: Record<string, string | undefi
 
 let cachedVersion: string | undefined;
 
-/** The package version, from the package.json above this file (lib/cli/ or dist/lib/cli/). */
+/** The package version, from the package.json above this file. */
 export function version(): string {
   if (cachedVersion) return cachedVersion;
   let dir = dirname(fileURLToPath(import.meta.url));

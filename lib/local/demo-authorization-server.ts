@@ -5,7 +5,10 @@
  * survives a restart), fresh keys on every start.
  *
  * - issuer `http://127.0.0.1:<port>`, discovery at `/.well-known/openid-configuration`
- * - one confidential client (`client_secret_basic`), redirect URI = the broker's callback
+ * - two confidential clients (`client_secret_basic`), redirect URI = the broker's callback: `demo`, with a
+ *   secret random per start, behind the `demo` profile; and {@link OWN_PROFILE_CLIENT}, with fixed
+ *   credentials printed in the start banner and docs/local-mode.md, for the profiles a newcomer writes
+ *   by hand. Fixed credentials are harmless here: the server listens on loopback, in local mode only.
  * - PKCE (S256) required; refresh tokens only with `offline_access` (which oidc-provider keeps only with
  *   `prompt=consent`); refresh tokens rotate on every use
  * - revocation (RFC 7009) and introspection (RFC 7662) enabled, so an API under development can check the
@@ -16,6 +19,8 @@ import { PortUnavailableError } from './http-adapter.js';
 import { generateSigningKey, issueRefreshTokenForOfflineAccess, loadOidcProvider, startProviderServer } from './oidc-provider-host.js';
 
 export const DEMO_CLIENT_ID = 'demo';
+/** The client for your own profiles against the demo server (docs/local-mode.md "Your own profile"). */
+export const OWN_PROFILE_CLIENT = { clientId: 'my-app', clientSecret: 'my-app-secret' } as const;
 export const DEMO_SCOPE = 'openid offline_access';
 /** Short enough that the refresh job visibly refreshes within minutes of authorizing. */
 export const DEMO_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
@@ -34,6 +39,8 @@ export interface DemoAuthorizationServer {
   readonly clientId: string;
   /** Random per start. */
   readonly clientSecret: string;
+  /** Fixed: {@link OWN_PROFILE_CLIENT}. */
+  readonly ownProfileClient: { clientId: string; clientSecret: string };
   close(): Promise<void>;
 }
 
@@ -60,6 +67,14 @@ export async function startDemoAuthorizationServer(options: DemoAuthorizationSer
       {
         client_id: DEMO_CLIENT_ID,
         client_secret: clientSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: [options.redirectUri],
+      },
+      {
+        client_id: OWN_PROFILE_CLIENT.clientId,
+        client_secret: OWN_PROFILE_CLIENT.clientSecret,
         token_endpoint_auth_method: 'client_secret_basic',
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
@@ -98,6 +113,7 @@ export async function startDemoAuthorizationServer(options: DemoAuthorizationSer
     issuer,
     clientId: DEMO_CLIENT_ID,
     clientSecret,
+    ownProfileClient: { ...OWN_PROFILE_CLIENT },
     close: () => host.close(),
   };
 }

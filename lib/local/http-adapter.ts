@@ -1,5 +1,5 @@
 /**
- * Local mode's "API Gateway" (DESIGN.md "Ports and adapters"): a small `node:http` server that turns each
+ * Local mode's "API Gateway" (docs/design.md "Ports and adapters"): a small `node:http` server that turns each
  * request into the `APIGatewayProxyEvent` API Gateway's REST proxy integration would deliver and hands it
  * to the real `lambdas/` handler of its route, then writes the `APIGatewayProxyResult` back. One code path
  * runs in the cloud and on a laptop.

@@ -1,5 +1,5 @@
 /**
- * Local mode (API.md "Local mode"): the broker on a laptop, without an AWS account. The same use cases and
+ * Local mode (docs/api.md "Local mode"): the broker on a laptop, without an AWS account. The same use cases and
  * the same `lambdas/` handlers as in the cloud, over
  * - an embedded dynalite persisted under the data directory, with the same DynamoDB adapter and table schema;
  * - the encrypted file vault (`FileVault`) in the same directory;
@@ -110,7 +110,7 @@ export class LocalStartupError extends Error {
   }
 }
 
-/** The settings of `npm start` from its environment (API.md "Local mode"). */
+/** The settings of `npm start` from its environment (docs/api.md "Local mode"). */
 export function readLocalOptions(env: NodeJS.ProcessEnv = process.env): Required<Pick<LocalBrokerOptions, 'port' | 'dataDir' | 'refreshIntervalSeconds' | 'demo' | 'demoPort'>> {
   return {
     port: portFrom(env, 'BROKER_PORT', DEFAULT_PORT),

@@ -1,11 +1,16 @@
 /**
- * `npm start`: the broker in local mode (API.md "Local mode"; docs/local-mode.md). Settings come from the
- * environment: BROKER_PORT, BROKER_DATA_DIR, BROKER_REFRESH_INTERVAL_SECONDS, BROKER_DEMO, BROKER_DEMO_PORT.
+ * `npm start`: the broker in local mode (docs/api.md "Local mode"; docs/local-mode.md). Settings come from
+ * the environment: BROKER_PORT, BROKER_DATA_DIR, BROKER_REFRESH_INTERVAL_SECONDS, BROKER_DEMO,
+ * BROKER_DEMO_PORT, BROKER_LOG_FORMAT (human | json), BROKER_LOG_LEVEL; `npm start -- --verbose` logs
+ * from INFO up. Log lines go to stderr, the banner and status lines to stdout.
  *
  * Exit codes: 0 after a clean stop (Ctrl-C / SIGTERM), 1 when it cannot start (port taken, data directory
  * in use, unreadable vault…), 2 for bad settings.
  */
 import path from 'node:path';
+import type { Log } from '../logger.js';
+import { OWN_PROFILE_CLIENT } from './demo-authorization-server.js';
+import { HumanLog, logLevelFrom } from './human-log.js';
 import { createLocalLogger, LocalConfigurationError, LocalStartupError, readLocalOptions, startLocalBroker, type LocalBroker } from './local-broker.js';
 
 // The AWS SDK warns on every start that its 2027 releases will need Node 22. That is about upgrades of the
@@ -42,16 +47,37 @@ function banner(local: LocalBroker): string[] {
       'then fetch its token:',
       '',
       `  curl -s ${local.url}/profiles/${id}/token`,
+      '',
+      `For your own profiles the demo server also knows a client with fixed credentials (local mode only):`,
+      `  issuer ${local.demo.issuer}   client id ${OWN_PROFILE_CLIENT.clientId}   client secret ${OWN_PROFILE_CLIENT.clientSecret}`,
+      '  (docs/local-mode.md, "Your own profile").',
     );
   }
   lines.push('', 'Press Ctrl-C to stop.');
   return lines;
 }
 
+/** The broker's logger: human lines on stderr by default, Powertools' JSON lines with BROKER_LOG_FORMAT=json. */
+function loggerFrom(env: NodeJS.ProcessEnv, argv: readonly string[]): Log {
+  for (const arg of argv) {
+    if (arg !== '--verbose') throw new LocalConfigurationError(`unknown argument "${arg}": npm start takes only --verbose (npm start -- --verbose).`);
+  }
+  const configured = logLevelFrom(env, 'WARN');
+  if (!configured) throw new LocalConfigurationError('BROKER_LOG_LEVEL (or LOG_LEVEL) must be DEBUG, INFO, WARN or ERROR.');
+  // --verbose shows at least INFO, whatever the environment says.
+  const level = argv.includes('--verbose') && configured !== 'DEBUG' ? 'INFO' : configured;
+  const format = (env.BROKER_LOG_FORMAT || 'human').toLowerCase();
+  if (format === 'json') return createLocalLogger({ ...env, POWERTOOLS_LOG_LEVEL: level });
+  if (format !== 'human') throw new LocalConfigurationError(`BROKER_LOG_FORMAT must be human or json; got "${env.BROKER_LOG_FORMAT}".`);
+  return new HumanLog({ write: fail, level });
+}
+
 async function main(): Promise<void> {
   let options: ReturnType<typeof readLocalOptions>;
+  let logger: Log;
   try {
     options = readLocalOptions(process.env);
+    logger = loggerFrom(process.env, process.argv.slice(2));
   } catch (error) {
     if (error instanceof LocalConfigurationError) {
       fail(`oauth-broker: ${error.message}`);
@@ -61,7 +87,7 @@ async function main(): Promise<void> {
   }
 
   // Signals are handled from the start: a Ctrl-C during start-up waits for it, then stops cleanly.
-  const starting = startLocalBroker({ ...options, logger: createLocalLogger(process.env), print });
+  const starting = startLocalBroker({ ...options, logger, print });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -114,7 +114,7 @@ export interface ResolveOptions extends OAuthOptions {
 
 /**
  * The authorization server a profile talks to: its explicit endpoints, completed by discovery when an
- * issuer is set (API.md: "endpoints missing above are discovered"). Explicit endpoints win. Discovery only
+ * issuer is set (docs/api.md: "endpoints missing above are discovered"). Explicit endpoints win. Discovery only
  * runs when an endpoint the caller needs is missing: the token endpoint, the authorization endpoint of an
  * authorization_code profile, and the revocation endpoint when `needRevocation` is set (a failure to
  * discover that one alone is not an error: revocation is best effort).

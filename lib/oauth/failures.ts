@@ -149,7 +149,7 @@ function fromOAuthErrorCode(code: string, description: string | undefined, statu
 }
 
 /**
- * An answer that carries no (usable) OAuth error. DESIGN.md: only network, 5xx and 429 are passing (and
+ * An answer that carries no (usable) OAuth error. docs/design.md: only network, 5xx and 429 are passing (and
  * 408, the server's own timeout); any other 3xx or 4xx means the request went to the wrong place or was
  * refused before the authorization server saw it (a wrong tokenUrl, a WAF, a proxy): retrying cannot help.
  * A 2xx that is not a token response stays a passing `invalid_response`.

@@ -1,6 +1,6 @@
 /**
  * The broker's errors as the SDK and the CLI see them: the contract's JSON error body
- * (`{"error": "<code>", "message": "<human sentence>"}`, API.md) turned into one typed error.
+ * (`{"error": "<code>", "message": "<human sentence>"}`, docs/api.md) turned into one typed error.
  */
 import { parseRetryAfter } from '../shared.js';
 

@@ -40,7 +40,7 @@ export interface SignableRequest {
 
 export type RequestSigner = (request: SignableRequest) => Promise<Record<string, string>>;
 
-/** Local mode binds to loopback and checks no signature (API.md "Auth"). */
+/** Local mode binds to loopback and checks no signature (docs/api.md "Base URL and authentication"). */
 export { isLoopbackUrl };
 
 const EXECUTE_API_HOST = /^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/i;

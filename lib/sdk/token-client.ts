@@ -2,14 +2,27 @@
  * The consumer SDK: fetch a profile's current access token from the broker (`GET /profiles/{id}/token`)
  * and call OAuth-protected APIs with it, the seed's "HTTP Authentication type OAuth".
  */
-import type { TokenResponse } from '../broker.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from '../shared.js';
 import { BrokerApiError } from './errors.js';
 import type { SigningOptions } from './signing.js';
 import { BrokerTransport, type FetchLike } from './transport.js';
 
-/** API.md: `minValiditySeconds` is 0..3600, default 60. */
+/** docs/api.md: `minValiditySeconds` is 0..3600, default 60. */
 export { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS };
+
+/**
+ * The broker's answer to `GET /profiles/{id}/token` (docs/api.md "Tokens"), as sent on the wire. Never
+ * a refresh token or an id token.
+ */
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  /** ISO-8601. */
+  expires_at: string;
+  /** Seconds from the answer. */
+  expires_in: number;
+  scope: string;
+}
 
 export interface TokenClientOptions extends SigningOptions {
   /**
@@ -61,7 +74,7 @@ interface InFlight {
  *
  * @example Local mode (`npm start`), unsigned:
  * ```ts
- * import { TokenClient } from 'oauth-broker';
+ * import { TokenClient } from '@oauth-broker/sdk';
  *
  * const client = new TokenClient({ baseUrl: 'http://127.0.0.1:8787' });
  * const { accessToken, expiresAt } = await client.getToken('demo');

@@ -4,7 +4,7 @@
  * {@link BrokerApiError}. Used by {@link TokenClient} and by the admin CLI.
  */
 import { BrokerApiError, errorFromResponse, networkError } from './errors.js';
-import { createRequestSigner, type RequestSigner, type SigningOptions } from './signing.js';
+import { createRequestSigner, isLoopbackUrl, type RequestSigner, type SigningOptions } from './signing.js';
 
 /** The subset of `fetch` the SDK uses; inject one to observe or stub requests. */
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -43,8 +43,9 @@ export class BrokerTransport {
     } catch {
       throw new TypeError(`baseUrl is not an absolute URL: ${String(options.baseUrl)}`);
     }
-    if (base.protocol !== 'https:' && base.protocol !== 'http:') {
-      throw new TypeError(`baseUrl must be an http: or https: URL: ${base.href}`);
+    if (base.protocol !== 'https:' && !(base.protocol === 'http:' && isLoopbackUrl(base))) {
+      // Signed requests and the tokens in the answers must not cross the network in clear text.
+      throw new TypeError(`baseUrl must be an https: URL (http: only for a broker on loopback: 127.0.0.1, localhost or [::1]): ${base.href}`);
     }
     base.search = '';
     base.hash = '';
@@ -75,6 +76,9 @@ export class BrokerTransport {
       return await this.#fetch(url.href, {
         method,
         headers,
+        // A redirect would carry the signature (and, to a host of the redirector's choosing, a request it
+        // can replay within SigV4's five minutes): never followed, reported by json() instead.
+        redirect: 'manual',
         ...(request.body === undefined ? {} : { body: request.body }),
         ...(request.signal ? { signal: request.signal } : {}),
       });
@@ -86,6 +90,10 @@ export class BrokerTransport {
   /** Sends one request; answers the parsed JSON body of a 2xx (`undefined` for 204), throws {@link BrokerApiError} otherwise. */
   async json<T>(method: string, path: string, request: TransportRequest = {}): Promise<JsonAnswer<T>> {
     const response = await this.send(method, path, request);
+    if (isRedirect(response.status)) {
+      await response.body?.cancel().catch(() => undefined);
+      throw redirectRefused(response);
+    }
     if (!response.ok) throw await errorFromResponse(response);
     if (response.status === 204) return { status: 204, headers: response.headers, body: undefined as T };
     let text: string;
@@ -100,4 +108,23 @@ export class BrokerTransport {
       throw new BrokerApiError(response.status, 'invalid_response', `The broker answered HTTP ${response.status} with a body that is not JSON.`);
     }
   }
+}
+
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
+}
+
+function redirectRefused(response: Response): BrokerApiError {
+  let target = '';
+  try {
+    const location = response.headers.get('location');
+    if (location) target = ` to ${new URL(location, response.url || undefined).origin}`;
+  } catch {
+    // An unreadable Location names nothing worth showing.
+  }
+  return new BrokerApiError(
+    response.status,
+    'invalid_response',
+    `The broker answered HTTP ${response.status}, a redirect${target}, which is not followed: requests carry credentials. Use the broker's final URL as the base URL.`,
+  );
 }

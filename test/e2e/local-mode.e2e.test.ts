@@ -335,7 +335,7 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
     expect(printed.filter((line) => line.startsWith(`✗ profile "${PROFILE_ID}": ready → authorization_required (invalid_grant`))).toHaveLength(1);
   });
 
-  it('7b. `refresh` after that attempt prints the profile view (API.md: 200 view after a refresh attempt; 409 only with nothing to refresh with)', () => {
+  it('7b. `refresh` after that attempt prints the profile view (docs/api.md: 200 view after a refresh attempt; 409 only with nothing to refresh with)', () => {
     // The refresh of step 7 was attempted (one refresh_token grant, answered invalid_grant): the broker must
     // answer 200 with the view, whose status tells the outcome, and the CLI then prints that outcome.
     const refresh = seen.refreshRun;

@@ -55,7 +55,7 @@ export function apiGatewayEvent(request: ApiRequest): APIGatewayProxyEvent {
   );
 }
 
-/** The broker's routes (API.md), as events. */
+/** The broker's routes (docs/api.md), as events. */
 export const events = {
   putProfile: (id: string, body: unknown) =>
     apiGatewayEvent({

@@ -2,7 +2,7 @@
  * `errorResponse` (lib/http.ts) for AWS failures that are not the broker's own errors: "not now" answers
  * 503 `temporarily_unavailable` with `Retry-After` (throttling, the service's own 5xx, SDK timeouts, a secret
  * whose deletion Secrets Manager has not finished), anything else 500 `internal_error`; the body never
- * carries the exception's text (API.md: "A 5xx never echoes exception text").
+ * carries the exception's text (docs/api.md: "A 5xx never echoes exception text").
  */
 import { describe, expect, it } from 'vitest';
 import type { APIGatewayProxyResult } from 'aws-lambda';

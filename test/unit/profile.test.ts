@@ -39,7 +39,7 @@ function refusal(work: () => unknown): BrokerError {
 }
 
 describe('parseProfileInput', () => {
-  it('fills the defaults of API.md', () => {
+  it('fills the defaults of docs/api.md', () => {
     // Prepare
     const body = JSON.stringify({ tokenUrl: 'https://as.example/token', authorizationUrl: 'https://as.example/a', clientId: 'c', clientSecret: 's' });
 
@@ -152,7 +152,7 @@ describe('parseProfileInput', () => {
     expect(error.message).toContain(key);
   });
 
-  it('covers every reserved key API.md names', () => {
+  it('covers every reserved key docs/api.md names', () => {
     // Assess
     expect([...RESERVED_AUTHORIZATION_PARAMS].sort()).toEqual(
       ['client_id', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'response_type', 'state'].sort(),
@@ -345,7 +345,7 @@ describe('tokensSurviveChange', () => {
     ['the client auth method', { clientAuthMethod: 'client_secret_post' }],
     ['the token parameters', { tokenParams: { resource: 'api://mes' } }],
     ['the revocation URL', { revocationUrl: 'https://as.example/revoke' }],
-    ['the issuer, while tokenUrl is set (API.md: only clientId or tokenUrl)', { issuer: 'https://as.example' }],
+    ['the issuer, while tokenUrl is set (docs/api.md: only clientId or tokenUrl)', { issuer: 'https://as.example' }],
     ['the spelling of the same tokenUrl', { tokenUrl: 'HTTPS://AS.EXAMPLE:443/token' }],
   ])('keeps the tokens when only %s changes', (_, overrides) => {
     // Act / Assess
@@ -355,7 +355,7 @@ describe('tokensSurviveChange', () => {
   it.each<[string, Partial<ProfileConfig>]>([
     ['clientId', { clientId: 'other-client' }],
     ['tokenUrl', { tokenUrl: 'https://other.example/token' }],
-    ['grantType (a token of another grant is not this grant: an addition to API.md)', { grantType: 'client_credentials' }],
+    ['grantType (a token of another grant is not this grant: an addition to docs/api.md)', { grantType: 'client_credentials' }],
   ])('discards the tokens when %s changes', (_, overrides) => {
     // Act / Assess
     expect(change(overrides)).toBe(false);

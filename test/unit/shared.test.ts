@@ -42,7 +42,7 @@ describe('parseRetryAfter (RFC 9110 §10.2.3), capped at an hour', () => {
 });
 
 describe('one definition for server, SDK and CLI', () => {
-  it('the minValiditySeconds bounds are API.md\'s', () => {
+  it('the minValiditySeconds bounds are docs/api.md\'s', () => {
     // Act / Assess
     expect([DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS]).toEqual([60, 3600]);
     expect([sdk.DEFAULT_MIN_VALIDITY_SECONDS, sdk.MAX_MIN_VALIDITY_SECONDS]).toEqual([60, 3600]);

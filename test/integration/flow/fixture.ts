@@ -232,7 +232,7 @@ export function expectFreeOfSecrets(text: string, secrets: SecretValues, where =
   }
 }
 
-/** The headers API.md requires on every callback page. */
+/** The headers docs/api.md requires on every callback page. */
 export function expectCallbackPageHeaders(headers: Record<string, unknown> | Headers | undefined): void {
   const get = (name: string): string | undefined => {
     if (headers instanceof Headers) return headers.get(name) ?? undefined;

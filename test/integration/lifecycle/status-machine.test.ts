@@ -1,5 +1,5 @@
 /**
- * The status machine of API.md with the one classifier: a revoked grant,
+ * The status machine of docs/api.md with the one classifier: a revoked grant,
  * passing failures with backoff and Retry-After, an expired held token, a grant without refresh token, and
  * `POST /profiles/{id}/refresh`. Time is injected: the broker's clock is moved, nothing waits for expiry.
  */

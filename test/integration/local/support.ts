@@ -79,9 +79,9 @@ export interface MainProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `lib/local/main.ts` (what `npm start` runs) with these environment variables. */
-export function runMain(env: Record<string, string>): MainProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/local/main.ts'], {
+/** Runs `lib/local/main.ts` (what `npm start` runs) with these environment variables (and arguments). */
+export function runMain(env: Record<string, string>, args: readonly string[] = []): MainProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/local/main.ts', ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -71,7 +71,24 @@ describe('help, version and usage errors', () => {
   });
 
   it.each([
-    [['frobnicate'], /unknown command "frobnicate"/],
+    [['stauts'], 'unknown command "stauts". Did you mean "status"?'],
+    [['tokne', 'demo'], 'unknown command "tokne". Did you mean "token"?'],
+    [['authorise', 'demo'], 'unknown command "authorise". Did you mean "authorize"?'],
+    [['profiles', 'lsit'], 'unknown subcommand "profiles lsit": use profiles list, get, put or delete. Did you mean "profiles list"?'],
+    [['token', 'demo', '--min-validty', '5'], 'unknown option --min-validty. Did you mean --min-validity?'],
+    [['authorize', 'demo', '--wait', '--tiemout', '5'], 'unknown option --tiemout. Did you mean --timeout?'],
+    [['status', '--josn'], 'unknown option --josn. Did you mean --json?'],
+    // --wait is close, but not an option of "token": no suggestion.
+    [['token', 'demo', '--wiat'], 'unknown option --wiat'],
+    [['authorize', 'demo', '--opne'], 'unknown option --opne. Did you mean --open?'],
+  ])('did you mean: %j', async (argv, message) => {
+    const { code, stderr } = await run(argv);
+    expect(code).toBe(2);
+    expect(stderr.split('\n')[0]).toBe(`oauth-broker: ${message}`);
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command "frobnicate"\n/],
     [['profiles'], /"profiles" needs a subcommand/],
     [['profiles', 'rename', 'x'], /unknown subcommand/],
     [['token'], /"token" needs <id>/],
@@ -87,6 +104,8 @@ describe('help, version and usage errors', () => {
     [['profiles', 'put', 'demo'], /needs --file <file>/],
     [['policy', 'demo'], /needs --role <role-arn>/],
     [['status', '--url', 'not a url'], /--url is not an absolute URL/],
+    [['status', '--url', 'http://broker.example.com/prod'], /--url must be an https: URL \(http: only for a broker on loopback, such as http:\/\/127\.0\.0\.1:8787\)/],
+    [['status', '--url', 'file:///etc/passwd'], /--url must be an https: URL/],
   ])('usage error %j exits 2 with a helpful message', async (argv, message) => {
     const { code, stdout, stderr } = await run(argv as string[], { url: broker.url });
     expect(code).toBe(2);
@@ -186,7 +205,8 @@ describe('profiles', () => {
     const list = join(dir, 'list.json');
     await writeFile(list, '[1]');
     for (const [file, message] of [
-      [join(dir, 'missing.json'), /cannot read .*missing\.json: ENOENT/],
+      [join(dir, 'missing.json'), /^oauth-broker: the profile file \S*missing\.json does not exist \(relative paths start in \//],
+      [dir, /is a directory, not a profile file/],
       [bad, /bad\.json is not valid JSON/],
       [list, /must hold a JSON object/],
     ] as const) {
@@ -222,12 +242,16 @@ describe('profiles', () => {
     expect(broker.requests).toHaveLength(0);
   });
 
-  it('put refused by the broker: exit 1 with its message', async () => {
+  it('put refused by the broker (400): an invalid profile file, exit 2 with its message', async () => {
     const file = join(dir, 'p.json');
     await writeFile(file, '{"tokenUrl": "https://as.example/t"}');
     const { code, stderr } = await run(['profiles', 'put', 'crm', '--file', file], { url: broker.url });
-    expect(code).toBe(1);
-    expect(stderr).toBe('oauth-broker: clientId: required.\n');
+    expect(code).toBe(2);
+    expect(stderr).toBe(`oauth-broker: ${file} is not a valid profile: clientId: required.\n`);
+    const json = await run(['profiles', 'put', 'crm', '--file', file, '--json'], { url: broker.url });
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr)).toEqual({ error: 'invalid_request', message: `${file} is not a valid profile: clientId: required.` });
+    expect(broker.profiles.has('crm')).toBe(false);
   });
 
   it('delete', async () => {
@@ -242,7 +266,7 @@ describe('profiles', () => {
 });
 
 describe('status', () => {
-  it('prints ✓ only for ready, the state, the time to expiry and the last error code', async () => {
+  it('prints ✓ only for ready, the state, the time to expiry and the last error (code and sentence)', async () => {
     broker.profiles.set('failing', makeView('failing', {
       state: 'refresh_failing',
       accessTokenExpiresAt: new Date(NOW + 125 * 60_000).toISOString(),
@@ -253,8 +277,8 @@ describe('status', () => {
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^\s+PROFILE\s+STATE\s+EXPIRES IN\s+LAST ERROR$/);
     expect(lines[1]).toMatch(/^✓\s+demo\s+ready\s+59m\s+-$/);
-    expect(lines[2]).toMatch(/^✗\s+erp\s+authorization_required\s+-\s+invalid_grant$/);
-    expect(lines[3]).toMatch(/^✗\s+failing\s+refresh_failing\s+2h 5m\s+server_error$/);
+    expect(lines[2]).toMatch(/^✗\s+erp\s+authorization_required\s+-\s+invalid_grant: The refresh token was revoked\.$/);
+    expect(lines[3]).toMatch(/^✗\s+failing\s+refresh_failing\s+2h 5m\s+server_error: HTTP 502$/);
   });
 
   it('--json gives each profile with ready, state and seconds to expiry', async () => {
@@ -310,13 +334,67 @@ describe('authorize', () => {
     expect(stderr).toContain('Opened the authorization URL in the browser');
   });
 
-  it('--open without a browser still succeeds and points at the printed URL', async () => {
-    for (const openUrl of [() => false, () => Promise.reject(new Error('spawn xdg-open ENOENT'))]) {
+  it('--open without a browser still succeeds, says why and points at the printed URL and a tunnel', async () => {
+    for (const [openUrl, reason] of [
+      [() => false, 'no browser could be started'],
+      [() => Promise.reject(new Error('spawn xdg-open ENOENT')), 'spawn xdg-open ENOENT'],
+      [() => Promise.reject(new Error('xdg-open exited with status 3')), 'xdg-open exited with status 3'],
+    ] as const) {
       const { code, stdout, stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl });
       expect(code).toBe(0);
       expect(stdout).toContain('https://as.example/authorize?');
-      expect(stderr).toContain('open the authorization URL above yourself');
+      expect(stderr).not.toContain('Opened');
+      expect(stderr).toContain(`Could not open a browser: ${reason}. Open the authorization URL above in a browser yourself.`);
+      expect(stderr).toContain('The callback URL http://127.0.0.1:8787/callback is on loopback');
+      expect(stderr).toContain('ssh -L 8787:127.0.0.1:8787 <user>@<this-host>');
     }
+  });
+
+  it('in an SSH session, the tunnel hint comes without --open too', async () => {
+    const ssh = await run(['authorize', 'erp'], { url: broker.url, env: { SSH_CONNECTION: '203.0.113.7 50000 198.51.100.2 22' } });
+    expect(ssh.code).toBe(0);
+    expect(ssh.stderr).toContain('ssh -L 8787:127.0.0.1:8787 <user>@<this-host>');
+    const local = await run(['authorize', 'erp'], { url: broker.url });
+    expect(local.stderr).toBe('');
+  });
+
+  it('--open without a browser for a deployed broker gives no tunnel hint', async () => {
+    broker.profiles.set('erp', makeView('erp', {}, { callbackUrl: 'https://broker.example.com/callback' }));
+    const { code, stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: () => Promise.reject(new Error('no graphical display here')) });
+    expect(code).toBe(0);
+    expect(stderr).toContain('Could not open a browser: no graphical display here.');
+    expect(stderr).not.toContain('ssh -L');
+  });
+
+  it.each([
+    'file:///tmp/setup.exe',
+    'javascript:alert(1)',
+    'http://as.example/authorize?client_id=x',
+    'ms-settings:privacy',
+  ])('refuses to open or print an authorization URL like %s (exit 1)', async (authorizationUrl) => {
+    broker.onAuthorizeUrl = () => ({ status: 200, body: { authorizationUrl, callbackUrl: 'http://127.0.0.1:8787/callback', expiresAt: new Date(NOW + 600_000).toISOString() } });
+    const opened: string[] = [];
+    const { code, stdout, stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: (u) => (opened.push(u), true) });
+    expect(code).toBe(1);
+    expect(opened).toEqual([]);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`The broker answered an authorization URL with the scheme "${new URL(authorizationUrl).protocol}"`);
+    expect(stderr).toContain('only https: URLs (http: on loopback) are');
+    expect(stderr).not.toContain(authorizationUrl);
+  });
+
+  it('the tunnel also reaches an authorization server on loopback (the demo server)', async () => {
+    broker.onAuthorizeUrl = () => ({ status: 200, body: { authorizationUrl: 'http://127.0.0.1:8788/auth?client_id=demo', callbackUrl: 'http://127.0.0.1:8787/callback', expiresAt: new Date(NOW + 600_000).toISOString() } });
+    const { stderr } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: () => false });
+    expect(stderr).toContain('ssh -L 8787:127.0.0.1:8787 -L 8788:127.0.0.1:8788 <user>@<this-host>');
+  });
+
+  it('opens an http: authorization URL on loopback (local mode)', async () => {
+    broker.onAuthorizeUrl = () => ({ status: 200, body: { authorizationUrl: 'http://127.0.0.1:8788/auth?client_id=demo', callbackUrl: 'http://127.0.0.1:8787/callback', expiresAt: new Date(NOW + 600_000).toISOString() } });
+    const opened: string[] = [];
+    const { code } = await run(['authorize', 'erp', '--open'], { url: broker.url, openUrl: (u) => (opened.push(u), true) });
+    expect(code).toBe(0);
+    expect(opened).toEqual(['http://127.0.0.1:8788/auth?client_id=demo']);
   });
 
   it('--wait polls until the profile turns ready (exit 0)', async () => {
@@ -389,6 +467,54 @@ describe('authorize', () => {
     const { code, stderr } = await run(['authorize', 'erp', '--wait'], { url: broker.url });
     expect(code).toBe(1);
     expect(stderr).toContain('invalid_client: Client authentication failed.');
+  });
+
+  it('--wait ends at once with exit 1 when the callback records a lastError, whatever the state', async () => {
+    broker.onGetProfile = (id, count) => {
+      if (id === 'erp' && count === 3) {
+        broker.profiles.set(id, makeView(id, {
+          state: 'authorization_required',
+          lastError: { code: 'invalid_client', message: 'The authorization server did not accept the client.', at: new Date(NOW + 1000).toISOString() },
+        }));
+      }
+    };
+    const { code, stderr } = await run(['authorize', 'erp', '--wait'], { url: broker.url });
+    expect(code).toBe(1);
+    expect(stderr).toContain('The authorization of "erp" failed: invalid_client: The authorization server did not accept the client. ');
+    expect(stderr).toContain('oauth-broker authorize erp --open --wait');
+    expect(stderr).not.toContain('Timed out');
+    expect(broker.requests.filter((r) => r.path === '/profiles/erp')).toHaveLength(3);
+
+    const status = await run(['status', 'erp'], { url: broker.url });
+    expect(status.code).toBe(3);
+    expect(status.stdout).toMatch(/✗\s+erp\s+authorization_required\s+-\s+invalid_client: The authorization server did not accept the client\./);
+  });
+
+  it('--wait with --json reports the failure as authorization_failed', async () => {
+    broker.onGetProfile = (id, count) => {
+      if (count === 2) broker.profiles.set(id, makeView(id, { lastError: { code: 'access_denied', message: 'The user denied the request.', at: new Date(NOW).toISOString() } }));
+    };
+    const { code, stderr } = await run(['authorize', 'erp', '--wait', '--json'], { url: broker.url });
+    expect(code).toBe(1);
+    expect(JSON.parse(stderr)).toMatchObject({ error: 'authorization_failed', message: expect.stringContaining('access_denied: The user denied the request.') });
+  });
+
+  it('--wait ignores a lastError recorded before the wait started', async () => {
+    let now = NOW;
+    broker.onGetProfile = (id, count) => {
+      // Another (older) error shows up: recorded ten minutes before this wait began.
+      if (count === 2) broker.profiles.set(id, makeView(id, { lastError: { code: 'server_error', message: 'HTTP 502', at: new Date(NOW - 600_000).toISOString() } }));
+    };
+    const { code, stderr } = await run(['authorize', 'erp', '--wait', '--timeout', '1'], {
+      url: broker.url,
+      clock: () => now,
+      sleep: async (ms) => {
+        now += ms;
+      },
+      pollIntervalMs: 500,
+    });
+    expect(code).toBe(3);
+    expect(stderr).toContain('Timed out');
   });
 
   it('a client_credentials profile: 409 conflict is a failure (exit 1), not "not ready"', async () => {

@@ -1,5 +1,5 @@
 /**
- * An in-memory broker on loopback speaking the admin part of the contract (API.md), for CLI tests.
+ * An in-memory broker on loopback speaking the admin part of the contract (docs/api.md), for CLI tests.
  */
 import type { ProfileStatus, ProfileView } from '../../../lib/profile.js';
 import { errorBody, startFakeServer, tokenBody, type FakeResponse, type FakeServer, type RecordedRequest } from '../sdk/fake-broker.js';
@@ -57,6 +57,8 @@ export interface FakeAdminBroker extends FakeServer {
   onGetProfile?: (id: string, count: number) => void;
   /** What POST /profiles/{id}/refresh answers; default: the view, unchanged. */
   onRefresh?: (id: string) => FakeResponse;
+  /** What GET /profiles/{id}/authorize-url answers; default: an https: URL at as.example. */
+  onAuthorizeUrl?: (id: string) => FakeResponse;
   /** What GET /profiles/{id}/token answers for a ready profile; default: a token named `token-<id>`. */
   onToken?: (id: string, request: RecordedRequest) => FakeResponse;
 }
@@ -114,6 +116,7 @@ export async function startFakeAdminBroker(initial: ProfileView[] = []): Promise
       if (view.grantType !== 'authorization_code') {
         return { status: 409, body: errorBody('conflict', `Profile "${id}" uses the client_credentials grant: it needs no authorization by a person; fetch its token directly.`) };
       }
+      if (broker.onAuthorizeUrl) return broker.onAuthorizeUrl(id);
       return {
         status: 200,
         body: {

@@ -304,7 +304,7 @@ describe('GET /callback', () => {
     expect((await broker.getProfile('erp')).status.state).toBe('authorization_required');
   });
 
-  it('answers a 400 page (API.md: 200 or 400, always HTML) without the error text when DynamoDB fails unexpectedly', async () => {
+  it('answers a 400 page (docs/api.md: 200 or 400, always HTML) without the error text when DynamoDB fails unexpectedly', async () => {
     // Prepare
     aws.ddb.on(GetCommand).rejects(new Error(`socket hang up ${CLIENT_SECRET}`));
 

@@ -14,6 +14,7 @@ import type { Construct } from 'constructs';
 import { BrokerApi } from './constructs/api.js';
 import { BrokerData } from './constructs/data.js';
 import { BrokerFunctions, SERVICE_NAME } from './constructs/functions.js';
+import { BrokerSigningKeys } from './constructs/signing-keys.js';
 import { BrokerMonitoring } from './constructs/monitoring.js';
 import { RefreshSchedule } from './constructs/schedule.js';
 import type { EnvironmentSettings } from './environments.js';
@@ -35,6 +36,7 @@ export const OUTPUTS = {
   alarmTopicArn: 'AlarmTopicArn',
   refreshScheduleRuleName: 'RefreshScheduleRuleName',
   functionRoleArns: 'FunctionRoleArns',
+  signingKeys: 'SigningKeyArns',
 } as const;
 
 export interface BrokerStackProps extends StackProps {
@@ -44,6 +46,7 @@ export interface BrokerStackProps extends StackProps {
 export class BrokerStack extends Stack {
   readonly settings: EnvironmentSettings;
   readonly data: BrokerData;
+  readonly signingKeys: BrokerSigningKeys;
   readonly brokerApi: BrokerApi;
   readonly brokerFunctions: BrokerFunctions;
   readonly schedule: RefreshSchedule;
@@ -64,7 +67,13 @@ export class BrokerStack extends Stack {
     this.data = new BrokerData(this, 'Data', { settings });
     // The API before the functions: they need its id for the callback URL; its methods come after them.
     this.brokerApi = new BrokerApi(this, 'Api', { settings });
-    this.brokerFunctions = new BrokerFunctions(this, 'Functions', { settings, data: this.data, callbackUrl: this.brokerApi.callbackUrl });
+    this.signingKeys = new BrokerSigningKeys(this, 'SigningKeys', { settings });
+    this.brokerFunctions = new BrokerFunctions(this, 'Functions', {
+      settings,
+      data: this.data,
+      callbackUrl: this.brokerApi.callbackUrl,
+      signingKeys: this.signingKeys,
+    });
     this.brokerApi.addRoutes(this.functions);
     this.schedule = new RefreshSchedule(this, 'Schedule', { settings, refresh: this.functions.refresh });
     this.monitoring = new BrokerMonitoring(this, 'Monitoring', {
@@ -132,6 +141,7 @@ export class BrokerStack extends Stack {
     out('restApiId', this.api.restApiId);
     out('secretsKeyArn', this.secretsKey.keyArn);
     out('secretNamePrefix', `${this.data.secretPrefix}/`);
+    out('signingKeys', this.signingKeys.environmentValue || 'none', 'The private_key_jwt signing keys (BROKER_SIGNING_KEYS): <alg>=<KMS key ARN>, comma-separated');
     out('alarmTopicArn', this.alarmTopic.topicArn);
     out('refreshScheduleRuleName', this.schedule.rule.ruleName, 'The EventBridge rule that runs the refresh job');
     out(

@@ -4,6 +4,7 @@
  * known ones. To add an environment, add an entry: nothing else needs to change.
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { isSigningAlgorithm, type SigningAlgorithm } from '../lib/keys/signer.js';
 
 /** Powertools log levels (`POWERTOOLS_LOG_LEVEL`, and the Lambda application log level). */
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -35,6 +36,29 @@ export interface PrincipalList {
   readonly arns?: readonly string[];
   readonly organizationIds?: readonly string[];
 }
+
+/**
+ * One KMS key that signs `private_key_jwt` client assertions (docs/keys.md). The stack creates it, or uses
+ * the key named by `keyArn`; either way it is listed in the functions' `BROKER_SIGNING_KEYS` and only the
+ * functions that sign may `kms:Sign` with it, with its algorithm pinned.
+ */
+export interface SigningKeySettings {
+  /** Stable name of the key in the stack (its construct id): never rename or reuse one, it would replace the key. */
+  readonly name: string;
+  readonly alg: SigningAlgorithm;
+  /** KMS key spec of a created RSA key (RS256, PS256); default `RSA_2048`. ES256 keys are `ECC_NIST_P256`. */
+  readonly rsaKeySpec?: 'RSA_2048' | 'RSA_3072' | 'RSA_4096';
+  /** Use this existing key (a key ARN, not an alias) instead of creating one; its key policy must allow the broker's signing roles. */
+  readonly keyArn?: string;
+  /**
+   * A key prepared for rotation: listed after the keys in use, so that it never becomes the first key of
+   * its algorithm; `oauth-broker keys rotate` publishes it in the JWKS, `keys promote` makes it sign.
+   */
+  readonly next?: boolean;
+}
+
+/** Every environment signs with one created ES256 key unless it lists its own keys. */
+export const DEFAULT_SIGNING_KEYS: readonly SigningKeySettings[] = [{ name: 'es256', alg: 'ES256' }];
 
 export interface EnvironmentSettings {
   /** Lower-case name: stack `OAuthBroker-<name>`, API stage `<name>`, secrets under `<secretPrefix>/<name>/`. */
@@ -86,6 +110,12 @@ export interface EnvironmentSettings {
   readonly manageApiGatewayAccountRole: boolean;
   /** Associate this regional AWS WAF web ACL with the API stage when set. */
   readonly webAclArn?: string;
+  /**
+   * The KMS keys of `private_key_jwt` (docs/keys.md); default {@link DEFAULT_SIGNING_KEYS}. `[]`: none,
+   * and the broker refuses `private_key_jwt` profiles. To rotate: add a key with `next: true`, deploy,
+   * `keys rotate`, `keys promote`; after `keys withdraw`, remove the old key and drop `next`.
+   */
+  readonly signingKeys?: readonly SigningKeySettings[];
 }
 
 export const environments = {
@@ -249,7 +279,39 @@ export function validateEnvironment(settings: EnvironmentSettings, key: string =
   if (settings.webAclArn !== undefined && !/^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/\S+$/.test(settings.webAclArn)) {
     problems.push('webAclArn is not a regional WAFv2 web ACL ARN');
   }
+  problems.push(...signingKeyProblems(settings));
   if (problems.length > 0) {
     throw new Error(`Environment "${key}" is misconfigured:\n- ${problems.join('\n- ')}`);
   }
+}
+
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key\/[A-Za-z0-9-]+$/;
+
+/** The environment's signing keys: `signingKeys`, or the default one ES256 key. */
+export const signingKeysOf = (settings: EnvironmentSettings): readonly SigningKeySettings[] => settings.signingKeys ?? DEFAULT_SIGNING_KEYS;
+
+function signingKeyProblems(settings: EnvironmentSettings): string[] {
+  const problems: string[] = [];
+  const keys = signingKeysOf(settings);
+  const seen = new Set<string>();
+  for (const [i, key] of keys.entries()) {
+    const where = `signingKeys[${i}]`;
+    if (!/^[a-z][a-z0-9-]{0,31}$/.test(key.name)) problems.push(`${where}.name "${key.name}" must be 1-32 lower-case letters, digits or "-", starting with a letter`);
+    if (seen.has(key.name)) problems.push(`${where}.name "${key.name}" is used twice: each key needs its own name`);
+    seen.add(key.name);
+    if (!isSigningAlgorithm(key.alg)) problems.push(`${where}.alg must be ES256, RS256 or PS256`);
+    if (key.rsaKeySpec !== undefined && key.alg === 'ES256') problems.push(`${where}.rsaKeySpec is for RS256 and PS256 keys; an ES256 key is ECC_NIST_P256`);
+    if (key.keyArn !== undefined) {
+      const m = KMS_KEY_ARN.exec(key.keyArn);
+      if (!m) {
+        problems.push(`${where}.keyArn "${key.keyArn}" is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; an alias cannot be granted kms:Sign by key id)`);
+      } else if ((settings.region && m[1] !== settings.region) || (settings.account && m[2] !== settings.account)) {
+        problems.push(`${where}.keyArn is in ${m[1]}/${m[2]}, not in the environment's ${settings.region ?? 'region'}/${settings.account ?? 'account'}`);
+      }
+    }
+  }
+  const arns = keys.flatMap((key) => (key.keyArn ? [key.keyArn] : []));
+  const twice = arns.find((arn, i) => arns.indexOf(arn) !== i);
+  if (twice) problems.push(`signingKeys lists the key ${twice} twice: one key, one algorithm`);
+  return problems;
 }

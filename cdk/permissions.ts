@@ -9,6 +9,8 @@
  *   KMS through Secrets Manager only (`kms:ViaService`, the secret ARN as encryption context):
  *   `kms:Decrypt` to read, `kms:GenerateDataKey` to write (no `kms:Encrypt`: Secrets Manager never
  *   calls it for a principal), `kms:DescribeKey` with `CreateSecret`.
+ * - `kms:Sign` on each signing key by its ARN, only with that key's algorithm (`kms:SigningAlgorithm`), and
+ *   `kms:GetPublicKey` on the same ARNs, for the functions that sign `private_key_jwt` assertions.
  * - `events:PutEvents` on the default bus, only when every entry has source `oauth-broker`
  *   (`events:source` is multivalued: a set operator, and a `Null` check so that a request without the key
  *   does not pass vacuously).
@@ -31,17 +33,20 @@ import { Stack } from 'aws-cdk-lib';
 import { TABLE_SCHEMA } from '../lib/adapters/dynamodb-profile-store.js';
 import { PROFILE_ID_TAG } from '../lib/adapters/secrets-manager-vault.js';
 import { EVENT_SOURCE } from '../lib/events.js';
-import { FUNCTIONS, ITEM_KEY_PREFIXES, type FunctionKey, type SecretKind } from '../lib/functions.js';
+import { FUNCTIONS, itemKeyPattern, type FunctionKey, type ItemKind, type SecretKind } from '../lib/functions.js';
 import type { BrokerData } from './constructs/data.js';
+import type { SigningKey } from './constructs/signing-keys.js';
 
 export interface GrantTargets {
   readonly data: BrokerData;
+  /** The environment's signing keys (cdk/constructs/signing-keys.ts); none: no KMS signing grants. */
+  readonly signingKeys?: readonly SigningKey[];
 }
 
 const pascal = (s: string) => s.replace(/(^|[-:])(\w)/g, (_, __, c: string) => c.toUpperCase());
 
 /** The statements of `key`'s role, and the secret-ARN patterns among their resources (for cdk-nag). */
-export function functionStatements(key: FunctionKey, { data }: GrantTargets): { statements: iam.PolicyStatement[]; secretPatterns: string[] } {
+export function functionStatements(key: FunctionKey, { data, signingKeys = [] }: GrantTargets): { statements: iam.PolicyStatement[]; secretPatterns: string[] } {
   const { calls } = FUNCTIONS[key];
   const stack = Stack.of(data);
   const statements: iam.PolicyStatement[] = [];
@@ -53,7 +58,7 @@ export function functionStatements(key: FunctionKey, { data }: GrantTargets): { 
     byItems.set(kinds, [...(byItems.get(kinds) ?? []), action]);
   }
   for (const [kinds, actions] of byItems) {
-    const prefixes = kinds.split(',').map((k) => `${ITEM_KEY_PREFIXES[k as keyof typeof ITEM_KEY_PREFIXES]}*`);
+    const prefixes = kinds.split(',').map((k) => itemKeyPattern(k as ItemKind));
     statements.push(
       new iam.PolicyStatement({
         sid: `Items${kinds.split(',').map(pascal).join('And')}`,
@@ -146,6 +151,24 @@ export function functionStatements(key: FunctionKey, { data }: GrantTargets): { 
         },
       }),
     );
+  }
+
+  const keyActions = calls.signingKeys ?? [];
+  if (keyActions.includes('kms:Sign')) {
+    // One statement per key: its ARN and its algorithm only (an ES256 key never signs RSA, and the reverse).
+    for (const [i, k] of signingKeys.entries()) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: `SignWithSigningKey${i}`,
+          actions: ['kms:Sign'],
+          resources: [k.key.keyArn],
+          conditions: { StringEquals: { 'kms:SigningAlgorithm': k.signingAlgorithm } },
+        }),
+      );
+    }
+  }
+  if (keyActions.includes('kms:GetPublicKey') && signingKeys.length > 0) {
+    statements.push(new iam.PolicyStatement({ sid: 'ReadSigningPublicKeys', actions: ['kms:GetPublicKey'], resources: signingKeys.map((k) => k.key.keyArn) }));
   }
   return { statements, secretPatterns };
 }

@@ -10,11 +10,21 @@
  */
 
 /**
- * Table items by the leading key (`pk`) prefix the DynamoDB adapter writes (`dynamodb:LeadingKeys`):
- * a profile is `PROFILE#<id>`, a pending authorization `STATE#<sha-256 of state>`.
+ * Table items by the leading key (`pk`) prefix the DynamoDB adapters write (`dynamodb:LeadingKeys`):
+ * a profile is `PROFILE#<id>`, a pending authorization `STATE#<sha-256 of state>`, and the signing keys'
+ * ring the one item `KEYRING` (lib/keys/dynamodb-key-ring-store.ts).
  */
-export const ITEM_KEY_PREFIXES = { profile: 'PROFILE#', pending: 'STATE#' } as const;
+export const ITEM_KEY_PREFIXES = { profile: 'PROFILE#', pending: 'STATE#', keyRing: 'KEYRING' } as const;
 export type ItemKind = keyof typeof ITEM_KEY_PREFIXES;
+
+/** The `dynamodb:LeadingKeys` pattern of an item kind: any id after the prefix; the key ring exactly. */
+export const itemKeyPattern = (kind: ItemKind): string => (kind === 'keyRing' ? ITEM_KEY_PREFIXES.keyRing : `${ITEM_KEY_PREFIXES[kind]}*`);
+
+/**
+ * The KMS calls on the signing keys of `private_key_jwt` (docs/keys.md): `kms:Sign` for client assertions
+ * and a new key's certificate, `kms:GetPublicKey` when a key enters the ring.
+ */
+export type SigningKeyAction = 'kms:Sign' | 'kms:GetPublicKey';
 
 /** The two secrets of a profile, `<secretPrefix>/<env>/<profileId>/<kind>`. */
 export type SecretKind = 'client-secret' | 'token-set';
@@ -37,8 +47,10 @@ export interface AwsCalls {
   /** `dynamodb:Query` on these indexes (no function queries the table itself). */
   readonly queryIndexes?: readonly ('gsi1' | 'due')[];
   readonly secrets?: Partial<Record<SecretAction, readonly SecretKind[]>>;
-  /** `events:PutEvents` of `Profile Status Changed` on the default bus. */
+  /** `events:PutEvents` of `Profile Status Changed` (and, with `signingKeys`, `Signing Key Changed`) on the default bus. */
   readonly putEvents?: boolean;
+  /** KMS calls on the environment's signing keys (the keys of `BROKER_SIGNING_KEYS`). */
+  readonly signingKeys?: readonly SigningKeyAction[];
 }
 
 export interface FunctionSpec {
@@ -53,9 +65,17 @@ export interface FunctionSpec {
   readonly calls: AwsCalls;
 }
 
-/** Every item a use case may touch, both kinds. */
+/** Every item a use case about profiles may touch, both kinds. */
 const ANY_ITEM: readonly ItemKind[] = ['profile', 'pending'];
 const BOTH_SECRETS: readonly SecretKind[] = ['client-secret', 'token-set'];
+
+/**
+ * A function that talks to token or revocation endpoints signs `private_key_jwt` client assertions
+ * (docs/keys.md "Which functions sign"): it reads the key ring (`KEYRING`), and when the ring has no key
+ * for the profile's algorithm yet it takes the first configured one (`GetPublicKey`, a certificate signed
+ * with `Sign`, the ring written with `PutItem`, `Signing Key Changed` events).
+ */
+const SIGNS: readonly SigningKeyAction[] = ['kms:GetPublicKey', 'kms:Sign'];
 
 /**
  * A refresh under the lease (the token function inline, the scheduled job for due profiles): read the
@@ -63,7 +83,7 @@ const BOTH_SECRETS: readonly SecretKind[] = ['client-secret', 'token-set'];
  * one), record the outcome, and delete the secrets again when the profile was deleted meanwhile.
  */
 const REFRESH_CALLS: AwsCalls = {
-  items: { 'dynamodb:GetItem': ['profile'], 'dynamodb:UpdateItem': ['profile'] },
+  items: { 'dynamodb:GetItem': ['profile', 'keyRing'], 'dynamodb:PutItem': ['keyRing'], 'dynamodb:UpdateItem': ['profile'] },
   secrets: {
     'secretsmanager:GetSecretValue': BOTH_SECRETS,
     'secretsmanager:PutSecretValue': ['token-set'],
@@ -71,6 +91,7 @@ const REFRESH_CALLS: AwsCalls = {
     'secretsmanager:DeleteSecret': BOTH_SECRETS,
   },
   putEvents: true,
+  signingKeys: SIGNS,
 };
 
 /** One entry per function: adding a function is adding an entry (and its route in lib/routes.ts). */
@@ -87,8 +108,8 @@ const FUNCTION_TABLE = {
     timeout: 25,
     calls: {
       items: {
-        'dynamodb:GetItem': ['profile'],
-        'dynamodb:PutItem': ['profile'],
+        'dynamodb:GetItem': ['profile', 'keyRing'],
+        'dynamodb:PutItem': ['profile', 'keyRing'],
         'dynamodb:UpdateItem': ['profile'],
         'dynamodb:DeleteItem': ANY_ITEM,
       },
@@ -100,9 +121,10 @@ const FUNCTION_TABLE = {
         'secretsmanager:DeleteSecret': BOTH_SECRETS,
       },
       putEvents: true,
+      signingKeys: SIGNS,
     },
   },
-  // Reads the profile, writes one pending authorization. No secrets.
+  // Reads the profile, writes one pending authorization. No secrets, no signing.
   authorizeUrl: {
     entry: 'authorize-url.ts',
     description: 'GET /profiles/{id}/authorize-url',
@@ -122,7 +144,8 @@ const FUNCTION_TABLE = {
     timeout: 20,
     calls: {
       items: {
-        'dynamodb:GetItem': ANY_ITEM,
+        'dynamodb:GetItem': [...ANY_ITEM, 'keyRing'],
+        'dynamodb:PutItem': ['keyRing'],
         'dynamodb:UpdateItem': ['profile'],
         'dynamodb:DeleteItem': ['pending'],
       },
@@ -133,6 +156,7 @@ const FUNCTION_TABLE = {
         'secretsmanager:DeleteSecret': BOTH_SECRETS,
       },
       putEvents: true,
+      signingKeys: SIGNS,
     },
   },
   // Reads the profile and token set; refreshes inline under the lease; a client-credentials profile gets
@@ -156,9 +180,30 @@ const FUNCTION_TABLE = {
     reservedConcurrency: 1,
     calls: { ...REFRESH_CALLS, queryIndexes: ['due'] },
   },
+  // Public `GET /jwks`: reads the key ring, nothing else. It never signs (docs/keys.md).
+  jwks: {
+    entry: 'jwks.ts',
+    description: 'GET /jwks (public): the signing keys\' public JWKS',
+    memorySize: 256,
+    timeout: 10,
+    calls: { items: { 'dynamodb:GetItem': ['keyRing'] } },
+  },
+  // The key admin routes: rotation writes the ring and signs the new key's certificate (GetPublicKey and
+  // Sign); GET /profiles/{id}/signing-key reads the profile and may take the first key of its algorithm.
+  keys: {
+    entry: 'keys.ts',
+    description: 'GET /keys, POST /keys/{rotate,promote,withdraw}, GET /profiles/{id}/signing-key',
+    memorySize: 256,
+    timeout: 15,
+    calls: {
+      items: { 'dynamodb:GetItem': ['profile', 'keyRing'], 'dynamodb:PutItem': ['keyRing'] },
+      putEvents: true,
+      signingKeys: SIGNS,
+    },
+  },
 } as const satisfies Readonly<Record<string, FunctionSpec>>;
 
-/** `profiles`, `authorizeUrl`, `callback`, `token`, `refresh`: the functions' keys. */
+/** `profiles`, `authorizeUrl`, `callback`, `token`, `refresh`, `jwks`, `keys`: the functions' keys. */
 export type FunctionKey = keyof typeof FUNCTION_TABLE;
 
 export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = FUNCTION_TABLE;
@@ -172,7 +217,8 @@ export interface CallTarget {
     | { readonly kind: 'item'; readonly item: ItemKind }
     | { readonly kind: 'index'; readonly index: 'gsi1' | 'due' }
     | { readonly kind: 'secret'; readonly secret: SecretKind }
-    | { readonly kind: 'event-bus' };
+    | { readonly kind: 'event-bus' }
+    | { readonly kind: 'signing-key' };
 }
 
 /** The calls of one function flattened to (action, resource) pairs: what tests and `doctor` check one by one. */
@@ -187,6 +233,7 @@ export function callTargets(key: FunctionKey): CallTarget[] {
     for (const secret of secrets) out.push({ action, resource: { kind: 'secret', secret } });
   }
   if (calls.putEvents) out.push({ action: 'events:PutEvents', resource: { kind: 'event-bus' } });
+  for (const action of calls.signingKeys ?? []) out.push({ action, resource: { kind: 'signing-key' } });
   return out;
 }
 
@@ -205,6 +252,8 @@ export const COMMAND_ACTIONS: Readonly<Record<string, string>> = {
   CreateSecretCommand: 'secretsmanager:CreateSecret',
   DeleteSecretCommand: 'secretsmanager:DeleteSecret',
   PutEventsCommand: 'events:PutEvents',
+  GetPublicKeyCommand: 'kms:GetPublicKey',
+  SignCommand: 'kms:Sign',
 };
 
 /** Where an environment's resources are: enough to name every ARN its functions' calls go to. */
@@ -216,6 +265,8 @@ export interface Placement {
   /** `<secretPrefix>/<env>/`, with the trailing `/` (the stack's `SecretNamePrefix` output). */
   readonly secretNamePrefix: string;
   readonly secretsKeyArn: string;
+  /** The signing keys (`BROKER_SIGNING_KEYS`), each with the KMS `SigningAlgorithm` its grant pins. */
+  readonly signingKeys?: readonly { readonly keyArn: string; readonly signingAlgorithm: string }[];
 }
 
 /** One request as AWS authorizes it: the action, the exact resource ARN, the condition keys it carries. */
@@ -254,7 +305,8 @@ export function awsRequests(key: FunctionKey, place: Placement, profileId = 'erp
     const r = call.resource;
     switch (r.kind) {
       case 'item': {
-        const leading = r.item === 'profile' ? `${ITEM_KEY_PREFIXES.profile}${profileId}` : `${ITEM_KEY_PREFIXES.pending}${'0'.repeat(64)}`;
+        const leading =
+          r.item === 'profile' ? `${ITEM_KEY_PREFIXES.profile}${profileId}` : r.item === 'pending' ? `${ITEM_KEY_PREFIXES.pending}${'0'.repeat(64)}` : ITEM_KEY_PREFIXES.keyRing;
         out.push({ label: `${call.action} ${r.item}`, action: call.action, resource: tableArn, context: { 'dynamodb:LeadingKeys': [leading] } });
         break;
       }
@@ -284,6 +336,25 @@ export function awsRequests(key: FunctionKey, place: Placement, profileId = 'erp
           resource: `arn:${partition}:events:${region}:${account}:event-bus/default`,
           context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Profile Status Changed'] },
         });
+        if (FUNCTIONS[key].calls.signingKeys?.length) {
+          out.push({
+            label: 'PutEvents Signing Key Changed',
+            action: call.action,
+            resource: `arn:${partition}:events:${region}:${account}:event-bus/default`,
+            context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Signing Key Changed'] },
+          });
+        }
+        break;
+      case 'signing-key':
+        for (const signingKey of place.signingKeys ?? []) {
+          out.push({
+            label: `${call.action} ${signingKey.keyArn}`,
+            action: call.action,
+            resource: signingKey.keyArn,
+            context: call.action === 'kms:Sign' ? { 'kms:SigningAlgorithm': signingKey.signingAlgorithm } : {},
+            keyPolicy: true,
+          });
+        }
         break;
     }
   }

@@ -40,6 +40,14 @@ export const ROUTES = [
   { method: 'GET', path: '/profiles/{id}/token', function: 'token', auth: 'iam-token', query: { minValiditySeconds: false } },
   // Public: the authorization server redirects the administrator's browser here.
   { method: 'GET', path: '/callback', function: 'callback', auth: 'public' },
+  // Public: servers fetch the broker's public keys here, as the client's `jwks_uri` (docs/keys.md).
+  { method: 'GET', path: '/jwks', function: 'jwks', auth: 'public' },
+  // The signing keys and their rotation (docs/keys.md "Rotation").
+  { method: 'GET', path: '/keys', function: 'keys', auth: 'iam-admin' },
+  { method: 'POST', path: '/keys/rotate', function: 'keys', auth: 'iam-admin' },
+  { method: 'POST', path: '/keys/promote', function: 'keys', auth: 'iam-admin' },
+  { method: 'POST', path: '/keys/withdraw', function: 'keys', auth: 'iam-admin' },
+  { method: 'GET', path: '/profiles/{id}/signing-key', function: 'keys', auth: 'iam-admin' },
 ] as const satisfies readonly RouteSpec[];
 
 export type Route = (typeof ROUTES)[number];

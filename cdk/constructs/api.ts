@@ -28,6 +28,8 @@ export interface BrokerApiProps {
 const PUBLIC_ROUTE_REASONS: Record<string, string> = {
   'GET /callback':
     'GET /callback is the OAuth redirect URI: the authorization server sends the administrator\'s browser here, which cannot sign requests. It acts only on an unguessable, single-use, 10-minute state bound to a PKCE verifier, and is throttled separately.',
+  'GET /jwks':
+    'GET /jwks is the broker\'s public JSON Web Key Set, fetched by authorization servers as the client\'s jwks_uri (RFC 7523, OpenID Connect private_key_jwt), which cannot sign requests. It serves public keys only, cacheable, and is throttled like the callback.',
 };
 const PUBLIC_ROUTE_REASON =
   'docs/api.md makes this route public: its callers (a browser or an authorization server) cannot sign requests with SigV4. It serves nothing secret and is throttled like the callback.';

@@ -16,6 +16,7 @@ import type { EnvironmentSettings } from '../environments.js';
 import { acknowledge, resourceFinding } from '../nag.js';
 import { functionStatements, usesSecrets } from '../permissions.js';
 import type { BrokerData } from './data.js';
+import type { BrokerSigningKeys } from './signing-keys.js';
 
 /** The repository root: `lambdas/`, `package-lock.json` and `tsconfig.json` live there. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -34,6 +35,8 @@ export interface BrokerFunctionsProps {
   readonly data: BrokerData;
   /** The public callback URL the functions send to authorization servers. */
   readonly callbackUrl: string;
+  /** The KMS keys of `private_key_jwt`, in every function's `BROKER_SIGNING_KEYS`. */
+  readonly signingKeys: BrokerSigningKeys;
 }
 
 /** `profiles` → `Profiles`: the construct id of a function (and the prefix of its role's and log group's). */
@@ -56,6 +59,7 @@ export class BrokerFunctions extends Construct {
       BROKER_EVENT_BUS_NAME: 'default',
       BROKER_REFRESH_INTERVAL_SECONDS: String(refreshIntervalSeconds),
       BROKER_REFRESH_MARGIN_SECONDS: String(settings.refreshMarginSeconds),
+      BROKER_SIGNING_KEYS: props.signingKeys.environmentValue,
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_LOG_LEVEL: settings.logLevel,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
@@ -64,7 +68,7 @@ export class BrokerFunctions extends Construct {
     this.functions = {} as Record<FunctionKey, NodejsFunction>;
     this.roles = {} as Record<FunctionKey, iam.Role>;
     for (const key of functionKeys()) {
-      const { fn, role } = this.#createFunction(key, FUNCTIONS[key], settings, data, environment);
+      const { fn, role } = this.#createFunction(key, FUNCTIONS[key], settings, data, props.signingKeys, environment);
       this.functions[key] = fn;
       this.roles[key] = role;
     }
@@ -83,6 +87,7 @@ export class BrokerFunctions extends Construct {
     spec: FunctionSpec,
     settings: EnvironmentSettings,
     data: BrokerData,
+    signingKeys: BrokerSigningKeys,
     environment: Record<string, string>,
   ): { fn: NodejsFunction; role: iam.Role } {
     const id = functionId(key);
@@ -97,9 +102,10 @@ export class BrokerFunctions extends Construct {
       description: `oauth-broker ${settings.name}: ${key} function`,
     });
     logGroup.grantWrite(role);
-    const { statements, secretPatterns } = functionStatements(key, { data });
+    const { statements, secretPatterns } = functionStatements(key, { data, signingKeys: signingKeys.keys });
     for (const statement of statements) role.addToPrincipalPolicy(statement);
     if (usesSecrets(key)) data.addSecretsKeyUser(role);
+    signingKeys.addUser(role, spec.calls.signingKeys ?? []);
     if (secretPatterns.length > 0) {
       acknowledge(
         role,

@@ -78,10 +78,16 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
     tableName: outputs.TableName!,
     secretNamePrefix: outputs.SecretNamePrefix!,
     secretsKeyArn: outputs.SecretsKeyArn!,
+    // Stacks before private_key_jwt have no SigningKeyArns output: their roles are checked without signing.
+    ...(outputs.SigningKeyArns && outputs.SigningKeyArns !== 'none' ? { signingKeys: await signingKeysOf(outputs.SigningKeyArns) } : {}),
   };
-  const keyPolicy = await guard(() => aws.kms.client.send(new aws.kms.GetKeyPolicyCommand({ KeyId: place.secretsKeyArn, PolicyName: 'default' })));
+  // Each KMS request is simulated with its key's own policy: the secrets key's, or a signing key's.
+  const keyPolicies: Record<string, string | undefined> = {};
+  for (const keyArn of [place.secretsKeyArn, ...(place.signingKeys ?? []).map((k) => k.keyArn)]) {
+    keyPolicies[keyArn] = (await guard(() => aws.kms.client.send(new aws.kms.GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' })))).value?.Policy;
+  }
   for (const key of functionKeys()) {
-    checks.push(await roleCheck(aws, key, roles[key], place, keyPolicy.value?.Policy));
+    checks.push(await roleCheck(aws, key, roles[key], place, keyPolicies));
   }
   checks.push(
     await subscriptionsCheck(aws, outputs.AlarmTopicArn!),
@@ -117,6 +123,12 @@ async function readStack(aws: Clients, stackName: string): Promise<{ outputs: Re
   return { outputs, retainsData: stack.EnableTerminationProtection === true };
 }
 
+/** The `SigningKeyArns` output (`BROKER_SIGNING_KEYS`), each key with the KMS algorithm its grant pins. */
+async function signingKeysOf(value: string): Promise<Placement['signingKeys']> {
+  const [{ parseSigningKeys }, { KMS_SIGNING_ALGORITHMS }] = await Promise.all([import('../keys/kms-keys.js'), import('../adapters/kms-signer.js')]);
+  return parseSigningKeys(value).map((k) => ({ keyArn: k.keyArn, signingAlgorithm: KMS_SIGNING_ALGORITHMS[k.alg] }));
+}
+
 /** `profiles=arn:…,token=arn:…` → by function. */
 export function parseRoleArns(value: string): Partial<Record<FunctionKey, string>> {
   const out: Partial<Record<FunctionKey, string>> = {};
@@ -128,12 +140,13 @@ export function parseRoleArns(value: string): Partial<Record<FunctionKey, string
 }
 
 /** IAM's simulator on the role, one request per resource and context, the key policy with the KMS ones. */
-async function roleCheck(aws: Clients, key: FunctionKey, roleArn: string | undefined, place: Placement, keyPolicy: string | undefined): Promise<Check> {
+async function roleCheck(aws: Clients, key: FunctionKey, roleArn: string | undefined, place: Placement, keyPolicies: Record<string, string | undefined>): Promise<Check> {
   const title = `${key} role: the AWS calls its code sends`;
   if (!roleArn) return failed(title, 'the stack names no role for this function', 'Redeploy the stack with this version of oauth-broker.');
   const requests = awsRequests(key, place, 'doctor-probe', 'doctor');
   const refused: string[] = [];
   for (const request of requests) {
+    const keyPolicy = request.keyPolicy ? keyPolicies[request.resource] : undefined;
     const answer = await guard(() =>
       aws.iam.client.send(
         new aws.iam.SimulatePrincipalPolicyCommand({
@@ -142,7 +155,7 @@ async function roleCheck(aws: Clients, key: FunctionKey, roleArn: string | undef
           ResourceArns: [request.resource],
           // The key policy names the roles by aws:PrincipalArn: the simulator is told who asks.
           ContextEntries: [...contextEntries(request), { ContextKeyName: 'aws:PrincipalArn', ContextKeyValues: [roleArn], ContextKeyType: 'string' }],
-          ...(request.keyPolicy && keyPolicy ? { ResourcePolicy: keyPolicy, ResourceOwner: `arn:${place.partition}:iam::${place.account}:root` } : {}),
+          ...(keyPolicy ? { ResourcePolicy: keyPolicy, ResourceOwner: `arn:${place.partition}:iam::${place.account}:root` } : {}),
         }),
       ),
     );

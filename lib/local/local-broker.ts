@@ -158,6 +158,8 @@ const HANDLER_FACTORIES = {
   token: createTokenHandler,
   // The callback page links back to the console local mode serves.
   callback: (broker: () => Broker, logger: Log) => createCallbackHandler(broker, logger, { consoleUrl: '/console' }),
+  jwks: createJwksHandler,
+  keys: createKeysHandler,
 } satisfies Record<ApiFunctionKey, (broker: () => Broker, logger: Log) => ProxyHandler>;
 
 /** The API's routes (lib/routes.ts), each served by the real Lambda handler of its function. */
@@ -172,23 +174,6 @@ export function localRoutes(broker: () => Broker, logger: Log): Route[] {
     ...ROUTES.map((route) => ({ method: route.method, resource: route.path, handler: handlerOf(route.function) })),
     // The console beside the API (not an API route: it is local mode's own page, docs/api.md "Console").
     ...consoleRoutes({ callbackUrl: () => broker().callbackUrl, logger }),
-  ];
-}
-
-/**
- * The signing keys' routes (docs/keys.md): the public JWKS and the key admin routes. Served beside the
- * route table until the stack serves them too; then they join lib/routes.ts and this goes.
- */
-export function keyRoutes(broker: () => Broker, logger: Log): Route[] {
-  const jwks = createJwksHandler(broker, logger);
-  const keys = createKeysHandler(broker, logger);
-  return [
-    { method: 'GET', resource: '/jwks', handler: jwks },
-    { method: 'GET', resource: '/keys', handler: keys },
-    { method: 'POST', resource: '/keys/rotate', handler: keys },
-    { method: 'POST', resource: '/keys/promote', handler: keys },
-    { method: 'POST', resource: '/keys/withdraw', handler: keys },
-    { method: 'GET', resource: '/profiles/{id}/signing-key', handler: keys },
   ];
 }
 
@@ -236,7 +221,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     // The handlers need the broker, the broker needs the callback URL, which needs the bound port.
     const current: { broker?: Broker } = {};
     const http = createLocalHttpServer({
-      routes: [...localRoutes(() => current.broker!, logger), ...keyRoutes(() => current.broker!, logger)],
+      routes: localRoutes(() => current.broker!, logger),
       isReady: () => current.broker !== undefined,
       onError: (error) => logger.error('local mode: handler failed', errorFields(error)),
     });

@@ -104,6 +104,7 @@ describe('cdk-nag AwsSolutions', () => {
         'OAuthBroker-dev/Schedule/Failures AwsSolutions-SQS3',
         'OAuthBroker-dev/Api/Api AwsSolutions-COG4',
         'OAuthBroker-dev/Api/Api/Default/callback/GET AwsSolutions-APIG4',
+        'OAuthBroker-dev/Api/Api/Default/jwks/GET AwsSolutions-APIG4',
         'OAuthBroker-dev/Api/Api/CloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
         'OAuthBroker-dev/Api/Api/DeploymentStage.dev AwsSolutions-APIG3',
         ...role('Profiles', ...['-??????', '', '*'].flatMap((suffix) => [secrets('client-secret', suffix), secrets('token-set', suffix)])),

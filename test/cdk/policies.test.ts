@@ -359,6 +359,7 @@ describe('a removed grant fails the policy tests', () => {
 
     expect(denied(results).length).toBeGreaterThan(0);
     expect(denied(results).every((label) => label.startsWith('kms:'))).toBe(true);
-    expect(callRequests(d, 'token').filter((c) => c.action.startsWith('kms:')).length).toBe(denied(results).length);
+    // Every KMS call through Secrets Manager; the signing keys have policies of their own.
+    expect(callRequests(d, 'token').filter((c) => c.action.startsWith('kms:') && c.label.includes('through Secrets Manager')).length).toBe(denied(results).length);
   }, TIMEOUT);
 });

@@ -12,7 +12,9 @@ import { runSimulation, type Simulation, type SimulationRequestPrincipal } from 
 
 export { anonymousPrincipal } from '@cloud-copilot/iam-simulate';
 import type { Template } from 'aws-cdk-lib/assertions';
+import { KMS_SIGNING_ALGORITHMS } from '../../lib/adapters/kms-signer.js';
 import { awsRequests, type FunctionKey, type Placement } from '../../lib/functions.js';
+import { parseSigningKeys } from '../../lib/keys/kms-keys.js';
 import type { Cfn } from './support.js';
 
 export const ACCOUNT = '111122223333';
@@ -216,7 +218,22 @@ export function placementOf(d: Deployed): Placement {
     tableName: d.ref(d.id('AWS::DynamoDB::Table', 'DataTable')),
     secretNamePrefix: `oauth-broker/${d.env}/`,
     secretsKeyArn: d.arn(d.id('AWS::KMS::Key', 'DataSecretsKey')),
+    signingKeys: signingKeysOf(d),
   };
+}
+
+/** The signing keys as the functions are told them (`BROKER_SIGNING_KEYS`), with the KMS algorithm each grant pins. */
+export function signingKeysOf(d: Deployed): { keyArn: string; signingAlgorithm: string }[] {
+  const fn = d.resources[d.id('AWS::Lambda::Function', 'FunctionsProfiles')]!;
+  const value = d.resolve(fn.Properties.Environment.Variables.BROKER_SIGNING_KEYS) as unknown as string;
+  return parseSigningKeys(value).map((k) => ({ keyArn: k.keyArn, signingAlgorithm: KMS_SIGNING_ALGORITHMS[k.alg] }));
+}
+
+/** The key policy of the KMS key `arn` of `d` (the secrets key or a signing key the stack created). */
+export function keyPolicyOf(d: Deployed, arn: string): unknown {
+  const id = Object.keys(d.resources).find((logical) => d.resources[logical]!.Type === 'AWS::KMS::Key' && d.arn(logical) === arn);
+  if (!id) throw new Error(`no KMS key ${arn} in the ${d.env} template`);
+  return d.resolve(d.resources[id]!.Properties.KeyPolicy);
 }
 
 /**
@@ -224,13 +241,12 @@ export function placementOf(d: Deployed): Placement {
  * resources of `target` (default `d` itself), KMS requests with `target`'s key policy.
  */
 export function callRequests(d: Deployed, key: FunctionKey, target: Deployed = d): CallRequest[] {
-  const keyPolicy = target.resolve(target.resources[target.id('AWS::KMS::Key', 'DataSecretsKey')]!.Properties.KeyPolicy);
   return awsRequests(key, placementOf(target), PROFILE_ID).map((r) => ({
     label: r.label,
     action: r.action,
     resource: r.resource,
     context: Object.fromEntries(Object.entries(r.context).map(([k, v]) => [k, typeof v === 'string' ? v : [...v]])),
-    ...(r.keyPolicy ? { resourcePolicy: keyPolicy } : {}),
+    ...(r.keyPolicy ? { resourcePolicy: keyPolicyOf(target, r.resource) } : {}),
   }));
 }
 

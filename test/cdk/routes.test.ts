@@ -80,6 +80,12 @@ describe('the route table', () => {
       'execute-api:/*/GET/profiles/*/authorize-url',
       'execute-api:/*/GET/profiles/*/token',
       'execute-api:/*/GET/callback',
+      'execute-api:/*/GET/jwks',
+      'execute-api:/*/GET/keys',
+      'execute-api:/*/POST/keys/rotate',
+      'execute-api:/*/POST/keys/promote',
+      'execute-api:/*/POST/keys/withdraw',
+      'execute-api:/*/GET/profiles/*/signing-key',
     ]);
   });
 });

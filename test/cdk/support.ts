@@ -107,7 +107,7 @@ export function normalisedTemplate(template: Template): unknown {
 }
 
 /** The construct ids of the functions (lib/functions.ts keys, capitalised). */
-export const FUNCTION_IDS = ['Profiles', 'AuthorizeUrl', 'Callback', 'Token', 'Refresh'] as const;
+export const FUNCTION_IDS = ['Profiles', 'AuthorizeUrl', 'Callback', 'Token', 'Refresh', 'Jwks', 'Keys'] as const;
 
 export interface Route {
   method: string;

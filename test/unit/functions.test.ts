@@ -6,16 +6,13 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_ACTIONS, FUNCTIONS, functionKeys, ITEM_KEY_PREFIXES, callTargets } from '../../lib/functions.js';
+import { COMMAND_ACTIONS, FUNCTIONS, functionKeys, ITEM_KEY_PREFIXES, callTargets, itemKeyPattern } from '../../lib/functions.js';
+import { KEY_RING_KEY } from '../../lib/keys/dynamodb-key-ring-store.js';
 import { PROJECT_ROOT } from '../../cdk/constructs/functions.js';
 
 /** Commands in bundled modules that no function sends, each with the reason. */
 const NOT_SENT_BY_FUNCTIONS: Record<string, string> = {
   CreateTableCommand: 'createTable() in the DynamoDB adapter serves local mode and tests; in AWS the stack creates the table',
-  // docs/keys.md: sent only when the stack names signing keys in BROKER_SIGNING_KEYS, which it does not
-  // yet; the KMS grants (kms:Sign pinned by kms:SigningAlgorithm, kms:GetPublicKey) come with that.
-  SignCommand: 'the KMS signer (lib/adapters/kms-signer.ts) signs only with keys named in BROKER_SIGNING_KEYS, which the stack does not set yet',
-  GetPublicKeyCommand: 'the KMS signer reads a key only when it is named in BROKER_SIGNING_KEYS, which the stack does not set yet',
 };
 
 /** Every module reachable from `entry` through relative value imports (static and dynamic), as absolute paths. */
@@ -49,7 +46,9 @@ const bundled = new Set(functionKeys().flatMap((key) => [...reachable(path.join(
 describe('lib/functions.ts and the call sites', () => {
   it('follows the imports of every entry point into the adapters (the scan sees what the bundles hold)', () => {
     const relative = [...bundled].map((f) => path.relative(PROJECT_ROOT, f));
-    expect(relative).toEqual(expect.arrayContaining(['lib/adapters/dynamodb-profile-store.ts', 'lib/adapters/secrets-manager-vault.ts', 'lib/events.ts']));
+    expect(relative).toEqual(
+      expect.arrayContaining(['lib/adapters/dynamodb-profile-store.ts', 'lib/adapters/secrets-manager-vault.ts', 'lib/events.ts', 'lib/adapters/kms-signer.ts', 'lib/keys/dynamodb-key-ring-store.ts']),
+    );
     expect(relative.some((f) => f.startsWith('lib/local/') || f.startsWith('lib/cli/'))).toBe(false);
   });
 
@@ -67,13 +66,13 @@ describe('lib/functions.ts and the call sites', () => {
     expect([...listed].sort()).toEqual([...sent].sort());
   });
 
-  it('the KMS commands are only in the KMS signer (sent only with BROKER_SIGNING_KEYS, docs/keys.md)', () => {
+  it('the KMS commands are only in the KMS signer (the signing keys of BROKER_SIGNING_KEYS, docs/keys.md)', () => {
     expect(commandSites(bundled).get('SignCommand')).toEqual(['lib/adapters/kms-signer.ts']);
     expect(commandSites(bundled).get('GetPublicKeyCommand')).toEqual(['lib/adapters/kms-signer.ts']);
   });
 
   it('a command kept out of the list is really not called by the bundled code', () => {
-    for (const [command] of Object.entries(NOT_SENT_BY_FUNCTIONS).filter(([name]) => !name.endsWith('PublicKeyCommand') && name !== 'SignCommand')) {
+    for (const [command] of Object.entries(NOT_SENT_BY_FUNCTIONS)) {
       const sites = commandSites(bundled).get(command) ?? [];
       expect(sites).toEqual(['lib/adapters/dynamodb/table.ts']);
       // createTable is defined there and called from no bundled module.
@@ -86,5 +85,9 @@ describe('lib/functions.ts and the call sites', () => {
     const adapter = readFileSync(path.join(PROJECT_ROOT, 'lib/adapters/dynamodb/items.ts'), 'utf8');
     expect(adapter).toContain(`PROFILE_PREFIX = '${ITEM_KEY_PREFIXES.profile}'`);
     expect(adapter).toContain(`STATE_PREFIX = '${ITEM_KEY_PREFIXES.pending}'`);
+    // The signing keys' ring is one item, granted by its exact key.
+    expect(KEY_RING_KEY.pk).toBe(ITEM_KEY_PREFIXES.keyRing);
+    expect(itemKeyPattern('keyRing')).toBe('KEYRING');
+    expect(itemKeyPattern('profile')).toBe('PROFILE#*');
   });
 });

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_LOG_FIELDS } from '../../../cdk/access-log.js';
 import { BrokerApi } from '../../../cdk/constructs/api.js';
 import { environments } from '../../../cdk/environments.js';
-import type { FunctionKey } from '../../../lib/functions.js';
+import { functionKeys, type FunctionKey } from '../../../lib/functions.js';
 import { ROUTES } from '../../../lib/routes.js';
 import { type Cfn, cdkJson, FUNCTION_IDS, functionProps, logicalId, resources, type Route, routes, synth, type Statement } from '../support.js';
 
@@ -20,14 +20,14 @@ describe('BrokerApi on its own', () => {
     const api = new BrokerApi(stack, 'Api', { settings: environments.dev });
     const fn = (key: FunctionKey) =>
       new lambda.Function(stack, key, { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('export const handler = 1;') });
-    const functions = { profiles: fn('profiles'), authorizeUrl: fn('authorizeUrl'), callback: fn('callback'), token: fn('token'), refresh: fn('refresh') };
+    const functions = Object.fromEntries(functionKeys().map((key) => [key, fn(key)])) as Record<FunctionKey, lambda.Function>;
 
     // Act
     api.addRoutes(functions);
     const template = Template.fromStack(stack);
 
     // Assess
-    const built = routes(template).map((r) => `${r.method} ${r.path} ${r.properties.AuthorizationType} ${JSON.stringify(r.properties.Integration.Uri).match(/"(profiles|authorizeUrl|callback|token|refresh)[0-9A-F]{8}"/)?.[1]}`);
+    const built = routes(template).map((r) => `${r.method} ${r.path} ${r.properties.AuthorizationType} ${JSON.stringify(r.properties.Integration.Uri).match(/"(profiles|authorizeUrl|callback|token|refresh|jwks|keys)[0-9A-F]{8}"/)?.[1]}`);
     expect(built.sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path} ${r.auth === 'public' ? 'NONE' : 'AWS_IAM'} ${r.function}`).sort());
     expect(api.callbackUrl).toContain('/dev/callback');
   });
@@ -40,20 +40,26 @@ describe('the API of the dev stack', () => {
     template = synth({ env: 'dev' }).template;
   }, 60_000);
 
-  it('requires AWS_IAM on every route except GET /callback, which is public', () => {
+  it('requires AWS_IAM on every route except GET /callback and GET /jwks, which are public', () => {
     const all = routes(template);
     expect(all.map((r) => `${r.method} ${r.path}`).sort()).toEqual([
       'DELETE /profiles/{id}',
       'GET /callback',
+      'GET /jwks',
+      'GET /keys',
       'GET /profiles',
       'GET /profiles/{id}',
       'GET /profiles/{id}/authorize-url',
+      'GET /profiles/{id}/signing-key',
       'GET /profiles/{id}/token',
+      'POST /keys/promote',
+      'POST /keys/rotate',
+      'POST /keys/withdraw',
       'POST /profiles/{id}/refresh',
       'PUT /profiles/{id}',
     ]);
     for (const route of all) {
-      const expected = route.method === 'GET' && route.path === '/callback' ? 'NONE' : 'AWS_IAM';
+      const expected = route.method === 'GET' && (route.path === '/callback' || route.path === '/jwks') ? 'NONE' : 'AWS_IAM';
       expect(`${route.method} ${route.path}: ${route.properties.AuthorizationType}`).toBe(`${route.method} ${route.path}: ${expected}`);
     }
     // Each route goes to its function, through a Lambda proxy integration.
@@ -196,7 +202,7 @@ describe('the API with optional settings', () => {
       'DenyUnlistedAdminPrincipals', 'DenyUnlistedTokenPrincipals', 'ListedAdminPrincipalsOfOtherAccounts',
       'ListedTokenOrganizationsOfOtherAccounts', 'ListedTokenPrincipalsOfOtherAccounts', 'PublicRoutes',
     ]);
-    expect(bySid.PublicRoutes).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Resource: 'execute-api:/*/GET/callback' });
+    expect(bySid.PublicRoutes).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Resource: ['execute-api:/*/GET/callback', 'execute-api:/*/GET/jwks'] });
     expect(bySid.PublicRoutes!.Condition).toBeUndefined();
     // Admin statements cover everything but the token and public routes (IAM's `*` would also match `/token`).
     expect(bySid.DenyUnlistedAdminPrincipals).toMatchObject({
@@ -204,7 +210,8 @@ describe('the API with optional settings', () => {
       NotResource: [
         'execute-api:/*/GET/profiles/*/token',
         'execute-api:/*/GET/callback',
-        ...['*/GET/profiles/*/token', '*/GET/callback'].map((route) => ({
+        'execute-api:/*/GET/jwks',
+        ...['*/GET/profiles/*/token', '*/GET/callback', '*/GET/jwks'].map((route) => ({
           'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:*/${route}`]],
         })),
       ],

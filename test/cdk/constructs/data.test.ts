@@ -83,10 +83,13 @@ describe('the data of the dev stack', () => {
     expect(p.DeletionProtectionEnabled).toBe(false);
   });
 
-  it('uses customer-managed KMS keys with rotation', () => {
+  it('uses customer-managed KMS keys, the symmetric ones with rotation', () => {
     const keys = Object.values(resources(template, 'AWS::KMS::Key'));
-    expect(keys.length).toBeGreaterThanOrEqual(1);
-    for (const key of keys) expect(key.Properties!.EnableKeyRotation).toBe(true);
+    // Asymmetric signing keys cannot rotate in KMS: the broker's key ring rotates them (docs/keys.md).
+    const symmetric = keys.filter((key) => key.Properties!.KeySpec === undefined || key.Properties!.KeySpec === 'SYMMETRIC_DEFAULT');
+    expect(symmetric.length).toBeGreaterThanOrEqual(1);
+    for (const key of symmetric) expect(key.Properties!.EnableKeyRotation).toBe(true);
+    expect(keys.filter((key) => !symmetric.includes(key)).map((key) => key.Properties!.KeyUsage)).toEqual(['SIGN_VERIFY']);
     template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/oauth-broker/dev' });
   });
 });

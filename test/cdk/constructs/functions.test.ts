@@ -4,11 +4,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BrokerData } from '../../../cdk/constructs/data.js';
 import { BrokerFunctions, ESM_REQUIRE_BANNER } from '../../../cdk/constructs/functions.js';
+import { BrokerSigningKeys } from '../../../cdk/constructs/signing-keys.js';
 import { environments } from '../../../cdk/environments.js';
 import { functionKeys } from '../../../lib/functions.js';
 import {
@@ -33,14 +34,15 @@ describe('BrokerFunctions on its own', () => {
     const data = new BrokerData(stack, 'Data', { settings: environments.dev });
 
     // Act
-    const built = new BrokerFunctions(stack, 'Functions', { settings: environments.dev, data, callbackUrl: 'https://broker.example/callback' });
+    const signingKeys = new BrokerSigningKeys(stack, 'SigningKeys', { settings: environments.dev });
+    const built = new BrokerFunctions(stack, 'Functions', { settings: environments.dev, data, callbackUrl: 'https://broker.example/callback', signingKeys });
     const template = Template.fromStack(stack);
 
     // Assess
     expect(Object.keys(built.functions)).toEqual(functionKeys());
     template.resourceCountIs('AWS::Lambda::Function', functionKeys().length);
     template.resourceCountIs('AWS::IAM::Role', functionKeys().length);
-    const keyPolicy = Object.values(resources(template, 'AWS::KMS::Key'))[0]!.Properties!.KeyPolicy;
+    const keyPolicy = resources(template, 'AWS::KMS::Key')[stack.getLogicalId(data.secretsKey.node.defaultChild as CfnElement)]!.Properties!.KeyPolicy;
     const users = JSON.stringify(keyPolicy.Statement.find((s: Statement) => s.Sid === 'SecretsThroughSecretsManagerForBrokerAndAdminRoles'));
     for (const name of ['Profiles', 'Callback', 'Token', 'Refresh']) expect(users).toContain(`Functions${name}Role`);
     expect(users).not.toContain('FunctionsAuthorizeUrlRole');
@@ -90,6 +92,7 @@ describe('functions of the dev stack (bundled for real)', () => {
   it('wires the environment variables the runtime reads', () => {
     const tableId = logicalId(template, 'AWS::DynamoDB::Table', 'DataTable');
     const keyId = logicalId(template, 'AWS::KMS::Key', 'DataSecretsKey');
+    const signingKeyId = logicalId(template, 'AWS::KMS::Key', 'SigningKeyses256');
     const apiId = logicalId(template, 'AWS::ApiGateway::RestApi', 'Api');
     for (const name of FUNCTION_IDS) {
       const vars = functionProps(template, name).Environment.Variables;
@@ -104,6 +107,8 @@ describe('functions of the dev stack (bundled for real)', () => {
         BROKER_EVENT_BUS_NAME: 'default',
         BROKER_REFRESH_INTERVAL_SECONDS: '300',
         BROKER_REFRESH_MARGIN_SECONDS: '600',
+        // The default signing key: one ES256 key of the stack's own (docs/keys.md).
+        BROKER_SIGNING_KEYS: { 'Fn::Join': ['', ['ES256=', { 'Fn::GetAtt': [signingKeyId, 'Arn'] }]] },
         POWERTOOLS_SERVICE_NAME: 'oauth-broker',
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
         POWERTOOLS_METRICS_NAMESPACE: 'OAuthBroker',
@@ -133,34 +138,37 @@ describe('functions of the dev stack (bundled for real)', () => {
       Profiles: [
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret',
         'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       AuthorizeUrl: ['dynamodb:GetItem', 'dynamodb:PutItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
       Callback: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       Token: [
-        'dynamodb:GetItem', 'dynamodb:UpdateItem',
+        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       ],
       Refresh: [
-        'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
         'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey',
+        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
         'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage',
       ],
+      // Reads the key ring only: it never signs and touches no secret.
+      Jwks: ['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+      Keys: ['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'kms:GetPublicKey', 'kms:Sign', 'logs:CreateLogStream', 'logs:PutLogEvents'],
     };
 
     it.each(FUNCTION_IDS)('%s holds exactly its own actions, through its own role without managed policies', (name) => {
@@ -176,7 +184,9 @@ describe('functions of the dev stack (bundled for real)', () => {
       }
       expect(actionsOf(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
       expect(token).not.toContain('dynamodb:DeleteItem');
-      expect(token).not.toContain('dynamodb:PutItem');
+      // The token function writes only the key ring (its first key of an algorithm), never a profile or a pending item.
+      const tokenPuts = roleStatements(template, 'FunctionsTokenRole').filter((s) => actionsOf([s]).includes('dynamodb:PutItem'));
+      expect(tokenPuts.map((s) => s.Condition)).toEqual([{ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEYRING'] } }]);
       const authorize = roleStatements(template, 'FunctionsAuthorizeUrlRole');
       expect(actionsOf(authorize).filter((a) => /^(secretsmanager|kms|events):/.test(a))).toEqual([]);
       // The token function may write only token sets, never client secrets.
@@ -211,6 +221,7 @@ describe('functions of the dev stack (bundled for real)', () => {
     });
 
     it('names a resource, never "*", in every function policy; secrets stay under this environment\'s prefix', () => {
+      const signingKeyId = logicalId(template, 'AWS::KMS::Key', 'SigningKeyses256');
       for (const name of FUNCTION_IDS) {
         for (const s of roleStatements(template, `Functions${name}Role`)) {
           expect(s.Effect).toBe('Allow');
@@ -224,8 +235,17 @@ describe('functions of the dev stack (bundled for real)', () => {
               expect(r).toMatch(new RegExp(`:secret:oauth-broker/dev/\\*/(client-secret|token-set)${suffix}"\\]\\]\\}$`));
             }
           }
-          if (actionsOf([s]).some((a) => a.startsWith('kms:'))) {
+          if (actionsOf([s]).some((a) => ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'].includes(a))) {
             expect(s.Condition?.StringEquals?.['kms:ViaService']).toBeDefined();
+          }
+          // Signing: the key by its ARN, its algorithm pinned (docs/keys.md), in a statement of its own.
+          if (actionsOf([s]).includes('kms:Sign')) {
+            expect(actionsOf([s])).toEqual(['kms:Sign']);
+            expect(s.Resource).toEqual({ 'Fn::GetAtt': [signingKeyId, 'Arn'] });
+            expect(s.Condition).toEqual({ StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256' } });
+          }
+          if (actionsOf([s]).includes('kms:GetPublicKey')) {
+            expect(s.Resource).toEqual({ 'Fn::GetAtt': [signingKeyId, 'Arn'] });
           }
           if (actionsOf([s]).includes('secretsmanager:CreateSecret')) {
             expect(s.Condition).toEqual({ 'ForAllValues:StringEquals': { 'aws:TagKeys': ['oauth-broker:profile-id'] } });

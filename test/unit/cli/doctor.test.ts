@@ -23,6 +23,8 @@ const CALLBACK_URL = `https://a1b2c3d4e5.execute-api.${REGION}.amazonaws.com/pro
 const roleArn = (key: string) => `arn:aws:iam::${ACCOUNT}:role/OAuthBroker-prod-Functions${key}Role-ABC`;
 const ROLE_ARNS = functionKeys().map((key) => `${key}=${roleArn(key)}`).join(',');
 const KEY_POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [] });
+const SIGNING_KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/5e1d2c3b-0000-4000-8000-000000000000`;
+const SIGNING_KEY_POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'SignForBrokerSigningRoles' }] });
 
 const cfn = mockClient(CloudFormationClient);
 const iam = mockClient(IAMClient);
@@ -44,6 +46,7 @@ const outputs = (overrides: Record<string, string | undefined> = {}) =>
     AlarmTopicArn: TOPIC_ARN,
     RefreshScheduleRuleName: 'OAuthBroker-prod-ScheduleRule-XYZ',
     FunctionRoleArns: ROLE_ARNS,
+    SigningKeyArns: `ES256=${SIGNING_KEY_ARN}`,
     ...overrides,
   })
     .filter(([, v]) => v !== undefined)
@@ -67,6 +70,7 @@ function healthy(): void {
   ddb.on(DescribeTableCommand).resolves({ Table: { TableName: 'OAuthBroker-prod-DataTable-XYZ', DeletionProtectionEnabled: true } });
   kms.on(GetKeyRotationStatusCommand).resolves({ KeyRotationEnabled: true, RotationPeriodInDays: 365 });
   kms.on(GetKeyPolicyCommand).resolves({ Policy: KEY_POLICY, PolicyName: 'default' });
+  kms.on(GetKeyPolicyCommand, { KeyId: SIGNING_KEY_ARN }).resolves({ Policy: SIGNING_KEY_POLICY, PolicyName: 'default' });
 }
 
 interface Fetched {
@@ -108,7 +112,7 @@ describe('oauth-broker doctor', () => {
       '✓ table',
       '✓ secrets key',
       '✓ callback URL',
-      'All 12 checks passed.',
+      'All 14 checks passed.',
     ]);
     expect(cfn.commandCalls(DescribeStacksCommand)[0]!.args[0].input).toEqual({ StackName: 'OAuthBroker-prod' });
   });
@@ -126,6 +130,7 @@ describe('oauth-broker doctor', () => {
       tableName: 'OAuthBroker-prod-DataTable-XYZ',
       secretNamePrefix: 'oauth-broker/prod/',
       secretsKeyArn: KEY_ARN,
+      signingKeys: [{ keyArn: SIGNING_KEY_ARN, signingAlgorithm: 'ECDSA_SHA_256' }],
     };
     const expected = functionKeys().flatMap((key) =>
       awsRequests(key, place, 'doctor-probe', 'doctor').map((r) => `${roleArn(key)} ${r.action} ${r.resource}${r.keyPolicy ? ' +key policy' : ''}`),
@@ -141,6 +146,15 @@ describe('oauth-broker doctor', () => {
     }
     const putEvents = asked.find((i) => i.ActionNames![0] === 'events:PutEvents')!;
     expect(putEvents.ContextEntries).toContainEqual({ ContextKeyName: 'events:source', ContextKeyValues: ['oauth-broker'], ContextKeyType: 'stringList' });
+    // Signing (output SigningKeyArns): kms:Sign on the signing key with its pinned algorithm and that key's own policy.
+    const signs = asked.filter((i) => i.ActionNames![0] === 'kms:Sign');
+    expect(signs.map((i) => i.PolicySourceArn).sort()).toEqual(['callback', 'keys', 'profiles', 'refresh', 'token'].map(roleArn).sort());
+    for (const i of signs) {
+      expect(i.ResourceArns).toEqual([SIGNING_KEY_ARN]);
+      expect(i.ResourcePolicy).toBe(SIGNING_KEY_POLICY);
+      expect(i.ContextEntries).toContainEqual({ ContextKeyName: 'kms:SigningAlgorithm', ContextKeyValues: ['ECDSA_SHA_256'], ContextKeyType: 'string' });
+    }
+    expect(asked.filter((i) => i.ActionNames![0] === 'kms:Decrypt').every((i) => i.ResourcePolicy === KEY_POLICY)).toBe(true);
     // An unsigned GET without parameters, nothing else.
     expect(fetched.map((f) => f.url)).toEqual([CALLBACK_URL]);
     expect(fetched[0]!.headers.get('authorization')).toBeNull();
@@ -165,7 +179,7 @@ describe('oauth-broker doctor', () => {
     );
     expect(stdout).toContain('    Redeploy the stack (npx cdk deploy)');
     expect(stdout.match(/^✗/gm)).toHaveLength(1);
-    expect(stdout).toContain('1 of 12 checks failed.');
+    expect(stdout).toContain('1 of 14 checks failed.');
   });
 
   it('✗ for alarms that reach nobody: none subscribed, or only a pending confirmation', async () => {
@@ -197,7 +211,7 @@ describe('oauth-broker doctor', () => {
     expect(stdout).toContain('✗ table: deletion protection: off, although this environment retains its data');
     expect(stdout).toContain(`✗ secrets key: automatic rotation: disabled\n    Enable it: aws kms enable-key-rotation --key-id ${KEY_ARN}`);
     expect(stdout).toContain(`✗ callback URL: reachable: ${CALLBACK_URL} answered 403 application/json, not the broker's 400 page`);
-    expect(stdout).toContain('5 of 12 checks failed.');
+    expect(stdout).toContain('5 of 14 checks failed.');
   });
 
   it('✓ for an unprotected table in an environment that does not keep its data (dev)', async () => {
@@ -230,7 +244,7 @@ describe('oauth-broker doctor', () => {
     expect(cfn.commandCalls(DescribeStacksCommand)[0]!.args[0].input).toEqual({ StackName: 'Broker-Blue' });
     const report = JSON.parse(stdout) as { stack: string; region: string; ok: boolean; checks: { check: string; ok: boolean; detail: string }[] };
     expect(report).toMatchObject({ stack: 'Broker-Blue', region: REGION, ok: true });
-    expect(report.checks).toHaveLength(12);
+    expect(report.checks).toHaveLength(14);
   });
 
   it('is a usage error without an environment or a region, before any AWS call', async () => {

@@ -3,19 +3,28 @@
  * calls lib/functions.ts lists for its function (the list the stack's IAM roles are built from), on the
  * items and secrets listed there. The races are the reason for the less obvious grants: a profile deleted
  * while the callback, a token request or the scheduled job stores new tokens has its re-created secrets
- * deleted by that function.
+ * deleted by that function. Every broker has signing keys on a mocked KMS backed by real keys, as the
+ * stack configures them (`BROKER_SIGNING_KEYS`): the signing calls of `private_key_jwt` are attributed too.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler as createAuthorizeUrlHandler } from '../../../lambdas/authorize-url.js';
 import { createHandler as createCallbackHandler } from '../../../lambdas/callback.js';
 import { createHandler as createProfilesHandler } from '../../../lambdas/profiles.js';
 import { createHandler as createRefreshHandler } from '../../../lambdas/refresh.js';
 import { createHandler as createTokenHandler } from '../../../lambdas/token.js';
+import { createHandler as createJwksHandler } from '../../../lambdas/jwks.js';
+import { createHandler as createKeysHandler } from '../../../lambdas/keys.js';
+import { KEY_RING_KEY } from '../../../lib/keys/dynamodb-key-ring-store.js';
+import { createFakeKms } from '../../support/fake-kms.js';
 import { callTargets, functionKeys, ITEM_KEY_PREFIXES, type FunctionKey } from '../../../lib/functions.js';
 import { apiEvent } from '../support/events.js';
 import { TestClock, brokerOn, captureLogger, jsonResponse, profileBody, stateOf, useAwsMocks, type CapturedLog } from '../support/harness.js';
 
 const aws = useAwsMocks();
+const kms = createFakeKms();
+/** The environment's signing keys: the one in use, and a next one for a rotation. */
+const signingKeys = [kms.addKey('ECC_NIST_P256'), kms.addKey('ECC_NIST_P256')].map((key) => ({ alg: 'ES256' as const, keyArn: key.arn }));
+afterAll(() => kms.restore());
 let log: CapturedLog;
 let clock: TestClock;
 
@@ -32,7 +41,7 @@ const fetchFake = (async () => {
 /** The calls each function made, as `action target` (e.g. `dynamodb:DeleteItem pending`). */
 let made: Record<FunctionKey, Set<string>>;
 /** Who made each call so far: an inner `as` (a concurrent request) claims its calls before the outer one ends. */
-let owners: { ddb: (FunctionKey | undefined)[]; sm: (FunctionKey | undefined)[] };
+let owners: { ddb: (FunctionKey | undefined)[]; sm: (FunctionKey | undefined)[]; kms: (FunctionKey | undefined)[] };
 
 const DDB_ACTIONS: Record<string, string> = {
   GetCommand: 'dynamodb:GetItem',
@@ -58,7 +67,7 @@ function describeSm(command: { constructor: { name: string }; input: Record<stri
 
 /** Runs `act` as function `fn`: the calls made meanwhile, except those an inner `as` claimed, are `fn`'s. */
 async function as<T>(fn: FunctionKey, act: () => Promise<T>): Promise<T> {
-  const start = { ddb: aws.ddb.calls().length, sm: aws.sm.mock.calls().length };
+  const start = { ddb: aws.ddb.calls().length, sm: aws.sm.mock.calls().length, kms: kms.mock.calls().length };
   try {
     return await act();
   } finally {
@@ -74,18 +83,26 @@ async function as<T>(fn: FunctionKey, act: () => Promise<T>): Promise<T> {
       owners.sm[i] = fn;
       made[fn].add(describeSm(smCalls[i]!.args[0] as never));
     }
+    const kmsCalls = kms.mock.calls();
+    for (let i = start.kms; i < kmsCalls.length; i++) {
+      if (owners.kms[i] !== undefined) continue;
+      owners.kms[i] = fn;
+      made[fn].add(`kms:${(kmsCalls[i]!.args[0] as { constructor: { name: string } }).constructor.name.replace(/Command$/, '')} signing-key`);
+    }
   }
 }
 
 /** Handlers on a fresh broker each time: a cold container per request. */
 const handlers = () => {
-  const broker = brokerOn(aws, { logger: log.logger, clock, fetch: fetchFake });
+  const broker = brokerOn(aws, { logger: log.logger, clock, fetch: fetchFake, signingKeys: { keys: signingKeys, kms: kms.client } });
   return {
     profiles: createProfilesHandler(() => broker, log.logger),
     authorizeUrl: createAuthorizeUrlHandler(() => broker, log.logger),
     callback: createCallbackHandler(() => broker, log.logger),
     token: createTokenHandler(() => broker, log.logger),
     refresh: createRefreshHandler(() => broker, log.logger),
+    jwks: createJwksHandler(() => broker, log.logger),
+    keys: createKeysHandler(() => broker, log.logger),
   };
 };
 
@@ -93,6 +110,12 @@ const put = (id: string, body: Record<string, unknown>) =>
   as('profiles', () => handlers().profiles(apiEvent({ method: 'PUT', resource: '/profiles/{id}', pathParameters: { id }, body: JSON.stringify(body) })));
 const remove = (id: string) => as('profiles', () => handlers().profiles(apiEvent({ method: 'DELETE', resource: '/profiles/{id}', pathParameters: { id } })));
 const token = (id: string) => as('token', () => handlers().token(apiEvent({ method: 'GET', resource: '/profiles/{id}/token', pathParameters: { id } })));
+const keyRoute = (method: 'GET' | 'POST', resource: string, body?: unknown, id?: string) =>
+  as('keys', () =>
+    handlers().keys(apiEvent({ method, resource, ...(id ? { pathParameters: { id } } : {}), ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })),
+  );
+/** The key ring gone (keys configured after the profiles were made): the next signing function makes the first key. */
+const forgetRing = () => aws.table.items.delete(`${KEY_RING_KEY.pk}|${KEY_RING_KEY.sk}`);
 const scheduledRun = () => as('refresh', () => handlers().refresh({}, { getRemainingTimeInMillis: () => 60_000 }));
 
 /** Authorizes `id` through the authorize-url and callback handlers; `meanwhile` runs during the code exchange. */
@@ -110,7 +133,7 @@ beforeEach(() => {
   clock = new TestClock();
   during = undefined;
   made = Object.fromEntries(functionKeys().map((key) => [key, new Set<string>()])) as Record<FunctionKey, Set<string>>;
-  owners = { ddb: [], sm: [] };
+  owners = { ddb: [], sm: [], kms: [] };
 });
 
 /** What lib/functions.ts allows `fn`, in the same notation. */
@@ -118,7 +141,7 @@ const listed = (fn: FunctionKey) =>
   new Set(
     callTargets(fn).map((t) => {
       const r = t.resource;
-      return `${t.action} ${r.kind === 'item' ? r.item : r.kind === 'index' ? r.index : r.kind === 'secret' ? r.secret : 'default'}`;
+      return `${t.action} ${r.kind === 'item' ? r.item : r.kind === 'index' ? r.index : r.kind === 'secret' ? r.secret : r.kind === 'signing-key' ? 'signing-key' : 'default'}`;
     }),
   );
 
@@ -173,6 +196,28 @@ const scenarios = {
     during = async () => void (await remove('job'));
     await scheduledRun();
   },
+  async privateKeyJwt() {
+    const signed = { clientSecret: undefined, clientAuthMethod: 'private_key_jwt', clientAssertionAudience: 'token_endpoint' };
+    const machine = profileBody({ ...signed, grantType: 'client_credentials', authorizationUrl: undefined, scope: 'api.read' });
+    // The first private_key_jwt profile brings the first key into the ring (GetPublicKey, a certificate signed).
+    expect((await put('pkj', machine)).statusCode).toBe(201);
+    expect((await token('pkj')).statusCode).toBe(200);
+    expect((await as('jwks', () => handlers().jwks(apiEvent({ method: 'GET', resource: '/jwks' })))).statusCode).toBe(200);
+    expect((await keyRoute('GET', '/keys')).statusCode).toBe(200);
+    expect((await keyRoute('GET', '/profiles/{id}/signing-key', undefined, 'pkj')).statusCode).toBe(200);
+    expect((await keyRoute('POST', '/keys/rotate', {})).statusCode).toBe(200);
+    // Whichever signing function finds no key makes the first one: the token function, the scheduled job, the callback.
+    forgetRing();
+    await put('pkj-2', machine);
+    forgetRing();
+    expect((await token('pkj-2')).statusCode).toBe(200);
+    await put('pkj-3', machine);
+    forgetRing();
+    await scheduledRun();
+    await put('pkj-code', profileBody(signed));
+    forgetRing();
+    expect((await authorizeThroughHandlers('pkj-code')).statusCode).toBe(200);
+  },
 };
 
 describe('the calls each handler sends are the ones lib/functions.ts lists for its function', () => {
@@ -210,6 +255,19 @@ describe('the calls each handler sends are the ones lib/functions.ts lists for i
     expectWithinList();
     expect(made.token).toContain('secretsmanager:DeleteSecret token-set');
     expect(made.refresh).toContain('secretsmanager:DeleteSecret token-set');
+  });
+
+  it('a private_key_jwt profile: every signing function signs in KMS, the JWKS function only reads the ring', async () => {
+    await scenarios.privateKeyJwt();
+
+    expectWithinList();
+    for (const fn of ['profiles', 'token', 'refresh', 'callback', 'keys'] as const) {
+      expect(made[fn], fn).toContain('kms:Sign signing-key');
+      expect(made[fn], fn).toContain('kms:GetPublicKey signing-key');
+      expect(made[fn], fn).toContain('dynamodb:PutItem keyRing');
+    }
+    expect([...made.jwks]).toEqual(['dynamodb:GetItem keyRing']);
+    expect([...made.authorizeUrl].filter((c) => c.startsWith('kms:') || c.includes('keyRing'))).toEqual([]);
   });
 
   it('every call lib/functions.ts lists is sent in these scenarios: no grant without a use (status events: lib/events.ts, not mocked here)', async () => {

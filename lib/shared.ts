@@ -8,6 +8,20 @@ export const DEFAULT_MIN_VALIDITY_SECONDS = 60;
 export const MAX_MIN_VALIDITY_SECONDS = 3600;
 
 /**
+ * The answer to `GET /profiles/{id}/token` (docs/api.md "Tokens"), as sent on the wire: the broker builds
+ * it, the SDK reads it. Never a refresh token or an id token.
+ */
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  /** ISO-8601. */
+  expires_at: string;
+  /** Seconds from the answer. */
+  expires_in: number;
+  scope: string;
+}
+
+/**
  * docs/api.md: every `Retry-After` the broker sends or honours is at most an hour. A server (or a broker)
  * asking for more is asked again after an hour: a typo or a hostile answer must not park a profile for
  * years (`Retry-After: 99999999999`), nor overflow a date.

@@ -4,14 +4,9 @@
  * A warm token request is served from here with no AWS call (docs/design.md "Scale and cost").
  */
 
-/** What the token endpoint returns (docs/api.md "GET /profiles/{id}/token"). */
-export interface TokenResponse {
-  access_token: string;
-  token_type: string;
-  expires_at: string;
-  expires_in: number;
-  scope: string;
-}
+import type { TokenResponse } from './shared.js';
+
+export type { TokenResponse };
 
 /** The part of a token set the per-instance cache keeps: no refresh token. */
 export interface CachedToken {

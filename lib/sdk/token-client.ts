@@ -2,7 +2,7 @@
  * The consumer SDK: fetch a profile's current access token from the broker (`GET /profiles/{id}/token`)
  * and call OAuth-protected APIs with it, the seed's "HTTP Authentication type OAuth".
  */
-import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS } from '../shared.js';
+import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, type TokenResponse } from '../shared.js';
 import { BrokerApiError } from './errors.js';
 import type { SigningOptions } from './signing.js';
 import { BrokerTransport, type FetchLike } from './transport.js';
@@ -10,19 +10,7 @@ import { BrokerTransport, type FetchLike } from './transport.js';
 /** docs/api.md: `minValiditySeconds` is 0..3600, default 60. */
 export { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS };
 
-/**
- * The broker's answer to `GET /profiles/{id}/token` (docs/api.md "Tokens"), as sent on the wire. Never
- * a refresh token or an id token.
- */
-export interface TokenResponse {
-  access_token: string;
-  token_type: string;
-  /** ISO-8601. */
-  expires_at: string;
-  /** Seconds from the answer. */
-  expires_in: number;
-  scope: string;
-}
+export type { TokenResponse };
 
 export interface TokenClientOptions extends SigningOptions {
   /**

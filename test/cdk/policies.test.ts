@@ -21,10 +21,11 @@ import {
   PROFILE_ID,
   REGION,
   roleId,
+  synthDeployed,
   type Decision,
   type Deployed,
 } from './policy-engine.js';
-import { synth, type Cfn } from './support.js';
+import type { Cfn } from './support.js';
 
 const TIMEOUT = 120_000;
 const ADMIN_ROLE = `arn:aws:iam::${ACCOUNT}:role/broker-break-glass`;
@@ -36,25 +37,24 @@ const ACCOUNT_ADMIN_POLICY = [
 const denied = (results: { label: string; decision: Decision }[]) => results.filter((r) => r.decision !== 'Allowed').map((r) => r.label);
 const allowed = (results: { label: string; decision: Decision }[]) => results.filter((r) => r.decision === 'Allowed').map((r) => r.label);
 
-const templates: Record<string, Template> = {};
-const deployed: Record<string, Deployed> = {};
+let templates: Record<string, Template>;
+let deployed: Record<string, Deployed>;
 
 beforeAll(() => {
-  for (const env of ['dev', 'prod']) {
-    templates[env] = synth({ env }).template;
-    deployed[env] = deploy(templates[env]!, env);
-  }
-  templates.restricted = synth({
-    env: 'prod',
-    overrides: {
-      allowedPrincipals: {
-        admin: { arns: [`arn:aws:iam::${ACCOUNT}:role/broker-admin`, `arn:aws:iam::${OTHER_ACCOUNT}:role/remote-admin`] },
-        token: { arns: [`arn:aws:iam::${ACCOUNT}:role/mes-*`, `arn:aws:iam::${OTHER_ACCOUNT}:role/erp-sync`], organizationIds: ['o-a1b2c3d4e5'] },
+  ({ templates, deployed } = synthDeployed({
+    dev: { env: 'dev' },
+    prod: { env: 'prod' },
+    restricted: {
+      env: 'prod',
+      overrides: {
+        allowedPrincipals: {
+          admin: { arns: [`arn:aws:iam::${ACCOUNT}:role/broker-admin`, `arn:aws:iam::${OTHER_ACCOUNT}:role/remote-admin`] },
+          token: { arns: [`arn:aws:iam::${ACCOUNT}:role/mes-*`, `arn:aws:iam::${OTHER_ACCOUNT}:role/erp-sync`], organizationIds: ['o-a1b2c3d4e5'] },
+        },
+        secretsAdminRoleArns: [ADMIN_ROLE],
       },
-      secretsAdminRoleArns: [ADMIN_ROLE],
     },
-  }).template;
-  deployed.restricted = deploy(templates.restricted, 'prod');
+  }));
 }, TIMEOUT);
 
 describe.each(['dev', 'prod', 'restricted'])('function roles of %s', (name) => {

@@ -15,7 +15,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { KMS_SIGNING_ALGORITHMS } from '../../lib/adapters/kms-signer.js';
 import { awsRequests, type FunctionKey, type Placement } from '../../lib/functions.js';
 import { parseSigningKeys } from '../../lib/keys/kms-keys.js';
-import type { Cfn } from './support.js';
+import { synth, type Cfn, type SynthOptions } from './support.js';
 
 export const ACCOUNT = '111122223333';
 export const OTHER_ACCOUNT = '444455556666';
@@ -268,4 +268,20 @@ export async function evaluateCalls(d: Deployed, key: FunctionKey, target: Deplo
     out.push({ label: call.label, decision });
   }
   return out;
+}
+
+/**
+ * Each named variant synthesized and deployed on paper: the environments the policy tests evaluate.
+ */
+export function synthDeployed(variants: Record<string, SynthOptions & { env: string }>): {
+  templates: Record<string, Template>;
+  deployed: Record<string, Deployed>;
+} {
+  const templates: Record<string, Template> = {};
+  const deployed: Record<string, Deployed> = {};
+  for (const [name, options] of Object.entries(variants)) {
+    templates[name] = synth(options).template;
+    deployed[name] = deploy(templates[name], options.env);
+  }
+  return { templates, deployed };
 }

@@ -7,34 +7,33 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTIONS, functionKeys, type FunctionKey } from '../../lib/functions.js';
-import { ACCOUNT, deploy, evaluate, evaluateCalls, identityPolicies, keyPolicyOf, roleId, signingKeysOf, type Decision, type Deployed } from './policy-engine.js';
-import { synth, type Cfn } from './support.js';
+import { ACCOUNT, deploy, evaluate, evaluateCalls, identityPolicies, keyPolicyOf, roleId, signingKeysOf, synthDeployed, type Decision, type Deployed } from './policy-engine.js';
+import type { Cfn } from './support.js';
 
 const TIMEOUT = 120_000;
 const ACCOUNT_ADMIN = `arn:aws:iam::${ACCOUNT}:role/AccountAdministrator`;
 const EVERYTHING = [{ name: 'admin', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } }];
 const SIGNERS: FunctionKey[] = ['profiles', 'callback', 'token', 'refresh', 'keys'];
 
-const templates: Record<string, Template> = {};
-const deployed: Record<string, Deployed> = {};
+let templates: Record<string, Template>;
+let deployed: Record<string, Deployed>;
 
 beforeAll(() => {
-  for (const env of ['dev', 'prod']) {
-    templates[env] = synth({ env }).template;
-    deployed[env] = deploy(templates[env]!, env);
-  }
-  // An environment with an RSA key for servers that need it and a next ES256 key prepared for rotation.
-  templates.rotating = synth({
-    env: 'prod',
-    overrides: {
-      signingKeys: [
-        { name: 'es256-next', alg: 'ES256', next: true },
-        { name: 'es256', alg: 'ES256' },
-        { name: 'ps256', alg: 'PS256', rsaKeySpec: 'RSA_3072' },
-      ],
+  ({ templates, deployed } = synthDeployed({
+    dev: { env: 'dev' },
+    prod: { env: 'prod' },
+    // An environment with an RSA key for servers that need it and a next ES256 key prepared for rotation.
+    rotating: {
+      env: 'prod',
+      overrides: {
+        signingKeys: [
+          { name: 'es256-next', alg: 'ES256', next: true },
+          { name: 'es256', alg: 'ES256' },
+          { name: 'ps256', alg: 'PS256', rsaKeySpec: 'RSA_3072' },
+        ],
+      },
     },
-  }).template;
-  deployed.rotating = deploy(templates.rotating, 'prod');
+  }));
 }, TIMEOUT);
 
 /** `key`'s role of `d` asking KMS to sign with `keyArn` (of `owner`, default `d`) under `algorithm`. */

@@ -2,16 +2,16 @@
  * `GET /profiles/{id}/authorize-url`: the seed's "Copy Authorization URL" (docs/api.md "Authorization").
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { Broker } from '../lib/broker.js';
-import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { authorizationUseCases, type AuthorizationUseCases } from '../lib/broker.js';
+import { fromEnvironment, sharedLogger } from '../lib/composition.js';
 import { json, pathParameter, respond } from '../lib/http.js';
 import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 
-export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+export function createHandler(broker: () => Pick<AuthorizationUseCases, 'createAuthorizationUrl'>, logger: Log = sharedLogger()) {
   return (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
     logInvocation(logger, { context, event });
     return respond(logger, async () => json(200, await broker().createAuthorizationUrl(pathParameter(event, 'id'))));
   };
 }
 
-export const handler = createHandler(brokerFromEnvironment);
+export const handler = createHandler(fromEnvironment(authorizationUseCases));

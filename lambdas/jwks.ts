@@ -3,13 +3,13 @@
  * JSON Web Key Set, for servers that register the broker's `jwks_uri`. Cacheable for five minutes.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { Broker } from '../lib/broker.js';
-import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { brokerSettings, type BrokerSettingsView } from '../lib/broker.js';
+import { fromEnvironment, sharedLogger } from '../lib/composition.js';
 import { json, methodNotAllowed, respond } from '../lib/http.js';
 import { JWKS_MAX_AGE_SECONDS } from '../lib/keys/signing-keys.js';
 import type { Log } from '../lib/logger.js';
 
-export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+export function createHandler(broker: () => Pick<BrokerSettingsView, 'signingKeys'>, logger: Log = sharedLogger()) {
   return (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> =>
     respond(logger, async () => {
       if (`${event.httpMethod} ${event.resource}` !== 'GET /jwks') throw methodNotAllowed(event);
@@ -20,4 +20,4 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
     });
 }
 
-export const handler = createHandler(brokerFromEnvironment);
+export const handler = createHandler(fromEnvironment(brokerSettings));

@@ -4,15 +4,15 @@
  * (a profile's JWK and certificate).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { Broker } from '../lib/broker.js';
-import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { brokerSettings, profileReads, type BrokerSettingsView, type ProfileReads } from '../lib/broker.js';
+import { fromEnvironment, sharedLogger } from '../lib/composition.js';
 import { BrokerError } from '../lib/errors.js';
 import { bodyText, json, methodNotAllowed, pathParameter, respond } from '../lib/http.js';
 import { parsePromoteRequest, parseRotateRequest, parseWithdrawRequest } from '../lib/keys/requests.js';
 import type { SigningKeys } from '../lib/keys/signing-keys.js';
 import type { Log } from '../lib/logger.js';
 
-export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+export function createHandler(broker: () => Pick<BrokerSettingsView, 'signingKeys'> & Pick<ProfileReads, 'getProfile'>, logger: Log = sharedLogger()) {
   const keys = (): SigningKeys => {
     const configured = broker().signingKeys;
     if (!configured) throw new BrokerError('conflict', 'This broker has no signing keys configured (see docs/keys.md).', { reason: 'no_signing_keys' });
@@ -39,4 +39,4 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
     });
 }
 
-export const handler = createHandler(brokerFromEnvironment);
+export const handler = createHandler(fromEnvironment((ctx) => ({ ...brokerSettings(ctx), ...profileReads(ctx) })));

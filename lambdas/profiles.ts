@@ -3,13 +3,16 @@
  * the routes of lib/routes.ts served by the `profiles` function, one action each.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { Broker } from '../lib/broker.js';
-import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { profileReads, profileWrites, type ProfileReads, type ProfileWrites } from '../lib/broker.js';
+import { fromEnvironment, sharedLogger } from '../lib/composition.js';
 import { bodyText, json, methodNotAllowed, noContent, pathParameter, respond, timeLeft } from '../lib/http.js';
 import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 import type { RouteKeyOf } from '../lib/routes.js';
 
-type Action = (broker: Broker, event: APIGatewayProxyEvent, context: HandlerContext | undefined) => Promise<APIGatewayProxyResult>;
+/** What the routes call: reading and writing profiles, nothing of the other functions (their bundle stays out). */
+type ProfilesBroker = ProfileReads & ProfileWrites;
+
+type Action = (broker: ProfilesBroker, event: APIGatewayProxyEvent, context: HandlerContext | undefined) => Promise<APIGatewayProxyResult>;
 
 /** Exactly the routes lib/routes.ts gives this function: the compiler refuses a missing or extra one. */
 export const PROFILE_ROUTES = {
@@ -27,7 +30,7 @@ export const PROFILE_ROUTES = {
   },
 } satisfies Record<RouteKeyOf<'profiles'>, Action>;
 
-export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+export function createHandler(broker: () => ProfilesBroker, logger: Log = sharedLogger()) {
   return (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
     logInvocation(logger, { context, event });
     return respond(logger, async () => {
@@ -38,4 +41,4 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
   };
 }
 
-export const handler = createHandler(brokerFromEnvironment);
+export const handler = createHandler(fromEnvironment((ctx) => ({ ...profileReads(ctx), ...profileWrites(ctx) })));

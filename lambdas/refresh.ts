@@ -5,15 +5,15 @@
  * the token-set writes the run makes, its share of Secrets Manager's account-wide write rate.
  */
 import type { ScheduledEvent } from 'aws-lambda';
-import type { Broker, RefreshRunSummary } from '../lib/broker.js';
-import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { refreshJobUseCases, type RefreshJobUseCases, type RefreshRunSummary } from '../lib/broker.js';
+import { fromEnvironment, sharedLogger } from '../lib/composition.js';
 import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 import { DEFAULT_WRITES_PER_SECOND } from '../lib/write-budget.js';
 
 /** Kept after the last refresh for flushing metrics and returning; each refresh keeps its own budget. */
 const SAFETY_MARGIN_MS = 2_000;
 
-export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+export function createHandler(broker: () => RefreshJobUseCases, logger: Log = sharedLogger()) {
   return async (_event: ScheduledEvent | Record<string, unknown>, context?: HandlerContext): Promise<RefreshRunSummary> => {
     logInvocation(logger, { context });
     const remaining = context?.getRemainingTimeInMillis?.();
@@ -35,4 +35,4 @@ function positiveSetting(name: string, fallback: number, valid: (value: number) 
   return valid(configured) && configured > 0 ? configured : fallback;
 }
 
-export const handler = createHandler(brokerFromEnvironment);
+export const handler = createHandler(fromEnvironment(refreshJobUseCases));

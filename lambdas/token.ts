@@ -2,12 +2,12 @@
  * `GET /profiles/{id}/token[?minValiditySeconds=N]`: the consumers' route (docs/api.md "Tokens").
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, type Broker } from '../lib/broker.js';
-import { brokerFromEnvironment, sharedLogger } from '../lib/composition.js';
+import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, tokenUseCases, type TokenUseCases } from '../lib/broker.js';
+import { fromEnvironment, sharedLogger } from '../lib/composition.js';
 import { errorResponse, json, minValiditySeconds, pathParameter, timeLeft } from '../lib/http.js';
 import { logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
 
-export function createHandler(broker: () => Broker, logger: Log = sharedLogger()) {
+export function createHandler(broker: () => TokenUseCases, logger: Log = sharedLogger()) {
   return async (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
     logInvocation(logger, { context, event });
     // The warm path of every consumer: one async function, no closure per request.
@@ -20,4 +20,4 @@ export function createHandler(broker: () => Broker, logger: Log = sharedLogger()
   };
 }
 
-export const handler = createHandler(brokerFromEnvironment);
+export const handler = createHandler(fromEnvironment(tokenUseCases));

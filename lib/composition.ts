@@ -6,7 +6,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { EventBridgeStatusEvents } from './events.js';
 import { PowertoolsMetrics } from './metrics.js';
-import { Broker, type BrokerDependencies } from './broker.js';
+import { Broker, allUseCases, brokerContext, type BrokerContext, type BrokerDependencies } from './broker.js';
 import { DynamoDbProfileStore, createDocumentClient } from './adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
 import { createLogger, type Log } from './logger.js';
@@ -102,6 +102,11 @@ export interface BrokerOverrides
 }
 
 export function createBroker(settings: BrokerSettings, overrides: BrokerOverrides = {}): Broker {
+  return new Broker(brokerDependencies(settings, overrides));
+}
+
+/** The adapters and settings the broker runs on in the cloud, with the given overrides. */
+export function brokerDependencies(settings: BrokerSettings, overrides: BrokerOverrides = {}): BrokerDependencies {
   const dynamoDb = overrides.dynamoDb ?? createDocumentClient(AWS_CLIENT_OPTIONS);
   const secretsManager = overrides.secretsManager ?? new SecretsManagerClient(AWS_CLIENT_OPTIONS);
   const logger = overrides.logger ?? sharedLogger();
@@ -119,7 +124,7 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
     kmsClientOptions: AWS_CLIENT_OPTIONS,
     ...overrides.signingKeys,
   });
-  return new Broker({
+  return {
     signingKeys,
     store: new DynamoDbProfileStore({ tableName: settings.tableName, client: dynamoDb }),
     vault: new SecretsManagerVault({
@@ -135,7 +140,7 @@ export function createBroker(settings: BrokerSettings, overrides: BrokerOverride
     refresh: settings.refresh,
     urlPolicy: overrides.urlPolicy ?? 'cloud',
     ...pick(overrides, ['fetch', 'sleep', 'random', 'leaseMs', 'maxWaitMs']),
-  });
+  };
 }
 
 /** The given overrides among `keys` (absent ones stay absent: exactOptionalPropertyTypes). */
@@ -149,8 +154,24 @@ export function sharedLogger(): Log {
   return (logger ??= createLogger());
 }
 
+let context: BrokerContext | undefined;
+/** One broker context per container, built on first use (so a cold start that fails is retried on the next event). */
+function contextFromEnvironment(): BrokerContext {
+  return (context ??= brokerContext(brokerDependencies(readSettings())));
+}
+
+/**
+ * A Lambda function's use cases (lib/broker.ts: `tokenUseCases`, `profileReads`, …) on the container's
+ * broker context, built on first use. Naming only its own groups keeps the rest of the broker out of the
+ * function's bundle (bench/cold-start.bench.ts).
+ */
+export function fromEnvironment<T>(useCases: (ctx: BrokerContext) => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= useCases(contextFromEnvironment()));
+}
+
 let broker: Broker | undefined;
-/** One broker per container, built on first use (so a cold start that fails is retried on the next event). */
+/** The whole broker on the container's context: every use case (a function needs only `fromEnvironment` of its own). */
 export function brokerFromEnvironment(): Broker {
-  return (broker ??= createBroker(readSettings()));
+  return (broker ??= allUseCases(contextFromEnvironment()));
 }

@@ -1,9 +1,10 @@
 /**
- * Cold start: what the token path's modules load when they are evaluated. esbuild reads the import graph
- * exactly as the CDK app's bundler does.
+ * Cold start: what the token path's modules load when they are evaluated, and what each function's bundle
+ * holds. esbuild reads the import graph exactly as the CDK app's bundler does.
  */
 import * as esbuild from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { FUNCTIONS } from '../../lib/functions.js';
 
 /** The import graph of `entry`, with packages left out of the bundle (their imports are listed, with their kind). */
 async function importGraph(entry: string): Promise<esbuild.Metafile> {
@@ -81,3 +82,51 @@ describe('modules of the token path load no more than they need', () => {
     expect(externalImports(metafile)).toEqual([]);
   });
 });
+
+/** The bundle of `entry`, tree-shaken as the CDK app bundles it, not minified (function names stay). */
+async function bundleText(entry: string): Promise<string> {
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    outfile: 'out/index.mjs',
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
+
+describe("each function's bundle holds the use cases it serves, not the others' (bundle size)", () => {
+  /** Use cases only some functions run: profile validation (and zod with it), profile writes, the consent flow. */
+  const SERVED_BY = {
+    parseProfileInput: ['profiles'],
+    putProfile: ['profiles'],
+    deleteProfile: ['profiles'],
+    // The reads are one group: the keys function reads a profile for its signing key.
+    listProfiles: ['profiles', 'keys'],
+    getProfile: ['profiles', 'keys'],
+    createAuthorizationUrl: ['authorize-url', 'callback'],
+    completeAuthorization: ['authorize-url', 'callback'],
+    runScheduledRefresh: ['refresh'],
+    getToken: ['token'],
+  } as const;
+  const entries = Object.values(FUNCTIONS).map((spec) => spec.entry.replace(/\.ts$/, ''));
+
+  it.each(entries)('lambdas/%s.ts', async (fn) => {
+    // Act
+    const text = await bundleText(`lambdas/${fn}.ts`);
+
+    // Assess
+    for (const [useCase, servedBy] of Object.entries(SERVED_BY)) {
+      expect(new RegExp(`\\bfunction ${useCase}\\(`).test(text), `${useCase} in the ${fn} bundle`).toBe((servedBy as readonly string[]).includes(fn));
+    }
+    expect(importsZod(text), `zod in the ${fn} bundle`).toBe(fn === 'profiles');
+  });
+});
+
+/** Whether the bundle imports zod (a package, so left out of the bundle and imported by name). */
+function importsZod(text: string): boolean {
+  return /from\s*["']zod(\/mini)?["']/.test(text);
+}

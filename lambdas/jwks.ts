@@ -3,8 +3,8 @@
  * JSON Web Key Set, for servers that register the broker's `jwks_uri`. Cacheable for five minutes.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { brokerSettings, type BrokerSettingsView } from '../lib/broker.js';
-import { fromEnvironment, sharedLogger } from '../lib/composition.js';
+import type { BrokerSettingsView } from '../lib/broker.js';
+import { sharedLogger, signingKeysFromEnvironment } from '../lib/composition.js';
 import { json, methodNotAllowed, respond } from '../lib/http.js';
 import { JWKS_MAX_AGE_SECONDS } from '../lib/keys/signing-keys.js';
 import type { Log } from '../lib/logger.js';
@@ -20,4 +20,4 @@ export function createHandler(broker: () => Pick<BrokerSettingsView, 'signingKey
     });
 }
 
-export const handler = createHandler(fromEnvironment(brokerSettings));
+export const handler = createHandler(signingKeysFromEnvironment);

@@ -14,6 +14,7 @@ import { systemClock } from './ports.js';
 import { readRefreshSettings, type RefreshPolicy } from './lifecycle/timing.js';
 import { AWS_CLIENT_SETTINGS } from './aws-client-settings.js';
 import { createSigningKeys, type SigningKeysOverrides } from './keys/composition.js';
+import type { SigningKeys } from './keys/signing-keys.js';
 import { parseSigningKeys, SigningKeysConfigurationError, type ConfiguredKmsKey } from './keys/kms-keys.js';
 
 export interface BrokerSettings {
@@ -112,18 +113,7 @@ export function brokerDependencies(settings: BrokerSettings, overrides: BrokerOv
   const logger = overrides.logger ?? sharedLogger();
   // The EventBridge client is made on first use only: the token path never signals on a warm request.
   const events = overrides.events ?? new EventBridgeStatusEvents(undefined, settings.eventBusName, logger, settings.environment);
-  const signingKeys = createSigningKeys({
-    tableName: settings.tableName,
-    dynamoDb,
-    keys: settings.signingKeys ?? [],
-    callbackUrl: settings.callbackUrl,
-    eventBusName: settings.eventBusName,
-    environment: settings.environment,
-    clock: overrides.clock ?? systemClock,
-    logger,
-    kmsClientOptions: AWS_CLIENT_OPTIONS,
-    ...overrides.signingKeys,
-  });
+  const signingKeys = signingKeysOn(settings, dynamoDb, logger, overrides);
   return {
     signingKeys,
     store: new DynamoDbProfileStore({ tableName: settings.tableName, client: dynamoDb }),
@@ -141,6 +131,22 @@ export function brokerDependencies(settings: BrokerSettings, overrides: BrokerOv
     urlPolicy: overrides.urlPolicy ?? 'cloud',
     ...pick(overrides, ['fetch', 'sleep', 'random', 'leaseMs', 'maxWaitMs']),
   };
+}
+
+/** The signing keys of `private_key_jwt` (docs/keys.md): the configured KMS keys, their ring in the table. */
+function signingKeysOn(settings: BrokerSettings, dynamoDb: DynamoDBDocumentClient, logger: Log, overrides: BrokerOverrides): SigningKeys {
+  return createSigningKeys({
+    tableName: settings.tableName,
+    dynamoDb,
+    keys: settings.signingKeys ?? [],
+    callbackUrl: settings.callbackUrl,
+    eventBusName: settings.eventBusName,
+    environment: settings.environment,
+    clock: overrides.clock ?? systemClock,
+    logger,
+    kmsClientOptions: AWS_CLIENT_OPTIONS,
+    ...overrides.signingKeys,
+  });
 }
 
 /** The given overrides among `keys` (absent ones stay absent: exactOptionalPropertyTypes). */
@@ -168,6 +174,15 @@ function contextFromEnvironment(): BrokerContext {
 export function fromEnvironment<T>(useCases: (ctx: BrokerContext) => T): () => T {
   let built: T | undefined;
   return () => (built ??= useCases(contextFromEnvironment()));
+}
+
+let keysOnly: { signingKeys: SigningKeys } | undefined;
+/**
+ * The signing keys alone, on their own DynamoDB client, built on first use: the jwks function reads the key
+ * ring and nothing else (lib/functions.ts), so it bundles neither the refresher, nor OAuth, nor Secrets Manager.
+ */
+export function signingKeysFromEnvironment(): { signingKeys: SigningKeys } {
+  return (keysOnly ??= { signingKeys: signingKeysOn(readSettings(), createDocumentClient(AWS_CLIENT_OPTIONS), sharedLogger(), {}) });
 }
 
 let broker: Broker | undefined;

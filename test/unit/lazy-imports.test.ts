@@ -111,6 +111,8 @@ describe("each function's bundle holds the use cases it serves, not the others' 
     completeAuthorization: ['authorize-url', 'callback'],
     runScheduledRefresh: ['refresh'],
     getToken: ['token'],
+    // GET /jwks reads the key ring and nothing else: no refresher, no OAuth, no Secrets Manager.
+    createRefresher: ['token', 'refresh', 'profiles', 'authorize-url', 'callback', 'keys'],
   } as const;
   const entries = Object.values(FUNCTIONS).map((spec) => spec.entry.replace(/\.ts$/, ''));
 

@@ -3,7 +3,7 @@
  * page, never JSON; the page never shows a token, code or secret and escapes everything it shows.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { authorizationUseCases, CallbackError, type AuthorizationUseCases } from '../lib/broker.js';
+import { authorizationCompletion, CallbackError, type AuthorizationCompletion } from '../lib/broker.js';
 import { fromEnvironment, sharedLogger } from '../lib/composition.js';
 import { htmlPage, queryParameters } from '../lib/http.js';
 import { errorFields, logInvocation, type HandlerContext, type Log } from '../lib/logger.js';
@@ -13,7 +13,7 @@ export interface CallbackOptions {
   consoleUrl?: string | undefined;
 }
 
-export function createHandler(broker: () => Pick<AuthorizationUseCases, 'completeAuthorization'>, logger: Log = sharedLogger(), options: CallbackOptions = {}) {
+export function createHandler(broker: () => AuthorizationCompletion, logger: Log = sharedLogger(), options: CallbackOptions = {}) {
   const link = options.consoleUrl ? { link: { href: options.consoleUrl, text: 'Back to the console' } } : {};
   return async (event: APIGatewayProxyEvent, context?: HandlerContext): Promise<APIGatewayProxyResult> => {
     logInvocation(logger, { context, event });
@@ -44,7 +44,7 @@ export function createHandler(broker: () => Pick<AuthorizationUseCases, 'complet
 }
 
 /** BROKER_CONSOLE_URL: a console the page may link back to (e.g. `http://127.0.0.1:8789/console` of `oauth-broker console`). */
-export const handler = createHandler(fromEnvironment(authorizationUseCases), undefined, { consoleUrl: consoleUrlFrom(process.env.BROKER_CONSOLE_URL) });
+export const handler = createHandler(fromEnvironment(authorizationCompletion), undefined, { consoleUrl: consoleUrlFrom(process.env.BROKER_CONSOLE_URL) });
 
 function consoleUrlFrom(value: string | undefined): string | undefined {
   if (!value) return undefined;

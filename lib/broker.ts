@@ -113,12 +113,18 @@ export function profileWrites(ctx: BrokerContext) {
   };
 }
 
-/** `GET /profiles/{id}/authorize-url` and `GET /callback` (one function each). */
-export function authorizationUseCases(ctx: BrokerContext) {
+/** `GET /profiles/{id}/authorize-url` (the authorize-url function). */
+export function authorizationStart(ctx: BrokerContext) {
   return {
     /** `GET /profiles/{id}/authorize-url`. */
     createAuthorizationUrl: (id: string | undefined): Promise<{ authorizationUrl: string; callbackUrl: string; expiresAt: string }> =>
       createAuthorizationUrl(ctx, assertProfileId(id)),
+  };
+}
+
+/** `GET /callback` (the callback function). */
+export function authorizationCompletion(ctx: BrokerContext) {
+  return {
     /** `GET /callback`: the parameters the authorization server sent, as they are (they are checked there). */
     completeAuthorization: (parameters: URLSearchParams): Promise<{ profileId: string }> => completeAuthorization(ctx, parameters),
   };
@@ -151,7 +157,8 @@ export function brokerSettings(ctx: BrokerContext): { readonly callbackUrl: stri
 
 export type ProfileReads = ReturnType<typeof profileReads>;
 export type ProfileWrites = ReturnType<typeof profileWrites>;
-export type AuthorizationUseCases = ReturnType<typeof authorizationUseCases>;
+export type AuthorizationStart = ReturnType<typeof authorizationStart>;
+export type AuthorizationCompletion = ReturnType<typeof authorizationCompletion>;
 export type TokenUseCases = ReturnType<typeof tokenUseCases>;
 export type RefreshJobUseCases = ReturnType<typeof refreshJobUseCases>;
 export type BrokerSettingsView = ReturnType<typeof brokerSettings>;
@@ -162,7 +169,8 @@ export function allUseCases(ctx: BrokerContext): Broker {
     ...brokerSettings(ctx),
     ...profileReads(ctx),
     ...profileWrites(ctx),
-    ...authorizationUseCases(ctx),
+    ...authorizationStart(ctx),
+    ...authorizationCompletion(ctx),
     ...tokenUseCases(ctx),
     ...refreshJobUseCases(ctx),
   };
@@ -173,7 +181,7 @@ export function allUseCases(ctx: BrokerContext): Broker {
  * the tests and the benchmarks. The Lambda functions take their groups of use cases instead
  * (lib/composition.ts `fromEnvironment`).
  */
-export class Broker implements BrokerSettingsView, ProfileReads, ProfileWrites, AuthorizationUseCases, TokenUseCases, RefreshJobUseCases {
+export class Broker implements BrokerSettingsView, ProfileReads, ProfileWrites, AuthorizationStart, AuthorizationCompletion, TokenUseCases, RefreshJobUseCases {
   declare readonly callbackUrl: string;
   declare readonly signingKeys: SigningKeys | undefined;
   declare readonly getProfile: ProfileReads['getProfile'];
@@ -181,8 +189,8 @@ export class Broker implements BrokerSettingsView, ProfileReads, ProfileWrites, 
   declare readonly putProfile: ProfileWrites['putProfile'];
   declare readonly deleteProfile: ProfileWrites['deleteProfile'];
   declare readonly refreshNow: ProfileWrites['refreshNow'];
-  declare readonly createAuthorizationUrl: AuthorizationUseCases['createAuthorizationUrl'];
-  declare readonly completeAuthorization: AuthorizationUseCases['completeAuthorization'];
+  declare readonly createAuthorizationUrl: AuthorizationStart['createAuthorizationUrl'];
+  declare readonly completeAuthorization: AuthorizationCompletion['completeAuthorization'];
   declare readonly getToken: TokenUseCases['getToken'];
   declare readonly runScheduledRefresh: RefreshJobUseCases['runScheduledRefresh'];
   declare readonly flushMetrics: RefreshJobUseCases['flushMetrics'];

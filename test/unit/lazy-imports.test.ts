@@ -107,8 +107,8 @@ describe("each function's bundle holds the use cases it serves, not the others' 
     // The reads are one group: the keys function reads a profile for its signing key.
     listProfiles: ['profiles', 'keys'],
     getProfile: ['profiles', 'keys'],
-    createAuthorizationUrl: ['authorize-url', 'callback'],
-    completeAuthorization: ['authorize-url', 'callback'],
+    createAuthorizationUrl: ['authorize-url'],
+    completeAuthorization: ['callback'],
     runScheduledRefresh: ['refresh'],
     getToken: ['token'],
     // GET /jwks reads the key ring and nothing else: no refresher, no OAuth, no Secrets Manager.

@@ -143,6 +143,11 @@ export interface SecretVault {
   putTokenSet(profileId: string, tokens: TokenSet, options?: { requestToken?: string }): Promise<string>;
   /** A given version, or the current one. */
   getTokenSet(profileId: string, version?: string): Promise<TokenSet | undefined>;
+  /**
+   * Removes the client secret of a profile that no longer uses one (its token set stays); an absent
+   * secret is not an error.
+   */
+  deleteClientSecret(profileId: string): Promise<void>;
   /** Removes the client secret and token set of a profile; absent secrets are not an error. */
   deleteProfileSecrets(profileId: string): Promise<void>;
 }

@@ -53,26 +53,14 @@ export class EventBridgeStatusEvents implements StatusEvents {
   ) {}
 
   async statusChanged(change: StatusChange): Promise<void> {
-    try {
-      const [client, { PutEventsCommand }] = await Promise.all([this.#eventBridgeClient(), loadEventBridge()]);
-      const out = await client.send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              Source: EVENT_SOURCE,
-              DetailType: STATUS_CHANGED_DETAIL_TYPE,
-              EventBusName: this.eventBusName,
-              Detail: JSON.stringify(this.environment ? { ...change, environment: this.environment } : change),
-            },
-          ],
-        }),
-      );
-      if (out.FailedEntryCount) {
-        this.logger.warn('status event not accepted', { profileId: change.profileId, errorCode: out.Entries?.[0]?.ErrorCode });
-      }
-    } catch (error) {
-      this.logger.warn('status event failed', { profileId: change.profileId, ...errorFields(error) });
-    }
+    await putBrokerEvent(() => this.#eventBridgeClient(), {
+      detailType: STATUS_CHANGED_DETAIL_TYPE,
+      eventBusName: this.eventBusName,
+      detail: this.environment ? { ...change, environment: this.environment } : change,
+      logger: this.logger,
+      what: 'status event',
+      subject: { profileId: change.profileId },
+    });
   }
 
   #eventBridgeClient(): Promise<EventBridgeClient> {
@@ -91,13 +79,47 @@ export class EventBridgeStatusEvents implements StatusEvents {
   }
 }
 
-/** For local mode and tests: the change is logged (and kept, for assertions). */
-export class LoggedStatusEvents implements StatusEvents {
-  readonly changes: StatusChange[] = [];
-  constructor(private readonly logger?: Log) {}
+/**
+ * Puts one event of source `oauth-broker` on the bus. Best effort: a refused entry or a failed call is
+ * logged (`<what> not accepted` / `<what> failed`, with `subject` to tell which), never thrown.
+ */
+export async function putBrokerEvent(
+  client: () => Promise<EventBridgeClient>,
+  event: { detailType: string; eventBusName: string; detail: object; logger: Log; what: string; subject: Record<string, string> },
+): Promise<void> {
+  try {
+    const [eventBridge, { PutEventsCommand }] = await Promise.all([client(), loadEventBridge()]);
+    const out = await eventBridge.send(
+      new PutEventsCommand({
+        Entries: [{ Source: EVENT_SOURCE, DetailType: event.detailType, EventBusName: event.eventBusName, Detail: JSON.stringify(event.detail) }],
+      }),
+    );
+    if (out.FailedEntryCount) event.logger.warn(`${event.what} not accepted`, { ...event.subject, errorCode: out.Entries?.[0]?.ErrorCode });
+  } catch (error) {
+    event.logger.warn(`${event.what} failed`, { ...event.subject, ...errorFields(error) });
+  }
+}
 
-  async statusChanged(change: StatusChange): Promise<void> {
+/** For local mode and tests: each signal is logged (and kept, for assertions). */
+export class LoggedEvents<T extends object> {
+  readonly changes: T[] = [];
+  constructor(
+    private readonly message: string,
+    private readonly logger?: Log,
+  ) {}
+
+  protected async record(change: T): Promise<void> {
     this.changes.push(change);
-    this.logger?.info('profile status changed', { ...change });
+    this.logger?.info(this.message, { ...(change as Record<string, unknown>) });
+  }
+}
+
+export class LoggedStatusEvents extends LoggedEvents<StatusChange> implements StatusEvents {
+  constructor(logger?: Log) {
+    super('profile status changed', logger);
+  }
+
+  statusChanged(change: StatusChange): Promise<void> {
+    return this.record(change);
   }
 }

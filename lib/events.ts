@@ -46,18 +46,16 @@ export class EventBridgeStatusEvents implements StatusEvents {
      * unloaded until the first signal.
      */
     private readonly client: (() => EventBridgeClient | Promise<EventBridgeClient>) | undefined,
-    private readonly eventBusName: string,
-    private readonly logger: Log,
+    readonly eventBusName: string,
+    readonly logger: Log,
     /** The deployment's environment name, so that alarms of environments sharing an account tell their events apart. */
-    private readonly environment?: string,
+    readonly environment?: string,
   ) {}
 
   async statusChanged(change: StatusChange): Promise<void> {
-    await putBrokerEvent(() => this.#eventBridgeClient(), {
+    await putBrokerEvent(() => this.#eventBridgeClient(), this, {
       detailType: STATUS_CHANGED_DETAIL_TYPE,
-      eventBusName: this.eventBusName,
-      detail: this.environment ? { ...change, environment: this.environment } : change,
-      logger: this.logger,
+      detail: change,
       what: 'status event',
       subject: { profileId: change.profileId },
     });
@@ -79,24 +77,34 @@ export class EventBridgeStatusEvents implements StatusEvents {
   }
 }
 
+/** Where the broker's signals go: the bus, the log for failed signals, the environment each detail names. */
+export interface SignalBus {
+  readonly eventBusName: string;
+  readonly logger: Log;
+  readonly environment?: string | undefined;
+}
+
 /**
- * Puts one event of source `oauth-broker` on the bus. Best effort: a refused entry or a failed call is
- * logged (`<what> not accepted` / `<what> failed`, with `subject` to tell which), never thrown.
+ * Puts one event of source `oauth-broker` on the bus, its detail naming the environment. Best effort: a
+ * refused entry or a failed call is logged (`<what> not accepted` / `<what> failed`, with `subject` to tell
+ * which), never thrown.
  */
 export async function putBrokerEvent(
   client: () => Promise<EventBridgeClient>,
-  event: { detailType: string; eventBusName: string; detail: object; logger: Log; what: string; subject: Record<string, string> },
+  bus: SignalBus,
+  event: { detailType: string; detail: object; what: string; subject: Record<string, string> },
 ): Promise<void> {
   try {
     const [eventBridge, { PutEventsCommand }] = await Promise.all([client(), loadEventBridge()]);
+    const detail = bus.environment ? { ...event.detail, environment: bus.environment } : event.detail;
     const out = await eventBridge.send(
       new PutEventsCommand({
-        Entries: [{ Source: EVENT_SOURCE, DetailType: event.detailType, EventBusName: event.eventBusName, Detail: JSON.stringify(event.detail) }],
+        Entries: [{ Source: EVENT_SOURCE, DetailType: event.detailType, EventBusName: bus.eventBusName, Detail: JSON.stringify(detail) }],
       }),
     );
-    if (out.FailedEntryCount) event.logger.warn(`${event.what} not accepted`, { ...event.subject, errorCode: out.Entries?.[0]?.ErrorCode });
+    if (out.FailedEntryCount) bus.logger.warn(`${event.what} not accepted`, { ...event.subject, errorCode: out.Entries?.[0]?.ErrorCode });
   } catch (error) {
-    event.logger.warn(`${event.what} failed`, { ...event.subject, ...errorFields(error) });
+    bus.logger.warn(`${event.what} failed`, { ...event.subject, ...errorFields(error) });
   }
 }
 

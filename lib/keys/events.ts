@@ -26,21 +26,15 @@ export interface SigningKeyEvents {
 
 export class EventBridgeSigningKeyEvents implements SigningKeyEvents {
   constructor(
-    private readonly eventBusName: string,
-    private readonly logger: Log,
-    private readonly environment?: string,
+    readonly eventBusName: string,
+    readonly logger: Log,
+    readonly environment?: string,
   ) {}
 
   async keyChanged(change: SigningKeyChange): Promise<void> {
     // The same small module lib/events.ts loads: the EventBridge SDK only when a key changes.
-    await putBrokerEvent(async () => new (await import('../adapters/eventbridge-client.js')).EventBridgeClient({}), {
-      detailType: SIGNING_KEY_CHANGED_DETAIL_TYPE,
-      eventBusName: this.eventBusName,
-      detail: this.environment ? { ...change, environment: this.environment } : change,
-      logger: this.logger,
-      what: 'signing key event',
-      subject: { kid: change.kid },
-    });
+    const client = async () => new (await import('../adapters/eventbridge-client.js')).EventBridgeClient({});
+    await putBrokerEvent(client, this, { detailType: SIGNING_KEY_CHANGED_DETAIL_TYPE, detail: change, what: 'signing key event', subject: { kid: change.kid } });
   }
 }
 

@@ -127,38 +127,20 @@ describe('functions of the dev stack (bundled for real)', () => {
   });
 
   describe('least privilege', () => {
+    // What each function that keeps token sets holds besides its table actions: its events, the secrets
+    // (and their key), signing client assertions, its logs (sorted, as actionsOf returns them).
+    const keepsTokens = [
+      'events:PutEvents',
+      'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
+      'logs:CreateLogStream', 'logs:PutLogEvents',
+      'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+    ];
     const expected: Record<(typeof FUNCTION_IDS)[number], string[]> = {
-      Profiles: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret',
-        'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-      ],
+      Profiles: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', ...keepsTokens],
       AuthorizeUrl: ['dynamodb:GetItem', 'dynamodb:PutItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
-      Callback: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-      ],
-      Token: [
-        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-      ],
-      Refresh: [
-        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-        'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage',
-      ],
+      Callback: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...keepsTokens],
+      Token: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...keepsTokens],
+      Refresh: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', ...keepsTokens, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
       // Reads the key ring only: it never signs and touches no secret.
       Jwks: ['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
       Keys: ['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'kms:GetPublicKey', 'kms:Sign', 'logs:CreateLogStream', 'logs:PutLogEvents'],

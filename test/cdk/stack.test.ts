@@ -7,15 +7,22 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { addBrokerStack } from '../../cdk/broker-app.js';
-import { actionsOf, type Cfn, cdkJson, FUNCTION_IDS, functionProps, resources, resourceText, synth, synthesized, type Statement } from './support.js';
+import { actionsOf, type Cfn, cdkJson, FUNCTION_IDS, functionProps, resources, resourceText, synthesized, type Statement } from './support.js';
+
+const stacks = { dev: synthesized({ env: 'dev' }), prod: synthesized({ env: 'prod' }) };
+
+describe('the dev and prod stacks', () => {
+  it.each([
+    { env: 'dev', protection: false },
+    { env: 'prod', protection: true },
+  ] as const)('$env is named OAuthBroker-$env; termination protection: $protection', ({ env, protection }) => {
+    expect(stacks[env].stack.stackName).toBe(`OAuthBroker-${env}`);
+    expect(stacks[env].stack.terminationProtection).toBe(protection);
+  });
+});
 
 describe('dev stack', () => {
-  const dev = synthesized({ env: 'dev' });
-
-  it('is named OAuthBroker-dev and is environment-agnostic', () => {
-    expect(dev.stack.stackName).toBe('OAuthBroker-dev');
-    expect(dev.stack.terminationProtection).toBe(false);
-  });
+  const { dev } = stacks;
 
   it('outputs ApiUrl, CallbackUrl, TableName and a consumer policy for GET /profiles/*/token', () => {
     for (const name of ['ApiUrl', 'CallbackUrl', 'TableName', 'ConsumerPolicyArn']) dev.template.hasOutput(name, Match.anyValue());
@@ -29,12 +36,7 @@ describe('dev stack', () => {
 });
 
 describe('prod stack', () => {
-  const prod = synthesized({ env: 'prod' });
-
-  it('is named OAuthBroker-prod, with termination protection', () => {
-    expect(prod.stack.stackName).toBe('OAuthBroker-prod');
-    expect(prod.stack.terminationProtection).toBe(true);
-  });
+  const { prod } = stacks;
 
   it('uses prod logging: INFO functions, ERROR execution logs, no data trace, 90-day retention', () => {
     for (const name of FUNCTION_IDS) {
@@ -74,6 +76,6 @@ describe('the environment\'s region, everywhere', () => {
   });
 
   it('an environment-agnostic stack uses AWS::Region everywhere and names no region', () => {
-    expect(regionsIn(synth({ env: 'prod' }).template.toJSON())).toEqual({ literals: [], pseudo: true });
+    expect(regionsIn(stacks.prod.template.toJSON())).toEqual({ literals: [], pseudo: true });
   });
 });

@@ -46,33 +46,19 @@ export class EventBridgeStatusEvents implements StatusEvents {
      * unloaded until the first signal.
      */
     private readonly client: (() => EventBridgeClient | Promise<EventBridgeClient>) | undefined,
-    private readonly eventBusName: string,
-    private readonly logger: Log,
+    readonly eventBusName: string,
+    readonly logger: Log,
     /** The deployment's environment name, so that alarms of environments sharing an account tell their events apart. */
-    private readonly environment?: string,
+    readonly environment?: string,
   ) {}
 
   async statusChanged(change: StatusChange): Promise<void> {
-    try {
-      const [client, { PutEventsCommand }] = await Promise.all([this.#eventBridgeClient(), loadEventBridge()]);
-      const out = await client.send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              Source: EVENT_SOURCE,
-              DetailType: STATUS_CHANGED_DETAIL_TYPE,
-              EventBusName: this.eventBusName,
-              Detail: JSON.stringify(this.environment ? { ...change, environment: this.environment } : change),
-            },
-          ],
-        }),
-      );
-      if (out.FailedEntryCount) {
-        this.logger.warn('status event not accepted', { profileId: change.profileId, errorCode: out.Entries?.[0]?.ErrorCode });
-      }
-    } catch (error) {
-      this.logger.warn('status event failed', { profileId: change.profileId, ...errorFields(error) });
-    }
+    await putBrokerEvent(() => this.#eventBridgeClient(), this, {
+      detailType: STATUS_CHANGED_DETAIL_TYPE,
+      detail: change,
+      what: 'status event',
+      subject: { profileId: change.profileId },
+    });
   }
 
   #eventBridgeClient(): Promise<EventBridgeClient> {
@@ -91,13 +77,57 @@ export class EventBridgeStatusEvents implements StatusEvents {
   }
 }
 
-/** For local mode and tests: the change is logged (and kept, for assertions). */
-export class LoggedStatusEvents implements StatusEvents {
-  readonly changes: StatusChange[] = [];
-  constructor(private readonly logger?: Log) {}
+/** Where the broker's signals go: the bus, the log for failed signals, the environment each detail names. */
+export interface SignalBus {
+  readonly eventBusName: string;
+  readonly logger: Log;
+  readonly environment?: string | undefined;
+}
 
-  async statusChanged(change: StatusChange): Promise<void> {
+/**
+ * Puts one event of source `oauth-broker` on the bus, its detail naming the environment. Best effort: a
+ * refused entry or a failed call is logged (`<what> not accepted` / `<what> failed`, with `subject` to tell
+ * which), never thrown.
+ */
+export async function putBrokerEvent(
+  client: () => Promise<EventBridgeClient>,
+  bus: SignalBus,
+  event: { detailType: string; detail: object; what: string; subject: Record<string, string> },
+): Promise<void> {
+  try {
+    const [eventBridge, { PutEventsCommand }] = await Promise.all([client(), loadEventBridge()]);
+    const detail = bus.environment ? { ...event.detail, environment: bus.environment } : event.detail;
+    const out = await eventBridge.send(
+      new PutEventsCommand({
+        Entries: [{ Source: EVENT_SOURCE, DetailType: event.detailType, EventBusName: bus.eventBusName, Detail: JSON.stringify(detail) }],
+      }),
+    );
+    if (out.FailedEntryCount) bus.logger.warn(`${event.what} not accepted`, { ...event.subject, errorCode: out.Entries?.[0]?.ErrorCode });
+  } catch (error) {
+    bus.logger.warn(`${event.what} failed`, { ...event.subject, ...errorFields(error) });
+  }
+}
+
+/** For local mode and tests: each signal is logged (and kept, for assertions). */
+export class LoggedEvents<T extends object> {
+  readonly changes: T[] = [];
+  constructor(
+    private readonly message: string,
+    private readonly logger?: Log,
+  ) {}
+
+  protected async record(change: T): Promise<void> {
     this.changes.push(change);
-    this.logger?.info('profile status changed', { ...change });
+    this.logger?.info(this.message, { ...(change as Record<string, unknown>) });
+  }
+}
+
+export class LoggedStatusEvents extends LoggedEvents<StatusChange> implements StatusEvents {
+  constructor(logger?: Log) {
+    super('profile status changed', logger);
+  }
+
+  statusChanged(change: StatusChange): Promise<void> {
+    return this.record(change);
   }
 }

@@ -3,38 +3,10 @@
  * profile view and `PUT /profiles/{id}` body (docs/api.md), extra parameters as `key=value` lines or
  * JSON, and the contract's error messages sorted to the fields they name.
  */
+import type { ProfileView } from '../../lib/profile.js';
 
-/** The profile view as the API answers it (docs/api.md "The profile view"); the console reads these fields. */
-export interface ProfileView {
-  id: string;
-  grantType: string;
-  authorizationUrl: string | null;
-  tokenUrl: string | null;
-  issuer: string | null;
-  clientId: string;
-  hasClientSecret: boolean;
-  clientAuthMethod: string;
-  scope: string | null;
-  authorizationParams: Record<string, string>;
-  tokenParams: Record<string, string>;
-  usePkce: boolean;
-  defaultTokenLifetimeSeconds: number;
-  revocationUrl?: string | null;
-  /** private_key_jwt profiles (docs/keys.md): kept as stored when the form is saved (the form has no field for them). */
-  clientAssertionAlgorithm?: string;
-  clientAssertionAudience?: string;
-  callbackUrl: string;
-  status: {
-    state: string;
-    accessTokenExpiresAt: string | null;
-    hasRefreshToken: boolean;
-    lastRefreshAt: string | null;
-    lastAuthorizedAt: string | null;
-    lastError: { code: string; message: string; at: string } | null;
-    consecutiveFailures: number;
-    nextRefreshAt: string | null;
-  };
-}
+/** The profile view as the API answers it (docs/api.md "The profile view"): the broker's own type. */
+export type { ProfileView };
 
 /** The form's fields, named like the contract's body fields (plus `id`). */
 export const FIELDS = [

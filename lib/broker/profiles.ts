@@ -7,6 +7,7 @@ import { editedStatus, newProfileStatus } from '../lifecycle/transitions.js';
 import { ConditionFailedError } from '../ports.js';
 import {
   changedGrantFields,
+  grantIdentity,
   movedEndpoints,
   tokensSurviveChange,
   usesClientSecret,
@@ -77,7 +78,7 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
     ...(existing?.lastGrantAt ? { lastGrantAt: existing.lastGrantAt } : {}),
   };
   try {
-    await store.putProfile(record, existing ? existing.revision : null);
+    await store.putProfile(record, existing ? existing.revision : null, grantIdentity(record.config));
   } catch (error) {
     if (error instanceof ConditionFailedError) {
       throw conflict(`Profile "${profileId}" was changed by another request at the same time; read it again and retry.`, 'concurrent_update');

@@ -5,7 +5,7 @@
  * rebinding), carry no foreign Origin, and API calls must come from this origin's pages (`Sec-Fetch-Site`).
  * Only the routes the console uses are forwarded: never the token route.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   allowedHosts,
   allowedOrigins,
@@ -16,7 +16,7 @@ import {
   sendJson,
   truncate,
 } from '../local/http-adapter.js';
-import { closeServer, listenOnLoopback } from '../local/loopback.js';
+import { closeServer, loopbackServer, type LoopbackServer } from '../local/loopback.js';
 import { consoleAnswer } from './assets.js';
 
 /** One request to the broker's API; answers its response whatever the status (the SDK's `BrokerTransport.send`). */
@@ -34,12 +34,7 @@ export interface ConsoleServerOptions {
   onForwardError?: (error: unknown) => void;
 }
 
-export interface ConsoleServer {
-  readonly server: Server;
-  /** `http://127.0.0.1:<port>`, once listening. */
-  readonly url: string;
-  readonly port: number;
-  listen(port: number): Promise<void>;
+export interface ConsoleServer extends LoopbackServer {
   close(): Promise<void>;
 }
 
@@ -57,7 +52,6 @@ const FORWARDED: { method: string; pattern: RegExp }[] = [
 const PASSED_HEADERS = ['content-type', 'retry-after'];
 
 export function createConsoleServer(options: ConsoleServerOptions): ConsoleServer {
-  let port = 0;
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) sendJson(res, 500, { error: 'internal_error', message: 'The console server failed to handle the request.' });
@@ -68,18 +62,18 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const host = req.headers.host?.toLowerCase();
-    if (host === undefined || !allowedHosts(port).has(host)) {
-      refuse(req, res, `The console answers only requests for http://127.0.0.1:${port} (Host "${truncate(req.headers.host ?? '')}" refused).`);
+    if (host === undefined || !allowedHosts(loopback.port).has(host)) {
+      refuse(req, res, `The console answers only requests for http://127.0.0.1:${loopback.port} (Host "${truncate(req.headers.host ?? '')}" refused).`);
       return;
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !allowedOrigins(port).has(origin.toLowerCase())) {
+    if (origin !== undefined && !allowedOrigins(loopback.port).has(origin.toLowerCase())) {
       refuse(req, res, 'The console refuses requests from web pages of another origin.');
       return;
     }
     let url: URL;
     try {
-      url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+      url = new URL(req.url ?? '/', `http://127.0.0.1:${loopback.port}`);
     } catch {
       refuse(req, res, 'The request target is not a valid URL path.');
       return;
@@ -140,19 +134,8 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     res.end(bytes);
   }
 
-  return {
-    server,
-    get url() {
-      return `http://127.0.0.1:${port}`;
-    },
-    get port() {
-      return port;
-    },
-    async listen(requested: number) {
-      port = await listenOnLoopback(server, requested, (error) => portUnavailable(requested, error));
-    },
-    close: () => (server.listening ? closeServer(server) : Promise.resolve()),
-  };
+  const loopback = loopbackServer(server, portUnavailable);
+  return Object.assign(loopback, { close: () => (server.listening ? closeServer(server) : Promise.resolve()) });
 }
 
 /** Refuses without reading the body (the connection is closed after the answer, so none is buffered). */

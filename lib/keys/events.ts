@@ -5,8 +5,7 @@
  * logged and never fails the step.
  */
 import type { Log } from '../logger.js';
-import { errorFields } from '../logger.js';
-import { EVENT_SOURCE } from '../events.js';
+import { LoggedEvents, putBrokerEvent } from '../events.js';
 import type { SigningAlgorithm } from './signer.js';
 
 export const SIGNING_KEY_CHANGED_DETAIL_TYPE = 'Signing Key Changed';
@@ -27,41 +26,25 @@ export interface SigningKeyEvents {
 
 export class EventBridgeSigningKeyEvents implements SigningKeyEvents {
   constructor(
-    private readonly eventBusName: string,
-    private readonly logger: Log,
-    private readonly environment?: string,
+    readonly eventBusName: string,
+    readonly logger: Log,
+    readonly environment?: string,
   ) {}
 
   async keyChanged(change: SigningKeyChange): Promise<void> {
-    try {
-      // The same small module lib/events.ts loads: the EventBridge SDK only when a key changes.
-      const { EventBridgeClient, PutEventsCommand } = await import('../adapters/eventbridge-client.js');
-      const out = await new EventBridgeClient({}).send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              Source: EVENT_SOURCE,
-              DetailType: SIGNING_KEY_CHANGED_DETAIL_TYPE,
-              EventBusName: this.eventBusName,
-              Detail: JSON.stringify(this.environment ? { ...change, environment: this.environment } : change),
-            },
-          ],
-        }),
-      );
-      if (out.FailedEntryCount) this.logger.warn('signing key event not accepted', { kid: change.kid, errorCode: out.Entries?.[0]?.ErrorCode });
-    } catch (error) {
-      this.logger.warn('signing key event failed', { kid: change.kid, ...errorFields(error) });
-    }
+    // The same small module lib/events.ts loads: the EventBridge SDK only when a key changes.
+    const client = async () => new (await import('../adapters/eventbridge-client.js')).EventBridgeClient({});
+    await putBrokerEvent(client, this, { detailType: SIGNING_KEY_CHANGED_DETAIL_TYPE, detail: change, what: 'signing key event', subject: { kid: change.kid } });
   }
 }
 
 /** For local mode and tests: logged, and kept for assertions. */
-export class LoggedSigningKeyEvents implements SigningKeyEvents {
-  readonly changes: SigningKeyChange[] = [];
-  constructor(private readonly logger?: Log) {}
+export class LoggedSigningKeyEvents extends LoggedEvents<SigningKeyChange> implements SigningKeyEvents {
+  constructor(logger?: Log) {
+    super('signing key changed', logger);
+  }
 
-  async keyChanged(change: SigningKeyChange): Promise<void> {
-    this.changes.push(change);
-    this.logger?.info('signing key changed', { ...change });
+  keyChanged(change: SigningKeyChange): Promise<void> {
+    return this.record(change);
   }
 }

@@ -9,11 +9,11 @@
  * origin (a page in the user's browser).
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { proxyEvent } from '../http-event.js';
-import { listenOnLoopback } from './loopback.js';
+import { loopbackServer, type LoopbackServer } from './loopback.js';
 
 export type ProxyHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
@@ -91,12 +91,7 @@ export interface LocalHttpServerOptions {
   maxBodyBytes?: number;
 }
 
-export interface LocalHttpServer {
-  readonly server: Server;
-  /** `http://127.0.0.1:<port>`, once listening. */
-  readonly url: string;
-  readonly port: number;
-  listen(port: number): Promise<void>;
+export interface LocalHttpServer extends LoopbackServer {
   /**
    * Stops accepting connections, lets requests in progress finish (their writes are awaited by the
    * handlers), then closes idle keep-alive connections. After `graceMs`, remaining connections are cut.
@@ -121,7 +116,6 @@ const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache
 export function createLocalHttpServer(options: LocalHttpServerOptions): LocalHttpServer {
   const table = new RouteTable(options.routes);
   const maxBodyBytes = options.maxBodyBytes ?? LOCAL_MAX_BODY_BYTES;
-  let port = 0;
   let inFlight = 0;
   let closing = false;
   const sockets = new Set<Socket>();
@@ -147,18 +141,18 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): LocalHtt
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const host = req.headers.host;
-    if (host !== undefined && !allowedHosts(port).has(host.toLowerCase())) {
-      refuseBody(req, res, 400, 'invalid_request', `The local broker answers only requests for http://127.0.0.1:${port} (Host "${truncate(host)}" refused).`);
+    if (host !== undefined && !allowedHosts(loopback.port).has(host.toLowerCase())) {
+      refuseBody(req, res, 400, 'invalid_request', `The local broker answers only requests for http://127.0.0.1:${loopback.port} (Host "${truncate(host)}" refused).`);
       return;
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && method !== 'GET' && method !== 'HEAD' && !allowedOrigins(port).has(origin.toLowerCase())) {
+    if (origin !== undefined && method !== 'GET' && method !== 'HEAD' && !allowedOrigins(loopback.port).has(origin.toLowerCase())) {
       refuseBody(req, res, 400, 'invalid_request', 'The local broker refuses state-changing requests from web pages of another origin.');
       return;
     }
     let url: URL;
     try {
-      url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+      url = new URL(req.url ?? '/', `http://127.0.0.1:${loopback.port}`);
     } catch {
       refuseBody(req, res, 400, 'invalid_request', 'The request target is not a valid URL path.');
       return;
@@ -200,10 +194,6 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): LocalHtt
     writeResult(res, result);
   }
 
-  const listen = async (requested: number) => {
-    port = await listenOnLoopback(server, requested, (error) => portUnavailable(requested, error));
-  };
-
   const close = async (graceMs = 10_000) => {
     if (!server.listening) return;
     closing = true;
@@ -221,17 +211,8 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): LocalHtt
     await closed;
   };
 
-  return {
-    server,
-    get url() {
-      return `http://127.0.0.1:${port}`;
-    },
-    get port() {
-      return port;
-    },
-    listen,
-    close,
-  };
+  const loopback = loopbackServer(server, portUnavailable);
+  return Object.assign(loopback, { close });
 }
 
 /** Why `requested` could not be bound, in words (shared with the console server). */

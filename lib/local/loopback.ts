@@ -30,6 +30,32 @@ export function listenOnLoopback(
   });
 }
 
+/** A server bound to the loopback interface, as local mode's and the console's servers hand it out. */
+export interface LoopbackServer {
+  readonly server: Server;
+  /** `http://127.0.0.1:<port>`, once listening. */
+  readonly url: string;
+  readonly port: number;
+  listen(port: number): Promise<void>;
+}
+
+/** The handle of `server`: `listen` binds it to loopback; a failed bind rejects with `bindError(requested, error)`. */
+export function loopbackServer(server: Server, bindError: (requested: number, error: NodeJS.ErrnoException) => Error): LoopbackServer {
+  let port = 0;
+  return {
+    server,
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    async listen(requested: number) {
+      port = await listenOnLoopback(server, requested, (error) => bindError(requested, error));
+    },
+  };
+}
+
 /**
  * Stops `server` and cuts its open connections (idle keep-alive ones included) instead of waiting for them.
  * Rejects when the server was not running.

@@ -24,12 +24,12 @@ export async function exchangeAuthorizationCode(
   codeVerifier: string | null,
   context: TokenRequestContext,
 ): Promise<TokenSet> {
-  const secrets = sentSecrets(config, context.clientSecret, callbackParameters.get('code'), codeVerifier);
-  return withClassifiedFailures(secrets, async () => {
-    const { client, auth, options } = grantParts(as, config, context);
-    const response = await oauth.authorizationCodeGrantRequest(as, client, auth, callbackParameters, redirectUri, codeVerifier ?? oauth.nopkce, options);
-    const body = await oauth.processAuthorizationCodeResponse(withIdTokenAlgorithms(as), client, await withoutUnverifiableIdToken(as, response));
-    return storedSet(body, as, config, context, null);
+  return tokenGrant(as, config, context, {
+    sent: sentSecrets(config, context.clientSecret, callbackParameters.get('code'), codeVerifier),
+    previousRefreshToken: null,
+    request: ({ client, auth, options }) =>
+      oauth.authorizationCodeGrantRequest(as, client, auth, callbackParameters, redirectUri, codeVerifier ?? oauth.nopkce, options),
+    validate: oauth.processAuthorizationCodeResponse,
   });
 }
 
@@ -40,11 +40,11 @@ export async function refreshAccessToken(
   refreshToken: string,
   context: TokenRequestContext,
 ): Promise<TokenSet> {
-  return withClassifiedFailures(sentSecrets(config, context.clientSecret, refreshToken), async () => {
-    const { client, auth, options } = grantParts(as, config, context);
-    const response = await oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, options);
-    const body = await oauth.processRefreshTokenResponse(withIdTokenAlgorithms(as), client, await withoutUnverifiableIdToken(as, response));
-    return storedSet(body, as, config, context, refreshToken);
+  return tokenGrant(as, config, context, {
+    sent: sentSecrets(config, context.clientSecret, refreshToken),
+    previousRefreshToken: refreshToken,
+    request: ({ client, auth, options }) => oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, options),
+    validate: oauth.processRefreshTokenResponse,
   });
 }
 
@@ -54,14 +54,40 @@ export async function requestClientCredentialsToken(
   config: ProfileConfig,
   context: TokenRequestContext,
 ): Promise<TokenSet> {
-  return withClassifiedFailures(sentSecrets(config, context.clientSecret), async () => {
-    const parameters = new URLSearchParams(config.tokenParams);
-    if (config.scope) parameters.set('scope', config.scope);
-    const { client, auth } = grantParts(as, config, context);
+  const parameters = new URLSearchParams(config.tokenParams);
+  if (config.scope) parameters.set('scope', config.scope);
+  return tokenGrant(as, config, context, {
+    sent: sentSecrets(config, context.clientSecret),
+    previousRefreshToken: null,
     // The profile's token parameters are in the body already: the request options carry none.
-    const response = await oauth.clientCredentialsGrantRequest(as, client, auth, parameters, requestOptions(as.token_endpoint, context));
-    const body = await oauth.processClientCredentialsResponse(as, client, response);
-    return storedSet(body, as, config, context, null);
+    request: ({ client, auth }) => oauth.clientCredentialsGrantRequest(as, client, auth, parameters, requestOptions(as.token_endpoint, context)),
+    validate: oauth.processClientCredentialsResponse,
+  });
+}
+
+type GrantParts = ReturnType<typeof grantParts>;
+
+/**
+ * One grant at the token endpoint: its request, the validation of the answer (an ID Token the broker
+ * cannot verify is dropped first), and the token set to store. Failures are classified, with every secret
+ * the request carried (`sent`) redacted from them.
+ */
+async function tokenGrant(
+  as: oauth.AuthorizationServer,
+  config: ProfileConfig,
+  context: TokenRequestContext,
+  grant: {
+    sent: string[];
+    previousRefreshToken: string | null;
+    request: (parts: GrantParts) => Promise<Response>;
+    validate: (as: oauth.AuthorizationServer, client: oauth.Client, response: Response) => Promise<oauth.TokenEndpointResponse>;
+  },
+): Promise<TokenSet> {
+  return withClassifiedFailures(grant.sent, async () => {
+    const parts = grantParts(as, config, context);
+    const response = await grant.request(parts);
+    const body = await grant.validate(withIdTokenAlgorithms(as), parts.client, await withoutUnverifiableIdToken(as, response));
+    return storedSet(body, as, config, context, grant.previousRefreshToken);
   });
 }
 

@@ -20,13 +20,12 @@ import {
   type StatusUpdate,
   type StatusUpdateOptions,
 } from '../../ports.js';
-import type { ProfileRecord } from '../../profile.js';
+import type { GrantIdentity, ProfileRecord } from '../../profile.js';
 import {
   PENDING_PREFIX,
   PROFILES_PK,
   STATE_SK,
   compare,
-  grantKey,
   pendingItem,
   profileKey,
   stateKey,
@@ -68,23 +67,20 @@ function isConditionalCheckFailed(error: unknown): boolean {
  * failed conditions propagate unchanged; no message here ever holds a state, verifier or token.
  */
 export class DynamoDbProfileStore implements ProfileStore {
-  private readonly tableName: string;
-  private readonly client: DynamoDBDocumentClient;
-  private readonly pageSize: number | undefined;
+  /** The table's name, its document client and the `Limit` of each query page. */
+  private readonly table: { name: string; client: DynamoDBDocumentClient; pageSize: number | undefined };
 
   /**
    * @param options.pageSize `Limit` of each query page (tests use a small one to exercise pagination);
    *   by default DynamoDB's 1 MB page.
    */
   constructor({ tableName, client, pageSize }: { tableName: string; client: DynamoDBDocumentClient; pageSize?: number }) {
-    this.tableName = tableName;
-    this.client = client;
-    this.pageSize = pageSize;
+    this.table = { name: tableName, client, pageSize };
   }
 
   async getProfile(id: string): Promise<ProfileRecord | undefined> {
-    const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: profileKey(id), ConsistentRead: true }),
+    const out = await this.table.client.send(
+      new GetCommand({ TableName: this.table.name, Key: profileKey(id), ConsistentRead: true }),
     );
     return out.Item ? toRecord(out.Item) : undefined;
   }
@@ -114,7 +110,7 @@ export class DynamoDbProfileStore implements ProfileStore {
   }
 
   /** Stores `record` as given (the caller sets `revision`, normally `expectedRevision + 1`, or 1 on create). */
-  async putProfile(record: ProfileRecord, expectedRevision: number | null): Promise<void> {
+  async putProfile(record: ProfileRecord, expectedRevision: number | null, grant: GrantIdentity): Promise<void> {
     const condition: Pick<PutCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> =
       expectedRevision === null
         ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey } }
@@ -124,7 +120,7 @@ export class DynamoDbProfileStore implements ProfileStore {
             ExpressionAttributeValues: { ':expected': expectedRevision },
           };
     try {
-      await this.client.send(new PutCommand({ TableName: this.tableName, Item: toItem(record), ...condition }));
+      await this.table.client.send(new PutCommand({ TableName: this.table.name, Item: toItem(record, grant), ...condition }));
     } catch (error) {
       if (isConditionalCheckFailed(error)) {
         throw new ConditionFailedError(
@@ -153,11 +149,19 @@ export class DynamoDbProfileStore implements ProfileStore {
     const values: Record<string, unknown> = { ':status': update.status, ':now': options.now, ':one': 1 };
     const set = ['#status = :status', '#updatedAt = :now', '#revision = #revision + :one'];
     const remove: string[] = [];
-    if (update.tokenVersion !== undefined) {
-      names['#tokenVersion'] = 'tokenVersion';
-      values[':tokenVersion'] = update.tokenVersion;
-      set.push('#tokenVersion = :tokenVersion');
-    }
+    const setTo = (attribute: string, value: unknown): void => {
+      names[`#${attribute}`] = attribute;
+      values[`:${attribute}`] = value;
+      set.push(`#${attribute} = :${attribute}`);
+    };
+    // The port's convention for optional attributes: `undefined` keeps, `null` removes.
+    const setOrRemove = (attribute: string, value: string | null | undefined): void => {
+      if (value === undefined) return;
+      if (value !== null) return setTo(attribute, value);
+      names[`#${attribute}`] = attribute;
+      remove.push(`#${attribute}`);
+    };
+    if (update.tokenVersion !== undefined) setTo('tokenVersion', update.tokenVersion);
     if (update.status.nextRefreshAt !== null) {
       values[':duePk'] = DUE_PARTITION;
       values[':dueAt'] = update.status.nextRefreshAt;
@@ -165,32 +169,14 @@ export class DynamoDbProfileStore implements ProfileStore {
     } else {
       remove.push('#duePk', '#dueAt');
     }
-    if (update.stagedTokens !== undefined) {
-      names['#stagedTokens'] = 'stagedTokens';
-      if (update.stagedTokens === null) remove.push('#stagedTokens');
-      else {
-        values[':stagedTokens'] = update.stagedTokens;
-        set.push('#stagedTokens = :stagedTokens');
-      }
-    }
+    setOrRemove('stagedTokens', update.stagedTokens);
     names['#deleting'] = 'deleting';
-    if (update.lastGrantAt !== undefined) {
-      names['#lastGrantAt'] = 'lastGrantAt';
-      values[':lastGrantAt'] = update.lastGrantAt;
-      set.push('#lastGrantAt = :lastGrantAt');
-    }
-    if (update.pendingVersion !== undefined) {
-      names['#pendingVersion'] = 'pendingVersion';
-      if (update.pendingVersion === null) remove.push('#pendingVersion');
-      else {
-        values[':pendingVersion'] = update.pendingVersion;
-        set.push('#pendingVersion = :pendingVersion');
-      }
-    }
+    if (update.lastGrantAt !== undefined) setTo('lastGrantAt', update.lastGrantAt);
+    setOrRemove('pendingVersion', update.pendingVersion);
     let condition = 'attribute_exists(#pk) AND attribute_not_exists(#deleting)';
-    if (options.sameGrantAs !== undefined) {
+    if (options.sameGrant !== undefined) {
       names['#grantKey'] = 'grantKey';
-      values[':grantKey'] = grantKey(options.sameGrantAs);
+      values[':grantKey'] = options.sameGrant;
       // Items written before the key existed have none: they are not fenced, rather than never writable.
       condition += ' AND (attribute_not_exists(#grantKey) OR #grantKey = :grantKey)';
     }
@@ -216,9 +202,9 @@ export class DynamoDbProfileStore implements ProfileStore {
       }
     }
     try {
-      const out = await this.client.send(
+      const out = await this.table.client.send(
         new UpdateCommand({
-          TableName: this.tableName,
+          TableName: this.table.name,
           Key: profileKey(id),
           UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
           ConditionExpression: condition,
@@ -252,9 +238,9 @@ export class DynamoDbProfileStore implements ProfileStore {
   ): Promise<ProfileRecord | undefined> {
     const pending = options.pendingVersion !== undefined;
     try {
-      const out = await this.client.send(
+      const out = await this.table.client.send(
         new UpdateCommand({
-          TableName: this.tableName,
+          TableName: this.table.name,
           Key: profileKey(id),
           UpdateExpression: `SET #leaseOwner = :owner, #leaseExpiresAt = :expiresAt, #revision = #revision + :one${
             pending ? ', #pendingVersion = if_not_exists(#pendingVersion, :pendingVersion)' : ''
@@ -288,9 +274,9 @@ export class DynamoDbProfileStore implements ProfileStore {
 
   async releaseLease(id: string, owner: string, options: { pendingVersion?: string } = {}): Promise<void> {
     const release = (withPending: boolean) =>
-      this.client.send(
+      this.table.client.send(
         new UpdateCommand({
-          TableName: this.tableName,
+          TableName: this.table.name,
           Key: profileKey(id),
           UpdateExpression: `REMOVE #leaseOwner, #leaseExpiresAt${withPending ? ', #pendingVersion' : ''} SET #revision = #revision + :one`,
           ConditionExpression: `#leaseOwner = :owner${withPending ? ' AND #pendingVersion = :pendingVersion' : ''}`,
@@ -320,9 +306,9 @@ export class DynamoDbProfileStore implements ProfileStore {
 
   async markDeleting(id: string): Promise<boolean> {
     try {
-      await this.client.send(
+      await this.table.client.send(
         new UpdateCommand({
-          TableName: this.tableName,
+          TableName: this.table.name,
           Key: profileKey(id),
           UpdateExpression: 'SET #deleting = :true, #revision = #revision + :one REMOVE #leaseOwner, #leaseExpiresAt',
           ConditionExpression: 'attribute_exists(#pk)',
@@ -344,8 +330,8 @@ export class DynamoDbProfileStore implements ProfileStore {
   }
 
   async deleteProfile(id: string): Promise<boolean> {
-    const out = await this.client.send(
-      new DeleteCommand({ TableName: this.tableName, Key: profileKey(id), ReturnValues: 'ALL_OLD' }),
+    const out = await this.table.client.send(
+      new DeleteCommand({ TableName: this.table.name, Key: profileKey(id), ReturnValues: 'ALL_OLD' }),
     );
     return out.Attributes !== undefined;
   }
@@ -354,9 +340,9 @@ export class DynamoDbProfileStore implements ProfileStore {
   async putPendingAuthorization(pending: PendingAuthorization): Promise<void> {
     const item = pendingItem(pending);
     try {
-      await this.client.send(
+      await this.table.client.send(
         new PutCommand({
-          TableName: this.tableName,
+          TableName: this.table.name,
           Item: item,
           ConditionExpression: 'attribute_not_exists(#pk)',
           ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
@@ -371,9 +357,9 @@ export class DynamoDbProfileStore implements ProfileStore {
   }
 
   async getPendingAuthorization(state: string): Promise<PendingAuthorization | undefined> {
-    const out = await this.client.send(
+    const out = await this.table.client.send(
       new GetCommand({
-        TableName: this.tableName,
+        TableName: this.table.name,
         Key: { [TABLE_SCHEMA.partitionKey]: stateKey(state), [TABLE_SCHEMA.sortKey]: STATE_SK },
         ConsistentRead: true,
       }),
@@ -383,9 +369,9 @@ export class DynamoDbProfileStore implements ProfileStore {
 
   async consumePendingAuthorization(state: string): Promise<boolean> {
     try {
-      await this.client.send(
+      await this.table.client.send(
         new DeleteCommand({
-          TableName: this.tableName,
+          TableName: this.table.name,
           Key: { [TABLE_SCHEMA.partitionKey]: stateKey(state), [TABLE_SCHEMA.sortKey]: STATE_SK },
           ConditionExpression: 'attribute_exists(#pk)',
           ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
@@ -418,9 +404,9 @@ export class DynamoDbProfileStore implements ProfileStore {
     for (let i = 0; i < items.length; i += DELETE_CONCURRENCY) {
       const results = await Promise.all(
         items.slice(i, i + DELETE_CONCURRENCY).map((item) =>
-          this.client.send(
+          this.table.client.send(
             new DeleteCommand({
-              TableName: this.tableName,
+              TableName: this.table.name,
               Key: { [TABLE_SCHEMA.partitionKey]: item[TABLE_SCHEMA.partitionKey], [TABLE_SCHEMA.sortKey]: item[TABLE_SCHEMA.sortKey] },
               ReturnValues: 'ALL_OLD',
             }),
@@ -436,11 +422,11 @@ export class DynamoDbProfileStore implements ProfileStore {
     const items: Item[] = [];
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
-      const out = await this.client.send(
+      const out = await this.table.client.send(
         new QueryCommand({
           ...input,
-          TableName: this.tableName,
-          ...(this.pageSize !== undefined ? { Limit: this.pageSize } : {}),
+          TableName: this.table.name,
+          ...(this.table.pageSize !== undefined ? { Limit: this.table.pageSize } : {}),
           ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
         }),
       );

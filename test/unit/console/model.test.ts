@@ -31,6 +31,8 @@ const VIEW: ProfileView = {
     consecutiveFailures: 0,
     nextRefreshAt: null,
   },
+  createdAt: '2026-11-28T08:00:00.000Z',
+  updatedAt: '2026-11-28T08:00:00.000Z',
 };
 
 describe('the form and the profile body', () => {

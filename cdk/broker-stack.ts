@@ -2,7 +2,8 @@
  * One environment of the broker (docs/design.md "Shape"), composed of one construct per concern:
  * data (table, secrets key), functions (one per entry of lib/functions.ts, each with its own role), the
  * REST API (one method per route of lib/routes.ts), the refresh schedule and monitoring; plus the
- * consumers' managed policy and the outputs `oauth-broker doctor` reads.
+ * consumers' managed policy and the outputs `oauth-broker doctor` reads. Its parts are reached through
+ * the construct that owns them (`stack.data.table`, `stack.brokerFunctions.functions.token`, …).
  *
  * Every ARN is built from the stack's own partition, region and account (`Stack.formatArn` and
  * `this.region`), so a stack pinned to a region names it everywhere and an environment-agnostic one uses
@@ -74,13 +75,13 @@ export class BrokerStack extends Stack {
       callbackUrl: this.brokerApi.callbackUrl,
       signingKeys: this.signingKeys,
     });
-    this.brokerApi.addRoutes(this.functions);
-    this.schedule = new RefreshSchedule(this, 'Schedule', { settings, refresh: this.functions.refresh });
+    this.brokerApi.addRoutes(this.brokerFunctions.functions);
+    this.schedule = new RefreshSchedule(this, 'Schedule', { settings, refresh: this.brokerFunctions.functions.refresh });
     this.monitoring = new BrokerMonitoring(this, 'Monitoring', {
       settings,
-      refresh: this.functions.refresh,
+      refresh: this.brokerFunctions.functions.refresh,
       refreshFailures: this.schedule.failures,
-      api: this.api,
+      api: this.brokerApi.api,
     });
 
     const anyProfileToken = this.brokerApi.tokenRouteArn('*');
@@ -97,52 +98,19 @@ export class BrokerStack extends Stack {
     this.#outputs();
   }
 
-  get table() {
-    return this.data.table;
-  }
-
-  get secretsKey() {
-    return this.data.secretsKey;
-  }
-
-  get api() {
-    return this.brokerApi.api;
-  }
-
-  get functions() {
-    return this.brokerFunctions.functions;
-  }
-
-  get alarmTopic() {
-    return this.monitoring.alarmTopic;
-  }
-
-  get refreshFailures() {
-    return this.schedule.failures;
-  }
-
-  get callbackUrl(): string {
-    return this.brokerApi.callbackUrl;
-  }
-
-  /** The execute-api ARN of `GET /profiles/<profileId>/token` on this stage. */
-  tokenRouteArn(profileId: string): string {
-    return this.brokerApi.tokenRouteArn(profileId);
-  }
-
   #outputs(): void {
     const out = (key: keyof typeof OUTPUTS, value: string, description?: string) =>
       new CfnOutput(this, OUTPUTS[key], { value, ...(description ? { description } : {}) });
-    out('apiUrl', this.api.url, 'Base URL of the API (sign requests with SigV4, service execute-api)');
-    out('callbackUrl', this.callbackUrl, 'Register this redirect URI at each authorization server');
-    out('tableName', this.table.tableName);
+    out('apiUrl', this.brokerApi.api.url, 'Base URL of the API (sign requests with SigV4, service execute-api)');
+    out('callbackUrl', this.brokerApi.callbackUrl, 'Register this redirect URI at each authorization server');
+    out('tableName', this.data.table.tableName);
     out('consumerPolicyArn', this.consumerPolicy.managedPolicyArn, 'Managed policy: GET /profiles/*/token on this API (attach to consumer roles)');
-    out('tokenRouteArnPattern', this.tokenRouteArn('<profileId>'), 'execute-api ARN of one profile\'s token route: replace <profileId> to grant one profile only');
-    out('restApiId', this.api.restApiId);
-    out('secretsKeyArn', this.secretsKey.keyArn);
+    out('tokenRouteArnPattern', this.brokerApi.tokenRouteArn('<profileId>'), 'execute-api ARN of one profile\'s token route: replace <profileId> to grant one profile only');
+    out('restApiId', this.brokerApi.api.restApiId);
+    out('secretsKeyArn', this.data.secretsKey.keyArn);
     out('secretNamePrefix', `${this.data.secretPrefix}/`);
     out('signingKeys', this.signingKeys.environmentValue || 'none', 'The private_key_jwt signing keys (BROKER_SIGNING_KEYS): <alg>=<KMS key ARN>, comma-separated');
-    out('alarmTopicArn', this.alarmTopic.topicArn);
+    out('alarmTopicArn', this.monitoring.alarmTopic.topicArn);
     out('refreshScheduleRuleName', this.schedule.rule.ruleName, 'The EventBridge rule that runs the refresh job');
     out(
       'functionRoleArns',

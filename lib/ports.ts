@@ -3,7 +3,7 @@
  * Secrets Manager; in local mode the same DynamoDB adapter talks to an embedded dynalite and the vault is
  * an encrypted file.
  */
-import type { ProfileConfig, ProfileRecord, ProfileStatus } from './profile.js';
+import type { GrantIdentity, ProfileRecord, ProfileStatus } from './profile.js';
 
 /** Milliseconds since the epoch. Injected so that no test sleeps for time to pass. */
 export type Clock = () => number;
@@ -77,10 +77,10 @@ export interface StatusUpdateOptions {
   expectedRevision?: number;
   fence?: LeaseFence;
   /**
-   * Conditional on the profile still using the same grant (grant type, client id, token endpoint) as
-   * `sameGrantAs`, so tokens obtained for a client that a concurrent PUT replaced are never committed.
+   * Conditional on the profile still having this grant identity (`grantIdentity`: grant type, client id,
+   * token endpoint), so tokens obtained for a client that a concurrent PUT replaced are never committed.
    */
-  sameGrantAs?: ProfileConfig;
+  sameGrant?: GrantIdentity;
 }
 
 export interface ProfileStore {
@@ -88,10 +88,12 @@ export interface ProfileStore {
   getProfile(id: string): Promise<ProfileRecord | undefined>;
   listProfiles(): Promise<ProfileRecord[]>;
   /**
-   * Creates (`expectedRevision` `null`) or replaces (`expectedRevision` = the revision read) a profile.
+   * Creates (`expectedRevision` `null`) or replaces (`expectedRevision` = the revision read) a profile,
+   * stored with `grant`, the grant identity of its configuration (`grantIdentity(record.config)`), which
+   * `updateStatus({ sameGrant })` compares.
    * Throws `ConditionFailedError` when someone else wrote in between.
    */
-  putProfile(record: ProfileRecord, expectedRevision: number | null): Promise<void>;
+  putProfile(record: ProfileRecord, expectedRevision: number | null, grant: GrantIdentity): Promise<void>;
   /**
    * Records a new status (and token pointer) on an existing profile; conditional on `expectedRevision`
    * when given. Returns the record as written. Throws `ConditionFailedError` when the profile is gone or
@@ -141,6 +143,11 @@ export interface SecretVault {
   putTokenSet(profileId: string, tokens: TokenSet, options?: { requestToken?: string }): Promise<string>;
   /** A given version, or the current one. */
   getTokenSet(profileId: string, version?: string): Promise<TokenSet | undefined>;
+  /**
+   * Removes the client secret of a profile that no longer uses one (its token set stays); an absent
+   * secret is not an error.
+   */
+  deleteClientSecret(profileId: string): Promise<void>;
   /** Removes the client secret and token set of a profile; absent secrets are not an error. */
   deleteProfileSecrets(profileId: string): Promise<void>;
 }

@@ -187,9 +187,12 @@ export function tokensSurviveChange(before: ProfileConfig, after: ProfileConfig)
   return grantIdentity(before) === grantIdentity(after);
 }
 
+/** What tokens are bound to, as one comparable value (`grantIdentity`); stored beside the profile. */
+export type GrantIdentity = string & { readonly __grantIdentity: true };
+
 /** What tokens are bound to: the grant type, the client and the effective token endpoint. */
-export function grantIdentity(config: ProfileConfig): string {
-  return JSON.stringify([config.grantType, config.clientId, tokenEndpointIdentity(config)]);
+export function grantIdentity(config: ProfileConfig): GrantIdentity {
+  return JSON.stringify([config.grantType, config.clientId, tokenEndpointIdentity(config)]) as GrantIdentity;
 }
 
 function tokenEndpointIdentity(config: ProfileConfig): string {

@@ -152,6 +152,15 @@ export class FileVault implements SecretVault, LocalKeyVault {
     });
   }
 
+  async deleteClientSecret(profileId: string): Promise<void> {
+    await this.#write((data) => {
+      const entry = entryOf(data, profileId);
+      if (!entry || entry.clientSecret === null) return false;
+      setEntry(data, profileId, { ...entry, clientSecret: null });
+      return true;
+    });
+  }
+
   async getClientSecret(profileId: string): Promise<string | undefined> {
     const { key, data } = await this.#state();
     const sealed = entryOf(data, profileId)?.clientSecret;

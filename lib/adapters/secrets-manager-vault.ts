@@ -95,24 +95,25 @@ export class SecretsManagerVault implements SecretVault {
     return decodeTokenSet(value);
   }
 
+  async deleteClientSecret(profileId: string): Promise<void> {
+    await this.deleteSecret(profileId, CLIENT_SECRET);
+  }
+
   async deleteProfileSecrets(profileId: string): Promise<void> {
-    await Promise.all(
-      [CLIENT_SECRET, TOKEN_SET].map(async (kind) => {
-        try {
-          // Without a recovery window: a scheduled deletion keeps the name taken for 7 to 30 days, and
-          // re-creating a profile with the same id would fail until then. The broker deletes a profile's
-          // secrets only when the profile itself is deleted, so there is nothing to recover.
-          await this.client.send(
-            new DeleteSecretCommand({
-              SecretId: this.secretName(profileId, kind as SecretKind),
-              ForceDeleteWithoutRecovery: true,
-            }),
-          );
-        } catch (error) {
-          if (!hasName(error, 'ResourceNotFoundException')) throw error;
-        }
-      }),
-    );
+    await Promise.all([CLIENT_SECRET, TOKEN_SET].map((kind) => this.deleteSecret(profileId, kind as SecretKind)));
+  }
+
+  /**
+   * Deletes without a recovery window: a scheduled deletion keeps the name taken for 7 to 30 days, and
+   * re-creating the profile (or giving it a client secret again) would fail until then. The broker deletes
+   * a secret only when nothing uses it any more, so there is nothing to recover.
+   */
+  private async deleteSecret(profileId: string, kind: SecretKind): Promise<void> {
+    try {
+      await this.client.send(new DeleteSecretCommand({ SecretId: this.secretName(profileId, kind), ForceDeleteWithoutRecovery: true }));
+    } catch (error) {
+      if (!hasName(error, 'ResourceNotFoundException')) throw error;
+    }
   }
 
   /**

@@ -15,7 +15,7 @@ import {
   validateAuthorizationResponse,
 } from '../oauth.js';
 import { ConditionFailedError, type PendingAuthorization, type TokenSet } from '../ports.js';
-import { authorizationBinding, type ProfileId, type ProfileRecord } from '../profile.js';
+import { authorizationBinding, grantIdentity, type ProfileId, type ProfileRecord } from '../profile.js';
 import { authorizationServer, readClientSecret, configurationError, nowIso, oauthOptions, requireProfile, type BrokerContext } from './context.js';
 import { retry } from '../refresh/retry.js';
 import { revoke } from './revocation.js';
@@ -194,7 +194,7 @@ async function storeNewTokens(
     updated = await store.updateStatus(
       record.id,
       { status, tokenVersion: version, stagedTokens: null },
-      { now: nowIso(ctx), fence: 'break', sameGrantAs: record.config },
+      { now: nowIso(ctx), fence: 'break', sameGrant: grantIdentity(record.config) },
     );
   } catch (error) {
     if (!(error instanceof ConditionFailedError)) throw error;

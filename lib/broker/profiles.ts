@@ -3,10 +3,12 @@
  * validated (lib/broker.ts); every check against what is stored happens before anything is written.
  */
 import { conflict, invalidRequest, notFound } from '../errors.js';
+import { errorFields } from '../logger.js';
 import { editedStatus, newProfileStatus } from '../lifecycle/transitions.js';
 import { ConditionFailedError } from '../ports.js';
 import {
   changedGrantFields,
+  grantIdentity,
   movedEndpoints,
   tokensSurviveChange,
   usesClientSecret,
@@ -77,7 +79,7 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
     ...(existing?.lastGrantAt ? { lastGrantAt: existing.lastGrantAt } : {}),
   };
   try {
-    await store.putProfile(record, existing ? existing.revision : null);
+    await store.putProfile(record, existing ? existing.revision : null, grantIdentity(record.config));
   } catch (error) {
     if (error instanceof ConditionFailedError) {
       throw conflict(`Profile "${profileId}" was changed by another request at the same time; read it again and retry.`, 'concurrent_update');
@@ -90,6 +92,10 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
   // this write fails the request fails (500) and the same PUT, repeated, completes it.
   // An unchanged secret is not written again (Secrets Manager's write quota and version limit).
   if (secretChanged) await vault.putClientSecret(profileId, clientSecret!);
+  // A secret the profile no longer uses (private_key_jwt, a public client) is not kept: nothing may send it
+  // again, and giving the method back asks for a secret anew. Best effort: the profile is saved, and a
+  // secret left behind goes with the profile.
+  if (existing?.hasClientSecret && !hasClientSecret) await dropClientSecret(ctx, profileId);
   const changed = existing ? [...changedGrantFields(existing.config, config), ...(secretChanged ? ['clientSecret'] : [])] : [];
   if (existing && changed.length > 0) {
     await ctx.events.statusChanged({
@@ -109,6 +115,14 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
     ...(changed.length > 0 ? { changed } : {}),
   });
   return { created: existing === undefined, view: await profileView(ctx, record) };
+}
+
+async function dropClientSecret(ctx: BrokerContext, profileId: ProfileId): Promise<void> {
+  try {
+    await ctx.deps.vault.deleteClientSecret(profileId);
+  } catch (error) {
+    ctx.deps.logger.warn('client secret not removed', { profileId, ...errorFields(error) });
+  }
 }
 
 /** `GET /profiles/{id}`. */

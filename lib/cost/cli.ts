@@ -21,7 +21,7 @@ export const USAGE = `Usage: npm run cost -- [options]
                            prod margin of 15 min refreshes every 0.75 h)
   --warm-instances K       warm token-function instances, each refilling its cache per new token (default 2)
   --refresh-latency-ms T   billed time of one refresh in the job, before concurrency (default 300)
-  --jitter-ms J            the job's random delay before each refresh (default 1000, as deployed; 0 = none)
+  --writes-per-second W    the refresh job's token-set write budget (default 10, as deployed)
   --concurrency C          workers of the refresh job (default 8)
   --aws-managed-key        secrets under aws/secretsmanager instead of the stack's customer managed key
   --json                   print the estimate as JSON
@@ -63,8 +63,8 @@ export function parseCostArgs(argv: readonly string[]): CostArgs | 'help' {
       case '--refresh-latency-ms':
         assumptions.refresh.latencyMs = number(flag, value());
         break;
-      case '--jitter-ms':
-        assumptions.refresh.jitterMs = number(flag, value());
+      case '--writes-per-second':
+        assumptions.refresh.writesPerSecond = number(flag, value(), { min: 0.001 });
         break;
       case '--concurrency':
         assumptions.refresh.concurrency = number(flag, value(), { integer: true, min: 1 });
@@ -125,7 +125,7 @@ export function formatEstimate(estimate: CostEstimate, assumptions: CostAssumpti
     `  at 100 % of the quota:   50 × 3600 × ${h} = ${count(ceiling.atFullQuota)} profiles`,
     `  at a safe ${(ceiling.safeShare * 100).toFixed(0)} % share:     ${count(ceiling.atSafeShare)} profiles` +
       (input.profiles > ceiling.atSafeShare ? '   <-- the input is above this' : ''),
-    `  the refresh job as configured (${assumptions.refresh.concurrency} workers, jitter ≤ ${assumptions.refresh.jitterMs} ms, ${assumptions.refresh.latencyMs} ms per refresh, ` +
+    `  the refresh job as configured (${assumptions.refresh.concurrency} workers, ≤ ${assumptions.refresh.writesPerSecond} writes/s, ${assumptions.refresh.latencyMs} ms per refresh, ` +
       `one run per ${assumptions.fixed.refreshIntervalMinutes} min): ${ceiling.refreshJobRatePerSecond.toFixed(1)} refreshes/s → ${count(ceiling.refreshJob)} profiles` +
       (ceiling.refreshJob < ceiling.atSafeShare ? '   <-- lower than the quota share: the job is the limit' : ''),
   ];

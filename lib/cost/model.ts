@@ -2,9 +2,10 @@
  * What the broker costs in AWS, from list prices (`prices.ts`) and the calls each operation makes.
  *
  * The per-operation counts are the broker's own, measured by the benchmarks (`npm run bench`):
- * - a refresh (bench/refresh-throughput): 2 DynamoDB UpdateItem (take the lease; commit and release it),
- *   2 GetSecretValue (client secret, held token set), 1 PutSecretValue (the new token set), one row of the
- *   sparse `due` index read by the job's query;
+ * - a refresh (bench/refresh-throughput): 2 DynamoDB UpdateItem (take the lease and record the version about
+ *   to be written; commit and release it), 1 GetSecretValue (the held token set; the client secret is
+ *   cached per container), 1 PutSecretValue (the new token set), one row of the sparse `due` index read
+ *   by the job's query;
  * - a warm token request (bench/warm-token): no AWS call;
  * - a cache miss (bench/cold-token): 1 GetItem, 1 GetSecretValue.
  * Everything else (item sizes, latencies, log bytes) is an assumption, named in `DEFAULT_ASSUMPTIONS`.
@@ -12,6 +13,7 @@
  * The cost splits three ways: per profile and month (secrets, refreshes, cache refills), per million token
  * calls (API Gateway, Lambda, logs) and fixed per month (keys, alarms, metrics, the schedule).
  */
+import { DEFAULT_WRITES_PER_SECOND } from '../write-budget.js';
 import { PRICES, QUOTAS, type Prices } from './prices.js';
 
 export const HOURS_PER_MONTH = 730;
@@ -46,8 +48,11 @@ export interface CostAssumptions {
     extraIndexWrites: number;
     /** Billed duration per refresh inside the job, before dividing by its concurrency. */
     latencyMs: number;
-    /** `runScheduledRefresh` sleeps a random 0..jitterMs before each refresh (default 1000 ms). */
-    jitterMs: number;
+    /**
+     * The job's write budget (`BROKER_REFRESH_WRITES_PER_SECOND`, default 10, lib/write-budget.ts): token-set
+     * writes per second, whatever its concurrency. `Infinity` for none.
+     */
+    writesPerSecond: number;
     /** Workers of the job (`BROKER_REFRESH_CONCURRENCY`, default 8). */
     concurrency: number;
     lambdaMemoryGb: number;
@@ -79,14 +84,14 @@ export const DEFAULT_ASSUMPTIONS: CostAssumptions = {
   secretsPerProfile: 2,
   customerManagedKey: true,
   refresh: {
-    secretReads: 2,
+    secretReads: 1,
     secretWrites: 1,
     dynamoWrites: 2,
     profileItemKb: 1.5,
     indexCopiesPerWrite: 2,
     extraIndexWrites: 1,
     latencyMs: 300,
-    jitterMs: 1000,
+    writesPerSecond: DEFAULT_WRITES_PER_SECOND,
     concurrency: 8,
     lambdaMemoryGb: 0.5,
     logBytes: 800,
@@ -161,11 +166,19 @@ export function profileCeiling(refreshHours: number, assumptions: CostAssumption
   positive('refreshHours', refreshHours);
   const writesPerRefresh = assumptions.refresh.secretWrites;
   const atFullQuota = (QUOTAS.secretsManagerWritesPerSecond * 3600 * refreshHours) / writesPerRefresh;
-  const { concurrency, jitterMs, latencyMs } = assumptions.refresh;
-  const refreshJobRatePerSecond = concurrency / ((jitterMs / 2 + latencyMs) / 1000);
+  const refreshJobRatePerSecond = refreshJobRate(assumptions);
   const runsPerHour = 60 / assumptions.fixed.refreshIntervalMinutes;
   const refreshJob = refreshJobRatePerSecond * refreshJobWindowSeconds(assumptions.fixed.refreshIntervalMinutes) * runsPerHour * refreshHours;
   return { atFullQuota, atSafeShare: atFullQuota * safeShare, safeShare, refreshJob, refreshJobRatePerSecond };
+}
+
+/**
+ * Refreshes per second of the scheduled job: its workers, each spending `latencyMs` per refresh, limited by
+ * its write budget (each refresh writes one token set).
+ */
+export function refreshJobRate(assumptions: CostAssumptions): number {
+  const { concurrency, latencyMs, writesPerSecond } = assumptions.refresh;
+  return Math.min(concurrency / (latencyMs / 1000), writesPerSecond);
 }
 
 export function estimateCost(input: CostInput, assumptions: CostAssumptions = DEFAULT_ASSUMPTIONS, prices: Prices = PRICES): CostEstimate {
@@ -192,7 +205,8 @@ export function estimateCost(input: CostInput, assumptions: CostAssumptions = DE
   // The job's query reads the due rows from the index: eventually consistent, 4 KB per RRU, half price.
   const refreshRru = (refresh.profileItemKb / 4) * 0.5;
   const refreshDynamo = refreshWru * wru + refreshRru * rru;
-  const refreshGbSeconds = (refresh.lambdaMemoryGb * (refresh.jitterMs / 2 + refresh.latencyMs)) / 1000 / refresh.concurrency;
+  // The job's one instance is billed for its whole run, shared by the refreshes it makes at its rate.
+  const refreshGbSeconds = refresh.lambdaMemoryGb / refreshJobRate(assumptions);
   const refreshLambda = refreshGbSeconds * gbSecond;
   const refreshLogs = refresh.logBytes * logGb;
   const perRefresh = refreshSecrets + refreshKms + refreshDynamo + refreshLambda + refreshLogs;

@@ -61,7 +61,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('reports a wildcard that is not the acknowledged one, even on an acknowledged role', () => {
     const { app, stack } = buildApp({ env: 'dev' });
-    stack.functions.token.addToRolePolicy(
+    stack.brokerFunctions.functions.token.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: ['*'] }),
     );
     app.synth();

@@ -5,15 +5,18 @@
  * resources; the KMS key policy, the alarm topic policy, the API resource policy and the consumer
  * policies do what docs/doctor.md "Policies" says.
  */
-import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionKeys, type FunctionKey } from '../../lib/functions.js';
 import { tokenPolicy } from '../../lib/cli/policy.js';
 import {
   ACCOUNT,
+  ACCOUNT_ADMIN,
+  ALLOW_EVERYTHING,
   anonymousPrincipal,
+  attachedPolicies,
   callRequests,
-  deploy,
+  deployEdited,
+  deployedEnvironments,
   evaluate,
   evaluateCalls,
   identityPolicies,
@@ -21,7 +24,6 @@ import {
   PROFILE_ID,
   REGION,
   roleId,
-  synthDeployed,
   type Decision,
   type Deployed,
 } from './policy-engine.js';
@@ -29,21 +31,12 @@ import type { Cfn } from './support.js';
 
 const TIMEOUT = 120_000;
 const ADMIN_ROLE = `arn:aws:iam::${ACCOUNT}:role/broker-break-glass`;
-/** A typical account administrator: everything on everything, through IAM. */
-const ACCOUNT_ADMIN_POLICY = [
-  { name: 'admin', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } },
-];
 
 const denied = (results: { label: string; decision: Decision }[]) => results.filter((r) => r.decision !== 'Allowed').map((r) => r.label);
 const allowed = (results: { label: string; decision: Decision }[]) => results.filter((r) => r.decision === 'Allowed').map((r) => r.label);
 
-let templates: Record<string, Template>;
-let deployed: Record<string, Deployed>;
-
-beforeAll(() => {
-  ({ templates, deployed } = synthDeployed({
-    dev: { env: 'dev' },
-    prod: { env: 'prod' },
+const { templates, deployed } = deployedEnvironments(
+  {
     restricted: {
       env: 'prod',
       overrides: {
@@ -54,8 +47,9 @@ beforeAll(() => {
         secretsAdminRoleArns: [ADMIN_ROLE],
       },
     },
-  }));
-}, TIMEOUT);
+  },
+  TIMEOUT,
+);
 
 describe.each(['dev', 'prod', 'restricted'])('function roles of %s', (name) => {
   it.each(functionKeys())('%s: every AWS call its code sends is allowed, on the exact ARNs, with the key policy for KMS', async (key) => {
@@ -145,7 +139,7 @@ describe('the grants are exactly the code\'s needs', () => {
 });
 
 describe('the secrets key policy', () => {
-  const keyRequest = (d: Deployed, principal: string, action: string, policies = ACCOUNT_ADMIN_POLICY, context: Record<string, string | string[]> = {}) => {
+  const keyRequest = (d: Deployed, principal: string, action: string, policies = ALLOW_EVERYTHING, context: Record<string, string | string[]> = {}) => {
     const keyLogical = d.id('AWS::KMS::Key', 'DataSecretsKey');
     return evaluate({
       principal,
@@ -164,34 +158,32 @@ describe('the secrets key policy', () => {
   it('refuses kms:Decrypt to an account administrator whose IAM policy allows everything (it no longer delegates kms:* to the account)', async () => {
     for (const env of ['dev', 'prod']) {
       const d = deployed[env]!;
-      const admin = `arn:aws:iam::${ACCOUNT}:role/AccountAdministrator`;
-      expect(await keyRequest(d, admin, 'kms:Decrypt', ACCOUNT_ADMIN_POLICY, throughSecretsManager(env)), env).toBe('ImplicitlyDenied');
-      expect(await keyRequest(d, admin, 'kms:GenerateDataKey', ACCOUNT_ADMIN_POLICY, throughSecretsManager(env)), env).toBe('ImplicitlyDenied');
+      expect(await keyRequest(d, ACCOUNT_ADMIN, 'kms:Decrypt', ALLOW_EVERYTHING, throughSecretsManager(env)), env).toBe('ImplicitlyDenied');
+      expect(await keyRequest(d, ACCOUNT_ADMIN, 'kms:GenerateDataKey', ALLOW_EVERYTHING, throughSecretsManager(env)), env).toBe('ImplicitlyDenied');
       // Nor can it grant itself the use of the key.
-      expect(await keyRequest(d, admin, 'kms:CreateGrant'), env).toBe('ImplicitlyDenied');
-      expect(await keyRequest(d, admin, 'kms:Encrypt'), env).toBe('ImplicitlyDenied');
+      expect(await keyRequest(d, ACCOUNT_ADMIN, 'kms:CreateGrant'), env).toBe('ImplicitlyDenied');
+      expect(await keyRequest(d, ACCOUNT_ADMIN, 'kms:Encrypt'), env).toBe('ImplicitlyDenied');
     }
   }, TIMEOUT);
 
   it('keeps the key\'s administration with the account', async () => {
     const d = deployed.prod!;
-    const admin = `arn:aws:iam::${ACCOUNT}:role/AccountAdministrator`;
     for (const action of ['kms:DescribeKey', 'kms:PutKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:EnableKeyRotation', 'kms:ScheduleKeyDeletion', 'kms:TagResource']) {
-      expect(await keyRequest(d, admin, action), action).toBe('Allowed');
+      expect(await keyRequest(d, ACCOUNT_ADMIN, action), action).toBe('Allowed');
     }
     // Administration through IAM: a principal without an IAM grant gets nothing.
-    expect(await keyRequest(d, admin, 'kms:DescribeKey', [])).toBe('ImplicitlyDenied');
+    expect(await keyRequest(d, ACCOUNT_ADMIN, 'kms:DescribeKey', [])).toBe('ImplicitlyDenied');
   }, TIMEOUT);
 
   it('lets the environment\'s named admin role read secrets through Secrets Manager, and only through it', async () => {
     const d = deployed.restricted!;
-    expect(await keyRequest(d, ADMIN_ROLE, 'kms:Decrypt', ACCOUNT_ADMIN_POLICY, throughSecretsManager('prod'))).toBe('Allowed');
-    expect(await keyRequest(d, ADMIN_ROLE, 'kms:Decrypt', ACCOUNT_ADMIN_POLICY, { 'kms:ViaService': `ec2.${REGION}.amazonaws.com` })).toBe('ImplicitlyDenied');
+    expect(await keyRequest(d, ADMIN_ROLE, 'kms:Decrypt', ALLOW_EVERYTHING, throughSecretsManager('prod'))).toBe('Allowed');
+    expect(await keyRequest(d, ADMIN_ROLE, 'kms:Decrypt', ALLOW_EVERYTHING, { 'kms:ViaService': `ec2.${REGION}.amazonaws.com` })).toBe('ImplicitlyDenied');
     // The same role is nobody in an environment that does not name it.
-    expect(await keyRequest(deployed.prod!, ADMIN_ROLE, 'kms:Decrypt', ACCOUNT_ADMIN_POLICY, throughSecretsManager('prod'))).toBe('ImplicitlyDenied');
+    expect(await keyRequest(deployed.prod!, ADMIN_ROLE, 'kms:Decrypt', ALLOW_EVERYTHING, throughSecretsManager('prod'))).toBe('ImplicitlyDenied');
     // Another account's role of the same name is refused (kms:CallerAccount and the ARN both differ).
     const foreign = `arn:aws:iam::${OTHER_ACCOUNT}:role/broker-break-glass`;
-    expect(await keyRequest(d, foreign, 'kms:Decrypt', ACCOUNT_ADMIN_POLICY, { ...throughSecretsManager('prod'), 'kms:CallerAccount': OTHER_ACCOUNT })).not.toBe('Allowed');
+    expect(await keyRequest(d, foreign, 'kms:Decrypt', ALLOW_EVERYTHING, { ...throughSecretsManager('prod'), 'kms:CallerAccount': OTHER_ACCOUNT })).not.toBe('Allowed');
   }, TIMEOUT);
 });
 
@@ -327,15 +319,13 @@ describe('consumer access to the API', () => {
 describe('a removed grant fails the policy tests', () => {
   it('without the callback\'s DeleteSecret, a deleted profile\'s re-created secrets could not be removed', async () => {
     // Prepare: the dev template with DeleteSecret taken out of every statement of the callback role.
-    const json = structuredClone(templates.dev!.toJSON()) as { Resources: Record<string, { Type: string; Properties: Cfn }> };
-    const d = deploy({ toJSON: () => json } as unknown as Template, 'dev');
-    const role = roleId(d, 'callback');
-    for (const r of Object.values(json.Resources)) {
-      if (r.Type !== 'AWS::IAM::Policy' || !(r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === role)) continue;
-      for (const s of r.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
-        s.Action = [s.Action].flat().filter((a) => a !== 'secretsmanager:DeleteSecret');
+    const d = deployEdited(templates.dev!, 'dev', (resources, dev) => {
+      for (const [, r] of attachedPolicies(resources, roleId(dev, 'callback'))) {
+        for (const s of r.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
+          s.Action = [s.Action].flat().filter((a) => a !== 'secretsmanager:DeleteSecret');
+        }
       }
-    }
+    });
 
     // Act
     const results = await evaluateCalls(d, 'callback');
@@ -350,10 +340,10 @@ describe('a removed grant fails the policy tests', () => {
   }, TIMEOUT);
 
   it('without the key policy\'s statement for the broker\'s roles, no function can read or write a secret', async () => {
-    const json = structuredClone(templates.prod!.toJSON()) as { Resources: Record<string, { Type: string; Properties: Cfn }> };
-    const d = deploy({ toJSON: () => json } as unknown as Template, 'prod');
-    const key = json.Resources[d.id('AWS::KMS::Key', 'DataSecretsKey')]!;
-    key.Properties.KeyPolicy.Statement = (key.Properties.KeyPolicy.Statement as { Sid: string }[]).filter((s) => s.Sid === 'KeyAdministrationByTheAccount');
+    const d = deployEdited(templates.prod!, 'prod', (resources, prod) => {
+      const key = resources[prod.id('AWS::KMS::Key', 'DataSecretsKey')]!;
+      key.Properties.KeyPolicy.Statement = (key.Properties.KeyPolicy.Statement as { Sid: string }[]).filter((s) => s.Sid === 'KeyAdministrationByTheAccount');
+    });
 
     const results = await evaluateCalls(d, 'token');
 

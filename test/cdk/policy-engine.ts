@@ -12,6 +12,7 @@ import { runSimulation, type Simulation, type SimulationRequestPrincipal } from 
 
 export { anonymousPrincipal } from '@cloud-copilot/iam-simulate';
 import type { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll } from 'vitest';
 import { KMS_SIGNING_ALGORITHMS } from '../../lib/adapters/kms-signer.js';
 import { awsRequests, type FunctionKey, type Placement } from '../../lib/functions.js';
 import { parseSigningKeys } from '../../lib/keys/kms-keys.js';
@@ -20,6 +21,10 @@ import { synth, type Cfn, type SynthOptions } from './support.js';
 export const ACCOUNT = '111122223333';
 export const OTHER_ACCOUNT = '444455556666';
 export const REGION = 'eu-west-1';
+/** The account's administrator: a role whose identity policy is {@link ALLOW_EVERYTHING}. */
+export const ACCOUNT_ADMIN = `arn:aws:iam::${ACCOUNT}:role/AccountAdministrator`;
+/** A typical account administrator's identity policy: everything on everything, through IAM. */
+export const ALLOW_EVERYTHING = [{ name: 'admin', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } }];
 const PARTITION = 'aws';
 
 export interface Deployed {
@@ -124,15 +129,16 @@ export function deploy(template: Template, env: string): Deployed {
 /** `profiles` → `FunctionsProfilesRole…`. */
 export const roleId = (d: Deployed, key: FunctionKey) => d.id('AWS::IAM::Role', `Functions${key.charAt(0).toUpperCase()}${key.slice(1)}Role`);
 
+/** The `AWS::IAM::Policy` resources (logical id and resource) attached to role `roleLogicalId`. */
+export function attachedPolicies(resources: Deployed['resources'], roleLogicalId: string): [string, Deployed['resources'][string]][] {
+  return Object.entries(resources).filter(
+    ([, r]) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === roleLogicalId),
+  );
+}
+
 /** The identity policies attached to role `roleLogicalId`, resolved. */
 export function identityPolicies(d: Deployed, roleLogicalId: string): Simulation['identityPolicies'] {
-  const out: Simulation['identityPolicies'] = [];
-  for (const [id, r] of Object.entries(d.resources)) {
-    if (r.Type !== 'AWS::IAM::Policy') continue;
-    const roles = (r.Properties.Roles as { Ref: string }[]).map((x) => x.Ref);
-    if (roles.includes(roleLogicalId)) out.push({ name: id, policy: d.resolve(r.Properties.PolicyDocument) });
-  }
-  return out;
+  return attachedPolicies(d.resources, roleLogicalId).map(([id, r]) => ({ name: id, policy: d.resolve(r.Properties.PolicyDocument) }));
 }
 
 export type Decision = 'Allowed' | 'ExplicitlyDenied' | 'ImplicitlyDenied';
@@ -271,17 +277,32 @@ export async function evaluateCalls(d: Deployed, key: FunctionKey, target: Deplo
 }
 
 /**
- * Each named variant synthesized and deployed on paper: the environments the policy tests evaluate.
+ * The environments the policy tests evaluate, synthesized and deployed on paper once before the tests of
+ * the enclosing suite (or file): dev, prod and the named `variants`. The records returned now are filled
+ * then, so the tests read `deployed.prod` and `templates.dev`.
  */
-export function synthDeployed(variants: Record<string, SynthOptions & { env: string }>): {
-  templates: Record<string, Template>;
-  deployed: Record<string, Deployed>;
-} {
+export function deployedEnvironments(
+  variants: Record<string, SynthOptions & { env: string }> = {},
+  timeout = 120_000,
+): { templates: Record<string, Template>; deployed: Record<string, Deployed> } {
   const templates: Record<string, Template> = {};
   const deployed: Record<string, Deployed> = {};
-  for (const [name, options] of Object.entries(variants)) {
-    templates[name] = synth(options).template;
-    deployed[name] = deploy(templates[name], options.env);
-  }
+  beforeAll(() => {
+    for (const [name, options] of Object.entries({ dev: { env: 'dev' }, prod: { env: 'prod' }, ...variants })) {
+      templates[name] = synth(options).template;
+      deployed[name] = deploy(templates[name], options.env);
+    }
+  }, timeout);
   return { templates, deployed };
+}
+
+/**
+ * `template` of `env` deployed on paper after `edit` changed a copy of its resources (a grant taken out),
+ * to show that the policy tests fail without it.
+ */
+export function deployEdited(template: Template, env: string, edit: (resources: Deployed['resources'], d: Deployed) => void): Deployed {
+  const json = structuredClone(template.toJSON()) as { Resources: Deployed['resources'] };
+  const d = deploy({ toJSON: () => json } as unknown as Template, env);
+  edit(json.Resources, d);
+  return d;
 }

@@ -2,8 +2,7 @@
  * One route table (lib/routes.ts), read by three: the stack's API methods, local mode's routes and the
  * profiles handler's dispatch all agree with it.
  */
-import type { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { functionId } from '../../cdk/constructs/functions.js';
 import { PROFILE_ROUTES, createHandler as createProfilesHandler } from '../../lambdas/profiles.js';
 import type { Broker } from '../../lib/broker.js';
@@ -11,18 +10,14 @@ import { localRoutes } from '../../lib/local/local-broker.js';
 import { createLogger } from '../../lib/logger.js';
 import { executeApiPattern, ROUTES, routeKey, routesOf } from '../../lib/routes.js';
 import { apiGatewayEvent } from '../support/api-events.js';
-import { resources, synth, type Cfn } from './support.js';
+import { resources, synthesized, type Cfn } from './support.js';
 
 describe('the route table', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({ env: 'dev' }).template;
-  }, 60_000);
+  const dev = synthesized({ env: 'dev' });
 
   it('is what the stack deploys: one method per route, to its function, signed unless public', () => {
     // Prepare
-    const apiResources = resources(template, 'AWS::ApiGateway::Resource');
+    const apiResources = resources(dev.template, 'AWS::ApiGateway::Resource');
     const pathOf = (ref: Cfn): string => (ref.Ref ? `${pathOf(apiResources[ref.Ref]!.Properties!.ParentId)}/${apiResources[ref.Ref]!.Properties!.PathPart}` : '');
     const functionOf = (uri: Cfn): string => {
       const text = JSON.stringify(uri);
@@ -31,7 +26,7 @@ describe('the route table', () => {
     };
 
     // Act
-    const deployed = Object.values(resources(template, 'AWS::ApiGateway::Method')).map((m) => {
+    const deployed = Object.values(resources(dev.template, 'AWS::ApiGateway::Method')).map((m) => {
       const p = m.Properties!;
       const auth = p.AuthorizationType === 'NONE' ? 'public' : 'iam';
       return { key: `${p.HttpMethod} ${pathOf(p.ResourceId) || '/'}`, fn: functionOf(p.Integration.Uri), auth };

@@ -4,24 +4,29 @@
  * (lib/functions.ts) may `kms:Sign`, only with the key's pinned algorithm and only this environment's keys;
  * the account keeps the keys' administration but cannot sign through IAM alone.
  */
-import type { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FUNCTIONS, functionKeys, type FunctionKey } from '../../lib/functions.js';
-import { ACCOUNT, deploy, evaluate, evaluateCalls, identityPolicies, keyPolicyOf, roleId, signingKeysOf, synthDeployed, type Decision, type Deployed } from './policy-engine.js';
-import type { Cfn } from './support.js';
+import {
+  ACCOUNT_ADMIN,
+  ALLOW_EVERYTHING,
+  attachedPolicies,
+  deployEdited,
+  deployedEnvironments,
+  evaluate,
+  evaluateCalls,
+  identityPolicies,
+  keyPolicyOf,
+  roleId,
+  signingKeysOf,
+  type Decision,
+  type Deployed,
+} from './policy-engine.js';
 
 const TIMEOUT = 120_000;
-const ACCOUNT_ADMIN = `arn:aws:iam::${ACCOUNT}:role/AccountAdministrator`;
-const EVERYTHING = [{ name: 'admin', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } }];
 const SIGNERS: FunctionKey[] = ['profiles', 'callback', 'token', 'refresh', 'keys'];
 
-let templates: Record<string, Template>;
-let deployed: Record<string, Deployed>;
-
-beforeAll(() => {
-  ({ templates, deployed } = synthDeployed({
-    dev: { env: 'dev' },
-    prod: { env: 'prod' },
+const { templates, deployed } = deployedEnvironments(
+  {
     // An environment with an RSA key for servers that need it and a next ES256 key prepared for rotation.
     rotating: {
       env: 'prod',
@@ -33,8 +38,9 @@ beforeAll(() => {
         ],
       },
     },
-  }));
-}, TIMEOUT);
+  },
+  TIMEOUT,
+);
 
 /** `key`'s role of `d` asking KMS to sign with `keyArn` (of `owner`, default `d`) under `algorithm`. */
 function sign(d: Deployed, key: FunctionKey, keyArn: string, algorithm: string, owner: Deployed = d): Promise<Decision> {
@@ -84,7 +90,7 @@ describe('who may sign', () => {
     const d = deployed.prod!;
     const [key] = signingKeysOf(d);
     const ask = (action: string, context: Record<string, string> = {}) =>
-      evaluate({ principal: ACCOUNT_ADMIN, action, resource: key!.keyArn, context, identityPolicies: EVERYTHING, resourcePolicy: keyPolicyOf(d, key!.keyArn) });
+      evaluate({ principal: ACCOUNT_ADMIN, action, resource: key!.keyArn, context, identityPolicies: ALLOW_EVERYTHING, resourcePolicy: keyPolicyOf(d, key!.keyArn) });
     expect(await ask('kms:Sign', { 'kms:SigningAlgorithm': 'ECDSA_SHA_256' })).toBe('ImplicitlyDenied');
     expect(await ask('kms:CreateGrant')).toBe('ImplicitlyDenied');
     for (const action of ['kms:DescribeKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:TagResource']) {
@@ -141,19 +147,9 @@ describe('several keys: an RSA key and a next key prepared for rotation', () => 
 });
 
 describe('a removed grant fails the signing tests', () => {
-  /** The dev template with `edit` applied, "deployed". */
-  const edited = (edit: (resources: Record<string, { Type: string; Properties: Cfn }>, d: Deployed) => void) => {
-    const json = structuredClone(templates.dev!.toJSON()) as { Resources: Record<string, { Type: string; Properties: Cfn }> };
-    const d = deploy({ toJSON: () => json } as unknown as Template, 'dev');
-    edit(json.Resources, d);
-    return d;
-  };
-
   it('without the token role\'s Sign statement, the token function cannot sign (the key policy alone is not enough)', async () => {
-    const d = edited((resources, dep) => {
-      const role = roleId(dep, 'token');
-      for (const r of Object.values(resources)) {
-        if (r.Type !== 'AWS::IAM::Policy' || !(r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === role)) continue;
+    const d = deployEdited(templates.dev!, 'dev', (resources, dep) => {
+      for (const [, r] of attachedPolicies(resources, roleId(dep, 'token'))) {
         r.Properties.PolicyDocument.Statement = (r.Properties.PolicyDocument.Statement as { Sid?: string }[]).filter((s) => !s.Sid?.startsWith('SignWithSigningKey'));
       }
     });
@@ -162,7 +158,7 @@ describe('a removed grant fails the signing tests', () => {
   }, TIMEOUT);
 
   it('without the key policy\'s signing statement, no function can sign (IAM alone is not enough)', async () => {
-    const d = edited((resources, dep) => {
+    const d = deployEdited(templates.dev!, 'dev', (resources, dep) => {
       const key = resources[dep.id('AWS::KMS::Key', 'SigningKeyses256')]!;
       key.Properties.KeyPolicy.Statement = (key.Properties.KeyPolicy.Statement as { Sid: string }[]).filter((s) => s.Sid !== 'SignForBrokerSigningRoles');
     });

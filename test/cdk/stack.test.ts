@@ -5,27 +5,28 @@
  */
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addBrokerStack } from '../../cdk/broker-app.js';
-import { actionsOf, type Cfn, cdkJson, FUNCTION_IDS, functionProps, resources, resourceText, synth, type Statement, type Synthesized } from './support.js';
+import { actionsOf, type Cfn, cdkJson, FUNCTION_IDS, functionProps, resources, resourceText, synthesized, type Statement } from './support.js';
+
+const stacks = { dev: synthesized({ env: 'dev' }), prod: synthesized({ env: 'prod' }) };
+
+describe('the dev and prod stacks', () => {
+  it.each([
+    { env: 'dev', protection: false },
+    { env: 'prod', protection: true },
+  ] as const)('$env is named OAuthBroker-$env; termination protection: $protection', ({ env, protection }) => {
+    expect(stacks[env].stack.stackName).toBe(`OAuthBroker-${env}`);
+    expect(stacks[env].stack.terminationProtection).toBe(protection);
+  });
+});
 
 describe('dev stack', () => {
-  let dev: Synthesized;
-  let template: Template;
-
-  beforeAll(() => {
-    dev = synth({ env: 'dev' });
-    template = dev.template;
-  }, 60_000);
-
-  it('is named OAuthBroker-dev and is environment-agnostic', () => {
-    expect(dev.stack.stackName).toBe('OAuthBroker-dev');
-    expect(dev.stack.terminationProtection).toBe(false);
-  });
+  const { dev } = stacks;
 
   it('outputs ApiUrl, CallbackUrl, TableName and a consumer policy for GET /profiles/*/token', () => {
-    for (const name of ['ApiUrl', 'CallbackUrl', 'TableName', 'ConsumerPolicyArn']) template.hasOutput(name, Match.anyValue());
-    const policies = Object.values(resources(template, 'AWS::IAM::ManagedPolicy'));
+    for (const name of ['ApiUrl', 'CallbackUrl', 'TableName', 'ConsumerPolicyArn']) dev.template.hasOutput(name, Match.anyValue());
+    const policies = Object.values(resources(dev.template, 'AWS::IAM::ManagedPolicy'));
     expect(policies).toHaveLength(1);
     const statements = policies[0]!.Properties!.PolicyDocument.Statement as Statement[];
     expect(statements).toHaveLength(1);
@@ -35,32 +36,21 @@ describe('dev stack', () => {
 });
 
 describe('prod stack', () => {
-  let template: Template;
-  let prod: Synthesized;
-
-  beforeAll(() => {
-    prod = synth({ env: 'prod' });
-    template = prod.template;
-  }, 60_000);
-
-  it('is named OAuthBroker-prod, with termination protection', () => {
-    expect(prod.stack.stackName).toBe('OAuthBroker-prod');
-    expect(prod.stack.terminationProtection).toBe(true);
-  });
+  const { prod } = stacks;
 
   it('uses prod logging: INFO functions, ERROR execution logs, no data trace, 90-day retention', () => {
     for (const name of FUNCTION_IDS) {
-      const fn = functionProps(template, name);
+      const fn = functionProps(prod.template, name);
       expect(fn.Environment.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
       expect(fn.Environment.Variables.BROKER_SECRET_PREFIX).toBe('oauth-broker/prod');
     }
-    const stage = Object.values(resources(template, 'AWS::ApiGateway::Stage'))[0]!.Properties!;
+    const stage = Object.values(resources(prod.template, 'AWS::ApiGateway::Stage'))[0]!.Properties!;
     expect(stage.StageName).toBe('prod');
     for (const s of stage.MethodSettings as Cfn[]) {
       expect(s.DataTraceEnabled).toBe(false);
       expect(s.LoggingLevel).toBe('ERROR');
     }
-    for (const g of Object.values(resources(template, 'AWS::Logs::LogGroup'))) expect(g.Properties!.RetentionInDays).toBe(90);
+    for (const g of Object.values(resources(prod.template, 'AWS::Logs::LogGroup'))) expect(g.Properties!.RetentionInDays).toBe(90);
   });
 });
 
@@ -86,6 +76,6 @@ describe('the environment\'s region, everywhere', () => {
   });
 
   it('an environment-agnostic stack uses AWS::Region everywhere and names no region', () => {
-    expect(regionsIn(synth({ env: 'prod' }).template.toJSON())).toEqual({ literals: [], pseudo: true });
+    expect(regionsIn(stacks.prod.template.toJSON())).toEqual({ literals: [], pseudo: true });
   });
 });

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll } from 'vitest';
 import { addBrokerStack } from '../../cdk/broker-app.js';
 import type { BrokerStack } from '../../cdk/broker-stack.js';
 import { PROJECT_ROOT } from '../../cdk/broker-stack.js';
@@ -55,6 +56,19 @@ export function synth(options: SynthOptions = {}): Synthesized {
   const { app, stack } = buildApp(options);
   const template = Template.fromStack(stack);
   return { app, stack, template };
+}
+
+/**
+ * The app of `options`, synthesized once before the tests of the enclosing suite: the object returned now
+ * is filled then, so a suite declares `const dev = synthesized({ env: 'dev' })` and its tests read
+ * `dev.template`.
+ */
+export function synthesized(options: SynthOptions = {}, timeout = 60_000): Synthesized {
+  const result = {} as Synthesized;
+  beforeAll(() => {
+    Object.assign(result, synth(options));
+  }, timeout);
+  return result;
 }
 
 /** A value of a synthesized CloudFormation template: arbitrary JSON, navigated freely by the tests. */

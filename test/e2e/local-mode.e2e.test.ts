@@ -7,26 +7,28 @@
  *
  * One scenario: the steps below run in order and each builds on the previous one.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileVault } from '../../lib/adapters/file-vault.js';
 import { main, type CliIo } from '../../lib/cli/main.js';
-import { createLocalLogger, DATA_LAYOUT, startLocalBroker, type LocalBroker } from '../../lib/local/local-broker.js';
+import { DATA_LAYOUT } from '../../lib/local/local-broker.js';
 import { createOAuthFetch, TokenClient } from '../../lib/sdk/index.js';
 import { completeConsentInChromium, type BrowserConsentResult } from '../support/consent.js';
-import { captureLogs, type LogCapture } from '../support/log-capture.js';
-import { startOidcServer, type OidcServer } from '../support/oidc-server.js';
+import { useLocalAndOidc } from '../support/local-and-oidc.js';
 import { startResourceServer, type ResourceServer } from '../support/resource-server.js';
 
-const PROFILE_ID = 'e2e-erp';
-const CLIENT_ID = 'e2e-client';
-const CLIENT_SECRET = `e2e-secret-${randomBytes(18).toString('base64url')}`;
 const SCOPE = 'openid offline_access';
 const TOKEN_TTL_SECONDS = 3600;
+const printed: string[] = [];
+// Everything the broker (and anything else in-process) logs is captured from the very start, at DEBUG.
+const scenario = useLocalAndOidc('e2e', {
+  captureLogs: true,
+  local: { print: (line) => printed.push(line) },
+  oidc: { accessTokenTtlSeconds: TOKEN_TTL_SECONDS, rotateRefreshToken: true, pkceRequired: true },
+});
+const { profileId: PROFILE_ID, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } = scenario.client;
 
 interface CliRun {
   argv: string[];
@@ -35,13 +37,7 @@ interface CliRun {
   stderr: string;
 }
 
-let logs: LogCapture;
-let work: string;
-let dataDir: string;
-let local: LocalBroker;
-let server: OidcServer;
 let resource: ResourceServer;
-const printed: string[] = [];
 /** Every CLI run of the scenario, for the secret checks at the end. */
 const cliRuns: CliRun[] = [];
 
@@ -55,16 +51,6 @@ const seen: {
   refreshRun?: CliRun;
 } = {};
 
-const startLocal = (port: number) =>
-  startLocalBroker({
-    port,
-    dataDir,
-    demo: false,
-    // The broker's structured logs at DEBUG, so that the secret checks below look at everything it logs.
-    logger: createLocalLogger({ POWERTOOLS_LOG_LEVEL: 'DEBUG' }),
-    print: (line) => printed.push(line),
-  });
-
 /** Runs the admin CLI in-process against the local broker, output captured. */
 async function cli(argv: string[], io: Partial<CliIo> = {}): Promise<CliRun> {
   let stdout = '';
@@ -73,7 +59,7 @@ async function cli(argv: string[], io: Partial<CliIo> = {}): Promise<CliRun> {
     stdout: { write: (chunk: string) => (stdout += chunk) },
     stderr: { write: (chunk: string) => (stderr += chunk) },
     stdin: Readable.from([]),
-    env: { BROKER_URL: local.url },
+    env: { BROKER_URL: scenario.local.url },
     isTTY: false,
     openUrl: () => false,
     pollIntervalMs: 100,
@@ -96,51 +82,32 @@ async function statusEntry(): Promise<Record<string, unknown>> {
 
 /** The token set the broker holds, read from its vault while it is stopped (for the secret checks). */
 async function heldTokenSet() {
-  const vault = await FileVault.open({ dir: path.join(dataDir, DATA_LAYOUT.vault) });
+  const vault = await FileVault.open({ dir: path.join(scenario.dataDir, DATA_LAYOUT.vault) });
   return vault.getTokenSet(PROFILE_ID);
 }
 
 beforeAll(async () => {
-  // Captured from the very start: everything the broker (and anything else in-process) logs.
-  logs = captureLogs();
-  work = await mkdtemp(path.join(tmpdir(), 'oauth-broker-e2e-'));
-  dataDir = path.join(work, 'data');
-  // 1. Local mode first: the authorization server must know its callback URL, which names the port.
-  local = await startLocal(0);
-  server = await startOidcServer({
-    clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, authMethod: 'client_secret_basic', redirectUris: [local.callbackUrl] }],
-    accessTokenTtlSeconds: TOKEN_TTL_SECONDS,
-    rotateRefreshToken: true,
-    pkceRequired: true,
-  });
-  resource = await startResourceServer({ introspect: (token) => server.introspect(token) });
+  resource = await startResourceServer({ introspect: (token) => scenario.server.introspect(token) });
 }, 60_000);
 
 afterAll(async () => {
-  try {
-    await local?.close();
-    await resource?.close();
-    await server?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-  } finally {
-    logs?.stop();
-  }
+  await resource?.close();
 }, 60_000);
 
 describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocation', () => {
   it('1. runs local mode without the demo on loopback, next to the test\'s authorization server', () => {
-    expect(local.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(local.callbackUrl).toBe(`${local.url}/callback`);
-    expect(local.demo).toBeUndefined();
-    expect(server.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(scenario.local.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(scenario.local.callbackUrl).toBe(`${scenario.local.url}/callback`);
+    expect(scenario.local.demo).toBeUndefined();
+    expect(scenario.server.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('2. registers the profile with `profiles put --file`', async () => {
-    const file = path.join(work, 'profile.json');
+    const file = path.join(scenario.work, 'profile.json');
     await writeFile(
       file,
       JSON.stringify({
-        issuer: server.issuer,
+        issuer: scenario.server.issuer,
         clientId: CLIENT_ID,
         clientSecret: CLIENT_SECRET,
         clientAuthMethod: 'client_secret_basic',
@@ -153,21 +120,21 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
     const put = await cli(['profiles', 'put', PROFILE_ID, '--file', file]);
     expect(put.code, put.stderr).toBe(0);
     expect(put.stdout).toContain(`Created profile "${PROFILE_ID}" (authorization_code, state authorization_required).`);
-    expect(put.stdout).toContain(`Callback URL: ${local.callbackUrl}`);
+    expect(put.stdout).toContain(`Callback URL: ${scenario.local.callbackUrl}`);
 
     const get = await cli(['profiles', 'get', PROFILE_ID, '--json']);
     expect(get.code, get.stderr).toBe(0);
     expect(JSON.parse(get.stdout)).toMatchObject({
       id: PROFILE_ID,
       grantType: 'authorization_code',
-      issuer: server.issuer,
+      issuer: scenario.server.issuer,
       clientId: CLIENT_ID,
       hasClientSecret: true,
       clientAuthMethod: 'client_secret_basic',
       scope: SCOPE,
       authorizationParams: { prompt: 'consent' },
       usePkce: true,
-      callbackUrl: local.callbackUrl,
+      callbackUrl: scenario.local.callbackUrl,
       status: { state: 'authorization_required', hasRefreshToken: false },
     });
     expect(get.stdout).not.toContain(CLIENT_SECRET);
@@ -195,9 +162,9 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
 
     // The URL of "Copy Authorization URL": the server's authorization endpoint, with PKCE S256 and the local callback.
     const authorization = new URL(url);
-    expect(`${authorization.origin}${authorization.pathname}`).toBe(server.authorizationEndpoint);
+    expect(`${authorization.origin}${authorization.pathname}`).toBe(scenario.server.authorizationEndpoint);
     expect(authorization.searchParams.get('client_id')).toBe(CLIENT_ID);
-    expect(authorization.searchParams.get('redirect_uri')).toBe(local.callbackUrl);
+    expect(authorization.searchParams.get('redirect_uri')).toBe(scenario.local.callbackUrl);
     expect(authorization.searchParams.get('response_type')).toBe('code');
     expect(authorization.searchParams.get('code_challenge_method')).toBe('S256');
     expect(authorization.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -215,8 +182,8 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
 
     // The browser landed on the local /callback, which says the profile is authorized.
     const callback = new URL(page.finalUrl);
-    expect(`${callback.origin}${callback.pathname}`).toBe(local.callbackUrl);
-    expect(callback.searchParams.get('iss')).toBe(server.issuer);
+    expect(`${callback.origin}${callback.pathname}`).toBe(scenario.local.callbackUrl);
+    expect(callback.searchParams.get('iss')).toBe(scenario.server.issuer);
     expect(callback.searchParams.get('state')).toBe(authorization.searchParams.get('state'));
     seen.code = callback.searchParams.get('code') ?? undefined;
     seen.state = callback.searchParams.get('state') ?? undefined;
@@ -232,7 +199,7 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
     expect(lines[1]).toBe(url);
     expect(run.stdout).toMatch(new RegExp(`✓ "${PROFILE_ID}" is ready: access token expires in (59m|1h)\\.`));
     expect(run.stderr).toContain('Opened the authorization URL in the browser.');
-    expect(server.grantCount('authorization_code')).toBe(1);
+    expect(scenario.server.grantCount('authorization_code')).toBe(1);
     expect(printed).toContain(`✓ profile "${PROFILE_ID}": authorization_required → ready`);
   }, 180_000);
 
@@ -253,7 +220,7 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
   });
 
   it('5. the SDK\'s oauthFetch calls a resource server that checks the token at the authorization server', async () => {
-    const client = new TokenClient({ baseUrl: local.url });
+    const client = new TokenClient({ baseUrl: scenario.local.url });
     expect(client.signed).toBe(false);
     const erpFetch = createOAuthFetch(client, PROFILE_ID);
 
@@ -268,51 +235,51 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
     seen.accessToken = token.stdout.trim();
     expect(seen.accessToken).not.toBe('');
     expect(resource.tokens[0]).toBe(seen.accessToken);
-    expect(await server.introspect(seen.accessToken)).toBe(true);
-    expect(server.grantCount('refresh_token')).toBe(0);
+    expect(await scenario.server.introspect(seen.accessToken)).toBe(true);
+    expect(scenario.server.grantCount('refresh_token')).toBe(0);
   });
 
   it('6. after a restart on the same data directory and port the token is still there, not refreshed', async () => {
-    const port = local.port;
-    seen.refreshGrantsBeforeRestart = server.grantCount('refresh_token');
-    await local.close();
+    const port = scenario.local.port;
+    seen.refreshGrantsBeforeRestart = scenario.server.grantCount('refresh_token');
+    await scenario.stopLocal();
 
     const held = await heldTokenSet();
     expect(held?.accessToken).toBe(seen.accessToken);
     expect(held?.refreshToken).toBeTruthy();
     seen.refreshToken = held!.refreshToken!;
-    expect(await server.refreshTokenActive(seen.refreshToken)).toBe(true);
+    expect(await scenario.server.refreshTokenActive(seen.refreshToken)).toBe(true);
 
-    local = await startLocal(port);
-    expect(local.port).toBe(port);
-    expect(local.callbackUrl).toBe(`http://127.0.0.1:${port}/callback`);
+    await scenario.startLocal();
+    expect(scenario.local.port).toBe(port);
+    expect(scenario.local.callbackUrl).toBe(`http://127.0.0.1:${port}/callback`);
     // The refresh job ran at start; run it once more: the token is far from due, so neither refreshes it.
-    await local.runRefresh();
+    await scenario.local.runRefresh();
 
     const token = await cli(['token', PROFILE_ID]);
     expect(token.code, token.stderr).toBe(0);
     expect(token.stdout.trim()).toBe(seen.accessToken);
-    expect(server.grantCount('refresh_token')).toBe(seen.refreshGrantsBeforeRestart);
+    expect(scenario.server.grantCount('refresh_token')).toBe(seen.refreshGrantsBeforeRestart);
 
     expect(await statusEntry()).toMatchObject({ state: 'ready', ready: true });
-    const response = await new TokenClient({ baseUrl: local.url }).oauthFetch(PROFILE_ID, resource.url);
+    const response = await new TokenClient({ baseUrl: scenario.local.url }).oauthFetch(PROFILE_ID, resource.url);
     expect(response.status).toBe(200);
     await response.body?.cancel();
   }, 60_000);
 
   it('7. once the grant is revoked at the server, `refresh` ends in authorization_required and `token` exits 3', async () => {
-    const sdk = new TokenClient({ baseUrl: local.url });
+    const sdk = new TokenClient({ baseUrl: scenario.local.url });
     expect((await sdk.getToken(PROFILE_ID)).accessToken).toBe(seen.accessToken);
 
-    expect(await server.revokeGrantsFor(CLIENT_ID)).toBe(1);
-    expect(await server.introspect(seen.accessToken!)).toBe(false);
+    expect(await scenario.server.revokeGrantsFor(CLIENT_ID)).toBe(1);
+    expect(await scenario.server.introspect(seen.accessToken!)).toBe(false);
 
     const refresh = await cli(['refresh', PROFILE_ID]);
     seen.refreshRun = refresh;
     expect(refresh.code, refresh.stderr).toBe(3);
     expect(refresh.stderr).toContain(`oauth-broker authorize ${PROFILE_ID} --open --wait`);
-    expect(server.grantCount('refresh_token')).toBe(seen.refreshGrantsBeforeRestart! + 1);
-    expect(server.grantErrorCount('refresh_token', 'invalid_grant')).toBe(1);
+    expect(scenario.server.grantCount('refresh_token')).toBe(seen.refreshGrantsBeforeRestart! + 1);
+    expect(scenario.server.grantErrorCount('refresh_token', 'invalid_grant')).toBe(1);
 
     const entry = await statusEntry();
     expect(entry).toMatchObject({ id: PROFILE_ID, ready: false, state: 'authorization_required', lastError: { code: 'invalid_grant' } });
@@ -355,7 +322,7 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
 
     const stderr = cliRuns.map((run) => run.stderr).join('\n');
     const stdout = cliRuns.map((run) => run.stdout).join('\n');
-    const logged = logs.text();
+    const logged = scenario.logs.text();
     for (const [name, value] of Object.entries(secrets)) {
       expect(stderr.includes(value!), `the CLI's stderr contains the ${name}`).toBe(false);
       expect(logged.includes(value!), `the broker's logs contain the ${name}`).toBe(false);
@@ -365,7 +332,7 @@ describe('local mode end to end: CLI, consent in Chromium, SDK, restart, revocat
     }
 
     // The logs captured the scenario: the broker's structured entries for this profile.
-    const entries = logs.entries().filter((entry) => entry['profileId'] === PROFILE_ID);
+    const entries = scenario.logs.entries().filter((entry) => entry['profileId'] === PROFILE_ID);
     const messages = new Set(entries.map((entry) => entry['message']));
     expect(messages).toContain('profile saved');
     expect(messages).toContain('authorization started');

@@ -48,14 +48,16 @@ describe('profileCeiling', () => {
     expect(profileCeiling(24, DEFAULT_ASSUMPTIONS, 0.5).atSafeShare).toBe(2_160_000);
   });
 
-  it('bounds the refresh job by its workers, its jitter and the time per refresh', () => {
-    // 8 workers, each spending 500 ms (mean jitter) + 300 ms per refresh: 10 refreshes/s, for 255 s per 5-min run.
+  it('bounds the refresh job by its write budget, or by its workers and the time per refresh when they are slower', () => {
+    // 8 workers at 300 ms could make 26.7 refreshes/s; the budget of 10 writes/s holds them to 10, for 255 s per 5-min run.
     const ceiling = profileCeiling(1);
     expect(refreshJobWindowSeconds(5)).toBe(255);
-    expect(ceiling.refreshJobRatePerSecond).toBeCloseTo(10, 10);
+    expect(ceiling.refreshJobRatePerSecond).toBe(10);
     expect(ceiling.refreshJob).toBeCloseTo(10 * 255 * 12, 6);
-    const noJitter: CostAssumptions = { ...DEFAULT_ASSUMPTIONS, refresh: { ...DEFAULT_ASSUMPTIONS.refresh, jitterMs: 0 } };
-    expect(profileCeiling(1, noJitter).refreshJobRatePerSecond).toBeCloseTo(8 / 0.3, 10);
+    const noBudget: CostAssumptions = { ...DEFAULT_ASSUMPTIONS, refresh: { ...DEFAULT_ASSUMPTIONS.refresh, writesPerSecond: Infinity } };
+    expect(profileCeiling(1, noBudget).refreshJobRatePerSecond).toBeCloseTo(8 / 0.3, 10);
+    const slowWorkers: CostAssumptions = { ...DEFAULT_ASSUMPTIONS, refresh: { ...DEFAULT_ASSUMPTIONS.refresh, concurrency: 2 } };
+    expect(profileCeiling(1, slowWorkers).refreshJobRatePerSecond).toBeCloseTo(2 / 0.3, 10);
   });
 
   it('keeps the job window inside the Lambda timeout the stack derives from the interval', () => {
@@ -72,12 +74,12 @@ describe('estimateCost', () => {
     expect(item(estimate.perProfileMonth.items, 'Secrets Manager: 2 secrets')).toBeCloseTo(1000 * 2 * 0.4, 10);
   });
 
-  it('charges 3 Secrets Manager calls and 3 KMS requests per refresh', () => {
+  it('charges 2 Secrets Manager calls and 2 KMS requests per refresh (the client secret is cached)', () => {
     const estimate = estimateCost(input);
     const refreshes = 1000 * HOURS_PER_MONTH;
     expect(estimate.refreshesPerProfileMonth).toBe(730);
-    expect(item(estimate.perProfileMonth.items, 'Secrets Manager API')).toBeCloseTo((refreshes * 3 * 0.05) / 10_000, 10);
-    expect(item(estimate.perProfileMonth.items, 'KMS')).toBeCloseTo((refreshes * 3 * 0.03) / 10_000, 10);
+    expect(item(estimate.perProfileMonth.items, 'Secrets Manager API')).toBeCloseTo((refreshes * 2 * 0.05) / 10_000, 10);
+    expect(item(estimate.perProfileMonth.items, 'KMS')).toBeCloseTo((refreshes * 2 * 0.03) / 10_000, 10);
   });
 
   it('counts the index copies of each profile write: (2 writes × 3 copies + 1 index move) × 2 WRU', () => {
@@ -86,9 +88,9 @@ describe('estimateCost', () => {
     expect(item(estimate.perProfileMonth.items, 'DynamoDB: 14 WRU')).toBeCloseTo(1000 * 730 * perRefresh, 10);
   });
 
-  it('bills the refresh job for the jitter it sleeps, divided by its concurrency', () => {
+  it('bills the refresh job for its run, shared by the refreshes it makes at its rate', () => {
     const estimate = estimateCost(input);
-    const gbSeconds = (0.5 * (500 + 300)) / 1000 / 8;
+    const gbSeconds = 0.5 / 10;
     expect(item(estimate.perProfileMonth.items, 'Lambda: refresh job')).toBeCloseTo(1000 * 730 * gbSeconds * 0.0000133334, 10);
   });
 
@@ -159,12 +161,12 @@ describe('the cost CLI', () => {
   });
 
   it('changes assumptions without touching the defaults', () => {
-    const args = parseCostArgs(['--jitter-ms', '0', '--warm-instances', '5', '--aws-managed-key']);
+    const args = parseCostArgs(['--writes-per-second', '25', '--warm-instances', '5', '--aws-managed-key']);
     if (args === 'help') throw new Error('unexpected help');
-    expect(args.assumptions.refresh.jitterMs).toBe(0);
+    expect(args.assumptions.refresh.writesPerSecond).toBe(25);
     expect(args.assumptions.token.warmInstances).toBe(5);
     expect(args.assumptions.customerManagedKey).toBe(false);
-    expect(DEFAULT_ASSUMPTIONS.refresh.jitterMs).toBe(1000);
+    expect(DEFAULT_ASSUMPTIONS.refresh.writesPerSecond).toBe(10);
   });
 
   it('refuses unknown options and bad numbers', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { endpointUrlProblem, isNonPublicAddress } from '../../lib/endpoint-policy.js';
 import { parseProfileInput } from '../../lib/profile-input.js';
 import { BrokerError } from '../../lib/errors.js';
+import { itAnswers } from './support/predicate-cases.js';
 
 describe('endpointUrlProblem in the cloud', () => {
   it.each([
@@ -61,15 +62,7 @@ describe('endpointUrlProblem in local mode', () => {
 });
 
 describe('isNonPublicAddress', () => {
-  it.each([
-    ['127.0.0.1', true],
-    ['::ffff:7f00:1', true],
-    ['2002:a9fe:a9fe::1', true],
-    ['8.8.8.8', false],
-    ['2606:4700::1111', false],
-  ])('%s → %s', (address, expected) => {
-    expect(isNonPublicAddress(address)).toBe(expected);
-  });
+  itAnswers(isNonPublicAddress, { true: ['127.0.0.1', '::ffff:7f00:1', '2002:a9fe:a9fe::1'], false: ['8.8.8.8', '2606:4700::1111'] });
 });
 
 describe('PUT bodies under the URL policy', () => {

@@ -23,18 +23,7 @@ import type { ProfileStore, SecretVault } from '../../lib/ports.js';
 import { localRoutes } from '../../lib/local/local-broker.js';
 import { apiGatewayEvent, events, header, jsonBody } from '../support/api-events.js';
 import { createFakeKms, type FakeKms } from '../support/fake-kms.js';
-import {
-  CALLBACK_URL,
-  TestClock,
-  brokerOn,
-  captureLogger,
-  jsonResponse,
-  profileBody,
-  scriptedTokenEndpoint,
-  stateOf,
-  useAwsMocks,
-  type ScriptedTokenEndpoint,
-} from './support/harness.js';
+import { CALLBACK_URL, TestClock, brokerOn, captureLogger, jsonResponse, profileBody, scriptedTokenEndpoint, stateOf, useAwsMocks, type ScriptedTokenEndpoint } from './support/harness.js';
 
 // ajv-formats is CommonJS with a default export.
 type FormatsPlugin = (ajv: Ajv2020) => unknown;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PendingAuthorization } from '../../ports.js';
-import { grantIdentity, type ProfileConfig, type ProfileRecord, type ProfileStatus } from '../../profile.js';
+import type { GrantIdentity, ProfileConfig, ProfileRecord, ProfileStatus } from '../../profile.js';
 import { DUE_PARTITION, TABLE_SCHEMA } from './table.js';
 
 export const PROFILE_PREFIX = 'PROFILE#';
@@ -32,7 +32,8 @@ export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export function toItem(record: ProfileRecord): Item {
+/** The item of a profile, with the grant identity of its configuration beside it (see `ProfileStore.putProfile`). */
+export function toItem(record: ProfileRecord, grant: GrantIdentity): Item {
   const item: Item = {
     ...profileKey(record.id),
     [TABLE_SCHEMA.indexes.gsi1.partitionKey]: PROFILES_PK,
@@ -45,7 +46,7 @@ export function toItem(record: ProfileRecord): Item {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     revision: record.revision,
-    grantKey: grantKey(record.config),
+    grantKey: grant,
   };
   if (record.deleting) item['deleting'] = true;
   if (record.status.nextRefreshAt !== null) {
@@ -82,11 +83,6 @@ export function toRecord(item: Item): ProfileRecord {
     ...(typeof item['lastGrantAt'] === 'string' ? { lastGrantAt: item['lastGrantAt'] } : {}),
     ...(item['deleting'] === true ? { deleting: true } : {}),
   };
-}
-
-/** `grantIdentity` (what tokens are bound to), stored on the profile item so a commit can be conditional on it. */
-export function grantKey(config: ProfileConfig): string {
-  return grantIdentity(config);
 }
 
 /** The item of a pending authorization: keyed by the hash of its `state`, listed per profile on `gsi1`. */

@@ -20,13 +20,12 @@ import {
   type StatusUpdate,
   type StatusUpdateOptions,
 } from '../../ports.js';
-import type { ProfileRecord } from '../../profile.js';
+import type { GrantIdentity, ProfileRecord } from '../../profile.js';
 import {
   PENDING_PREFIX,
   PROFILES_PK,
   STATE_SK,
   compare,
-  grantKey,
   pendingItem,
   profileKey,
   stateKey,
@@ -111,7 +110,7 @@ export class DynamoDbProfileStore implements ProfileStore {
   }
 
   /** Stores `record` as given (the caller sets `revision`, normally `expectedRevision + 1`, or 1 on create). */
-  async putProfile(record: ProfileRecord, expectedRevision: number | null): Promise<void> {
+  async putProfile(record: ProfileRecord, expectedRevision: number | null, grant: GrantIdentity): Promise<void> {
     const condition: Pick<PutCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> =
       expectedRevision === null
         ? { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey } }
@@ -121,7 +120,7 @@ export class DynamoDbProfileStore implements ProfileStore {
             ExpressionAttributeValues: { ':expected': expectedRevision },
           };
     try {
-      await this.table.client.send(new PutCommand({ TableName: this.table.name, Item: toItem(record), ...condition }));
+      await this.table.client.send(new PutCommand({ TableName: this.table.name, Item: toItem(record, grant), ...condition }));
     } catch (error) {
       if (isConditionalCheckFailed(error)) {
         throw new ConditionFailedError(
@@ -175,9 +174,9 @@ export class DynamoDbProfileStore implements ProfileStore {
     if (update.lastGrantAt !== undefined) setTo('lastGrantAt', update.lastGrantAt);
     setOrRemove('pendingVersion', update.pendingVersion);
     let condition = 'attribute_exists(#pk) AND attribute_not_exists(#deleting)';
-    if (options.sameGrantAs !== undefined) {
+    if (options.sameGrant !== undefined) {
       names['#grantKey'] = 'grantKey';
-      values[':grantKey'] = grantKey(options.sameGrantAs);
+      values[':grantKey'] = options.sameGrant;
       // Items written before the key existed have none: they are not fenced, rather than never writable.
       condition += ' AND (attribute_not_exists(#grantKey) OR #grantKey = :grantKey)';
     }

@@ -5,13 +5,13 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACCESS_LOG_FIELDS } from '../../../cdk/access-log.js';
 import { BrokerApi } from '../../../cdk/constructs/api.js';
 import { environments } from '../../../cdk/environments.js';
 import { functionKeys, type FunctionKey } from '../../../lib/functions.js';
 import { ROUTES } from '../../../lib/routes.js';
-import { type Cfn, cdkJson, FUNCTION_IDS, functionProps, logicalId, resources, type Route, routes, synth, type Statement } from '../support.js';
+import { type Cfn, cdkJson, FUNCTION_IDS, functionProps, logicalId, resources, type Route, routes, synthesized, type Statement } from '../support.js';
 
 describe('BrokerApi on its own', () => {
   it('adds one method per route of lib/routes.ts, to the function the table names, public ones unsigned', () => {
@@ -34,14 +34,10 @@ describe('BrokerApi on its own', () => {
 });
 
 describe('the API of the dev stack', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({ env: 'dev' }).template;
-  }, 60_000);
+  const dev = synthesized({ env: 'dev' });
 
   it('requires AWS_IAM on every route except GET /callback and GET /jwks, which are public', () => {
-    const all = routes(template);
+    const all = routes(dev.template);
     expect(all.map((r) => `${r.method} ${r.path}`).sort()).toEqual([
       'DELETE /profiles/{id}',
       'GET /callback',
@@ -73,20 +69,20 @@ describe('the API of the dev stack', () => {
   });
 
   it('validates requests: a body-and-parameters validator on every route, the PUT body model, required path ids', () => {
-    template.resourceCountIs('AWS::ApiGateway::RequestValidator', 1);
-    const validatorId = logicalId(template, 'AWS::ApiGateway::RequestValidator', 'Api');
-    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
-    for (const route of routes(template)) {
+    dev.template.resourceCountIs('AWS::ApiGateway::RequestValidator', 1);
+    const validatorId = logicalId(dev.template, 'AWS::ApiGateway::RequestValidator', 'Api');
+    dev.template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
+    for (const route of routes(dev.template)) {
       expect(route.properties.RequestValidatorId).toEqual({ Ref: validatorId });
       if (route.path.includes('{id}')) expect(route.properties.RequestParameters).toMatchObject({ 'method.request.path.id': true });
     }
-    const put = routes(template).find((r) => r.method === 'PUT')!;
+    const put = routes(dev.template).find((r) => r.method === 'PUT')!;
     const modelId = (put.properties.RequestModels['application/json'] as { Ref: string }).Ref;
-    const model = resources(template, 'AWS::ApiGateway::Model')[modelId]!.Properties!;
+    const model = resources(dev.template, 'AWS::ApiGateway::Model')[modelId]!.Properties!;
     expect(model.Schema).toMatchObject({ type: 'object', required: ['clientId'] });
     expect(model.Schema.properties.grantType.enum).toEqual(['authorization_code', 'client_credentials']);
     // Validation failures answer in the contract's error shape.
-    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+    dev.template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'BAD_REQUEST_BODY',
       StatusCode: '400',
       ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"error":"invalid_request"') },
@@ -96,7 +92,7 @@ describe('the API of the dev stack', () => {
   it('answers API Gateway\'s own errors in the contract\'s {error, message} shape, never with its bare {"message"}', () => {
     // Prepare
     const byType = Object.fromEntries(
-      Object.values(resources(template, 'AWS::ApiGateway::GatewayResponse')).map((r) => [r.Properties!.ResponseType as string, r.Properties!]),
+      Object.values(resources(dev.template, 'AWS::ApiGateway::GatewayResponse')).map((r) => [r.Properties!.ResponseType as string, r.Properties!]),
     );
     const bodyOf = (type: string): string => byType[type]!.ResponseTemplates['application/json'] as string;
     // `$context.error.messageString` is substituted as a quoted JSON string; parse with a stand-in.
@@ -146,7 +142,7 @@ describe('the API of the dev stack', () => {
   });
 
   it('writes JSON access logs that cannot contain a query string, and execution logs without data trace', () => {
-    const stage = Object.values(resources(template, 'AWS::ApiGateway::Stage'))[0]!.Properties!;
+    const stage = Object.values(resources(dev.template, 'AWS::ApiGateway::Stage'))[0]!.Properties!;
     const format = stage.AccessLogSetting.Format as string;
     const fields = JSON.parse(format) as Record<string, string>;
     expect(fields).toEqual(ACCESS_LOG_FIELDS);
@@ -165,7 +161,7 @@ describe('the API of the dev stack', () => {
     const callback = settings.find((s) => s.ResourcePath === '/~1callback')!;
     expect(callback).toMatchObject({ HttpMethod: 'GET', LoggingLevel: 'ERROR', ThrottlingRateLimit: 2, ThrottlingBurstLimit: 5 });
     // The execution-log group is created with retention before the stage can write to it.
-    template.hasResourceProperties('AWS::Logs::LogGroup', {
+    dev.template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: { 'Fn::Join': ['', ['API-Gateway-Execution-Logs_', Match.anyValue(), '/dev']] },
       RetentionInDays: 14,
     });
@@ -173,10 +169,7 @@ describe('the API of the dev stack', () => {
 });
 
 describe('the API with optional settings', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({
+  const configured = synthesized({
       env: 'dev',
       overrides: {
         alarmEmail: 'oncall@example.com',
@@ -191,11 +184,10 @@ describe('the API with optional settings', () => {
         },
         webAclArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/broker/0f2a1e63-0000-4000-8000-000000000000',
       },
-    }).template;
-  }, 60_000);
+    });
 
   it('limits the admin routes to the admin list and the token routes to the token list, and keeps the callback public', () => {
-    const api = Object.values(resources(template, 'AWS::ApiGateway::RestApi'))[0]!.Properties!;
+    const api = Object.values(resources(configured.template, 'AWS::ApiGateway::RestApi'))[0]!.Properties!;
     const statements = api.Policy.Statement as (Statement & { NotResource?: unknown })[];
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
     expect(Object.keys(bySid).sort()).toEqual([
@@ -232,21 +224,21 @@ describe('the API with optional settings', () => {
   });
 
   it('serves the callback on the custom domain and tells the functions so', () => {
-    template.hasResourceProperties('AWS::ApiGateway::DomainName', {
+    configured.template.hasResourceProperties('AWS::ApiGateway::DomainName', {
       DomainName: 'broker.example.com',
       SecurityPolicy: 'TLS_1_2',
       EndpointConfiguration: { Types: ['REGIONAL'] },
     });
-    template.resourceCountIs('AWS::ApiGateway::BasePathMapping', 1);
-    template.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'broker.example.com.', Type: 'A' });
+    configured.template.resourceCountIs('AWS::ApiGateway::BasePathMapping', 1);
+    configured.template.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'broker.example.com.', Type: 'A' });
     for (const name of FUNCTION_IDS) {
-      expect(functionProps(template, name).Environment.Variables.BROKER_CALLBACK_URL).toBe('https://broker.example.com/callback');
+      expect(functionProps(configured.template, name).Environment.Variables.BROKER_CALLBACK_URL).toBe('https://broker.example.com/callback');
     }
-    template.hasOutput('CallbackUrl', { Value: 'https://broker.example.com/callback' });
+    configured.template.hasOutput('CallbackUrl', { Value: 'https://broker.example.com/callback' });
   });
 
   it('associates the WAF web ACL with the stage', () => {
-    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+    configured.template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
       WebACLArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/broker/0f2a1e63-0000-4000-8000-000000000000',
     });
   });

@@ -5,11 +5,11 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerData } from '../../../cdk/constructs/data.js';
 import { environments } from '../../../cdk/environments.js';
 import { TABLE_SCHEMA } from '../../../lib/adapters/dynamodb-profile-store.js';
-import { type Cfn, cdkJson, resources, synth } from '../support.js';
+import { type Cfn, cdkJson, resources, synthesized } from '../support.js';
 
 describe('BrokerData on its own', () => {
   it('names in its key policy exactly the roles registered as key users and the environment\'s admin roles', () => {
@@ -47,15 +47,11 @@ describe('BrokerData on its own', () => {
 });
 
 describe('the data of the dev stack', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({ env: 'dev' }).template;
-  }, 60_000);
+  const dev = synthesized({ env: 'dev' });
 
   it('creates the table the adapter expects: on-demand, point-in-time recovery, TTL, both indexes', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 1);
-    const table = Object.values(resources(template, 'AWS::DynamoDB::Table'))[0]!;
+    dev.template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    const table = Object.values(resources(dev.template, 'AWS::DynamoDB::Table'))[0]!;
     const p = table.Properties!;
     expect(p.BillingMode).toBe('PAY_PER_REQUEST');
     expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -84,28 +80,24 @@ describe('the data of the dev stack', () => {
   });
 
   it('uses customer-managed KMS keys, the symmetric ones with rotation', () => {
-    const keys = Object.values(resources(template, 'AWS::KMS::Key'));
+    const keys = Object.values(resources(dev.template, 'AWS::KMS::Key'));
     // Asymmetric signing keys cannot rotate in KMS: the broker's key ring rotates them (docs/keys.md).
     const symmetric = keys.filter((key) => key.Properties!.KeySpec === undefined || key.Properties!.KeySpec === 'SYMMETRIC_DEFAULT');
     expect(symmetric.length).toBeGreaterThanOrEqual(1);
     for (const key of symmetric) expect(key.Properties!.EnableKeyRotation).toBe(true);
     expect(keys.filter((key) => !symmetric.includes(key)).map((key) => key.Properties!.KeyUsage)).toEqual(['SIGN_VERIFY']);
-    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/oauth-broker/dev' });
+    dev.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/oauth-broker/dev' });
   });
 });
 
 describe('the data of the prod stack', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({ env: 'prod' }).template;
-  }, 60_000);
+  const prod = synthesized({ env: 'prod' });
 
   it('keeps the table and the key, with deletion protection (retainData)', () => {
-    const table = Object.values(resources(template, 'AWS::DynamoDB::Table'))[0]!;
+    const table = Object.values(resources(prod.template, 'AWS::DynamoDB::Table'))[0]!;
     expect(table.DeletionPolicy).toBe('Retain');
     expect(table.Properties!.DeletionProtectionEnabled).toBe(true);
     expect(table.Properties!.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
-    for (const key of Object.values(resources(template, 'AWS::KMS::Key'))) expect(key.DeletionPolicy).toBe('Retain');
+    for (const key of Object.values(resources(prod.template, 'AWS::KMS::Key'))) expect(key.DeletionPolicy).toBe('Retain');
   });
 });

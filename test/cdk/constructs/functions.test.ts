@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerData } from '../../../cdk/constructs/data.js';
 import { BrokerFunctions, ESM_REQUIRE_BANNER } from '../../../cdk/constructs/functions.js';
 import { BrokerSigningKeys } from '../../../cdk/constructs/signing-keys.js';
@@ -22,9 +22,8 @@ import {
   resourceText,
   roleStatements,
   routes,
-  synth,
+  synthesized,
   type Statement,
-  type Synthesized,
 } from '../support.js';
 
 describe('BrokerFunctions on its own', () => {
@@ -50,16 +49,10 @@ describe('BrokerFunctions on its own', () => {
 });
 
 describe('functions of the dev stack (bundled for real)', () => {
-  let dev: Synthesized;
-  let template: Template;
-
-  beforeAll(() => {
-    dev = synth({ env: 'dev', bundle: true });
-    template = dev.template;
-  }, 120_000);
+  const dev = synthesized({ env: 'dev', bundle: true }, 120_000);
 
   it('bundles each entry point as a minified ESM file with a require shim and a source map', () => {
-    const fns = resources(template, 'AWS::Lambda::Function');
+    const fns = resources(dev.template, 'AWS::Lambda::Function');
     expect(Object.keys(fns)).toHaveLength(FUNCTION_IDS.length);
     const outdir = dev.app.outdir;
     for (const fn of Object.values(fns)) {
@@ -78,24 +71,24 @@ describe('functions of the dev stack (bundled for real)', () => {
 
   it('runs every function on nodejs24.x, arm64, JSON logs into its own log group with retention', () => {
     for (const name of FUNCTION_IDS) {
-      const fn = functionProps(template, name);
+      const fn = functionProps(dev.template, name);
       expect(fn.Runtime).toBe('nodejs24.x');
       expect(fn.Architectures).toEqual(['arm64']);
       expect(fn.Timeout).toBeGreaterThan(3);
       expect(fn.Timeout).toBeLessThanOrEqual(name === 'Refresh' ? 900 : 29);
       expect(fn.LoggingConfig.LogFormat).toBe('JSON');
-      const logGroup = resources(template, 'AWS::Logs::LogGroup')[fn.LoggingConfig.LogGroup.Ref]!;
+      const logGroup = resources(dev.template, 'AWS::Logs::LogGroup')[fn.LoggingConfig.LogGroup.Ref]!;
       expect(logGroup.Properties!.RetentionInDays).toBe(14);
     }
   });
 
   it('wires the environment variables the runtime reads', () => {
-    const tableId = logicalId(template, 'AWS::DynamoDB::Table', 'DataTable');
-    const keyId = logicalId(template, 'AWS::KMS::Key', 'DataSecretsKey');
-    const signingKeyId = logicalId(template, 'AWS::KMS::Key', 'SigningKeyses256');
-    const apiId = logicalId(template, 'AWS::ApiGateway::RestApi', 'Api');
+    const tableId = logicalId(dev.template, 'AWS::DynamoDB::Table', 'DataTable');
+    const keyId = logicalId(dev.template, 'AWS::KMS::Key', 'DataSecretsKey');
+    const signingKeyId = logicalId(dev.template, 'AWS::KMS::Key', 'SigningKeyses256');
+    const apiId = logicalId(dev.template, 'AWS::ApiGateway::RestApi', 'Api');
     for (const name of FUNCTION_IDS) {
-      const vars = functionProps(template, name).Environment.Variables;
+      const vars = functionProps(dev.template, name).Environment.Variables;
       expect(vars).toEqual({
         BROKER_ENVIRONMENT: 'dev',
         BROKER_TABLE_NAME: { Ref: tableId },
@@ -120,9 +113,9 @@ describe('functions of the dev stack (bundled for real)', () => {
 
   it('gives the token function API Gateway\'s 29 s integration limit, and keeps the refresh function\'s timeout', () => {
     // Act
-    const token = functionProps(template, 'Token').Timeout as number;
-    const refresh = functionProps(template, 'Refresh').Timeout as number;
-    const methods = routes(template).filter((r) => r.properties.Integration.Type === 'AWS_PROXY');
+    const token = functionProps(dev.template, 'Token').Timeout as number;
+    const refresh = functionProps(dev.template, 'Refresh').Timeout as number;
+    const methods = routes(dev.template).filter((r) => r.properties.Integration.Type === 'AWS_PROXY');
 
     // Assess
     // Waiting for another instance's refresh (10 s) plus discovery (10 s) and the token endpoint (10 s)
@@ -134,70 +127,52 @@ describe('functions of the dev stack (bundled for real)', () => {
   });
 
   describe('least privilege', () => {
+    // What each function that keeps token sets holds besides its table actions: its events, the secrets
+    // (and their key), signing client assertions, its logs (sorted, as actionsOf returns them).
+    const keepsTokens = [
+      'events:PutEvents',
+      'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
+      'logs:CreateLogStream', 'logs:PutLogEvents',
+      'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+    ];
     const expected: Record<(typeof FUNCTION_IDS)[number], string[]> = {
-      Profiles: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret',
-        'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-      ],
+      Profiles: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', ...keepsTokens],
       AuthorizeUrl: ['dynamodb:GetItem', 'dynamodb:PutItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
-      Callback: [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-      ],
-      Token: [
-        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-      ],
-      Refresh: [
-        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
-        'events:PutEvents',
-        'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey', 'kms:GetPublicKey', 'kms:Sign',
-        'logs:CreateLogStream', 'logs:PutLogEvents',
-        'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
-        'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage',
-      ],
+      Callback: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...keepsTokens],
+      Token: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', ...keepsTokens],
+      Refresh: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', ...keepsTokens, 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
       // Reads the key ring only: it never signs and touches no secret.
       Jwks: ['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents'],
       Keys: ['dynamodb:GetItem', 'dynamodb:PutItem', 'events:PutEvents', 'kms:GetPublicKey', 'kms:Sign', 'logs:CreateLogStream', 'logs:PutLogEvents'],
     };
 
     it.each(FUNCTION_IDS)('%s holds exactly its own actions, through its own role without managed policies', (name) => {
-      expect(actionsOf(roleStatements(template, `Functions${name}Role`))).toEqual(expected[name]);
+      expect(actionsOf(roleStatements(dev.template, `Functions${name}Role`))).toEqual(expected[name]);
     });
 
     it('gives no function a right another function has that it does not need', () => {
-      const token = actionsOf(roleStatements(template, 'FunctionsTokenRole'));
+      const token = actionsOf(roleStatements(dev.template, 'FunctionsTokenRole'));
       // A profile deleted during a callback or refresh: the code deletes its re-created secrets (the grant
       // this test used to assert the absence of; lib/functions.ts).
       for (const name of ['Callback', 'Token', 'Refresh']) {
-        expect(actionsOf(roleStatements(template, `Functions${name}Role`)), name).toContain('secretsmanager:DeleteSecret');
+        expect(actionsOf(roleStatements(dev.template, `Functions${name}Role`)), name).toContain('secretsmanager:DeleteSecret');
       }
-      expect(actionsOf(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
+      expect(actionsOf(roleStatements(dev.template, 'FunctionsAuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
       expect(token).not.toContain('dynamodb:DeleteItem');
       // The token function writes only the key ring (its first key of an algorithm), never a profile or a pending item.
-      const tokenPuts = roleStatements(template, 'FunctionsTokenRole').filter((s) => actionsOf([s]).includes('dynamodb:PutItem'));
+      const tokenPuts = roleStatements(dev.template, 'FunctionsTokenRole').filter((s) => actionsOf([s]).includes('dynamodb:PutItem'));
       expect(tokenPuts.map((s) => s.Condition)).toEqual([{ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEYRING'] } }]);
-      const authorize = roleStatements(template, 'FunctionsAuthorizeUrlRole');
+      const authorize = roleStatements(dev.template, 'FunctionsAuthorizeUrlRole');
       expect(actionsOf(authorize).filter((a) => /^(secretsmanager|kms|events):/.test(a))).toEqual([]);
       // The token function may write only token sets, never client secrets.
-      const tokenWrites = roleStatements(template, 'FunctionsTokenRole').filter((s) =>
+      const tokenWrites = roleStatements(dev.template, 'FunctionsTokenRole').filter((s) =>
         actionsOf([s]).some((a) => /secretsmanager:(Put|Create)/.test(a)),
       );
       for (const s of tokenWrites) {
         for (const r of resourceText(s)) expect(r).toMatch(/\/token-set(-\?{6}|\*|)"\]\]\}$/);
       }
       // The refresh function reads client secrets but never writes or creates them; it may create token sets.
-      const refresh = roleStatements(template, 'FunctionsRefreshRole');
+      const refresh = roleStatements(dev.template, 'FunctionsRefreshRole');
       for (const s of refresh.filter((st) => resourceText(st).join().includes('client-secret'))) {
         expect(actionsOf([s])).toEqual(['secretsmanager:DeleteSecret', 'secretsmanager:GetSecretValue']);
       }
@@ -209,21 +184,21 @@ describe('functions of the dev stack (bundled for real)', () => {
       const indexes = (stmts: Statement[]) =>
         stmts.filter((s) => resourceText(s).join().includes('/index/')).flatMap((s) => resourceText(s).map((r) => r.match(/\/index\/(\w+)/)![1]));
       expect(indexes(refresh)).toEqual(['due']);
-      expect(indexes(roleStatements(template, 'FunctionsProfilesRole'))).toEqual(['gsi1']);
-      expect(indexes(roleStatements(template, 'FunctionsCallbackRole'))).toEqual([]);
-      expect(indexes(roleStatements(template, 'FunctionsTokenRole'))).toEqual([]);
-      expect(indexes(roleStatements(template, 'FunctionsAuthorizeUrlRole'))).toEqual([]);
+      expect(indexes(roleStatements(dev.template, 'FunctionsProfilesRole'))).toEqual(['gsi1']);
+      expect(indexes(roleStatements(dev.template, 'FunctionsCallbackRole'))).toEqual([]);
+      expect(indexes(roleStatements(dev.template, 'FunctionsTokenRole'))).toEqual([]);
+      expect(indexes(roleStatements(dev.template, 'FunctionsAuthorizeUrlRole'))).toEqual([]);
       for (const name of FUNCTION_IDS) {
-        for (const s of roleStatements(template, `Functions${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
+        for (const s of roleStatements(dev.template, `Functions${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
           for (const r of resourceText(s)) expect(r).toContain('/index/');
         }
       }
     });
 
     it('names a resource, never "*", in every function policy; secrets stay under this environment\'s prefix', () => {
-      const signingKeyId = logicalId(template, 'AWS::KMS::Key', 'SigningKeyses256');
+      const signingKeyId = logicalId(dev.template, 'AWS::KMS::Key', 'SigningKeyses256');
       for (const name of FUNCTION_IDS) {
-        for (const s of roleStatements(template, `Functions${name}Role`)) {
+        for (const s of roleStatements(dev.template, `Functions${name}Role`)) {
           expect(s.Effect).toBe('Allow');
           for (const action of actionsOf([s])) expect(action).not.toContain('*');
           for (const r of resourceText(s)) {
@@ -261,7 +236,7 @@ describe('functions of the dev stack (bundled for real)', () => {
     it('grants every action on existing secrets on the suffix-less name too, so that a missing secret is not found rather than denied', () => {
       // Prepare
       const secretStatements = FUNCTION_IDS.flatMap((name) =>
-        roleStatements(template, `Functions${name}Role`)
+        roleStatements(dev.template, `Functions${name}Role`)
           .filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')))
           .map((s) => ({ name, s })),
       );

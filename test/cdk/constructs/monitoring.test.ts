@@ -7,10 +7,10 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerMonitoring } from '../../../cdk/constructs/monitoring.js';
 import { environments } from '../../../cdk/environments.js';
-import { type Cfn, cdkJson, logicalId, resources, synth } from '../support.js';
+import { type Cfn, cdkJson, logicalId, resources, synthesized } from '../support.js';
 
 describe('BrokerMonitoring on its own', () => {
   it('sends every alarm, and every status rule, to its topic; CloudWatch of the stack\'s account may publish', () => {
@@ -45,23 +45,19 @@ describe('BrokerMonitoring on its own', () => {
 });
 
 describe('the monitoring of the dev stack', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({ env: 'dev' }).template;
-  }, 60_000);
+  const dev = synthesized({ env: 'dev' });
 
   it('alarms on refresh failures, profiles needing authorization, refresh-function errors and API 5xx, to an encrypted topic', () => {
-    const topicId = logicalId(template, 'AWS::SNS::Topic', 'MonitoringAlarmTopic');
-    const topic = resources(template, 'AWS::SNS::Topic')[topicId]!.Properties!;
+    const topicId = logicalId(dev.template, 'AWS::SNS::Topic', 'MonitoringAlarmTopic');
+    const topic = resources(dev.template, 'AWS::SNS::Topic')[topicId]!.Properties!;
     expect(topic.KmsMasterKeyId).toBeDefined();
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+    dev.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
       },
     });
-    const alarms = resources(template, 'AWS::CloudWatch::Alarm');
-    const byId = (prefix: string) => alarms[logicalId(template, 'AWS::CloudWatch::Alarm', `Monitoring${prefix}`)]!.Properties!;
+    const alarms = resources(dev.template, 'AWS::CloudWatch::Alarm');
+    const byId = (prefix: string) => alarms[logicalId(dev.template, 'AWS::CloudWatch::Alarm', `Monitoring${prefix}`)]!.Properties!;
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties!.AlarmActions).toEqual([{ Ref: topicId }]);
     }
@@ -71,40 +67,36 @@ describe('the monitoring of the dev stack', () => {
     expect(byId('RefreshFailuresAlarm')).toMatchObject({ Namespace: 'AWS/Events', MetricName: 'TriggeredRules' });
     expect(byId('ProfilesNeedAuthorizationAlarm')).toMatchObject({ Namespace: 'AWS/Events', MetricName: 'TriggeredRules' });
     // The status rules match the events the runtime publishes.
-    template.hasResourceProperties('AWS::Events::Rule', {
+    dev.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['oauth-broker'],
         'detail-type': ['Profile Status Changed'],
         detail: Match.objectLike({ to: ['authorization_required', 'error'] }),
       },
     });
-    template.hasResourceProperties('AWS::Events::Rule', {
+    dev.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: Match.objectLike({ detail: Match.objectLike({ to: ['refresh_failing', 'expired'] }) }),
     });
     // No e-mail address is configured for dev.
-    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    dev.template.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 
   it('lets CloudWatch alarms of this account publish, and the status rules through roles of their own', () => {
-    const policy = Object.values(resources(template, 'AWS::SNS::TopicPolicy'))[0]!.Properties!.PolicyDocument;
+    const policy = Object.values(resources(dev.template, 'AWS::SNS::TopicPolicy'))[0]!.Properties!.PolicyDocument;
     const cloudwatch = (policy.Statement as Cfn[]).find((s) => s.Sid === 'CloudWatchAlarmsOfThisAccount');
     expect(cloudwatch).toMatchObject({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish' });
     expect(Object.keys(cloudwatch.Condition).sort()).toEqual(['ArnLike', 'StringEquals']);
     expect(JSON.stringify(policy)).not.toContain('events.amazonaws.com');
-    for (const rule of Object.values(resources(template, 'AWS::Events::Rule')).filter((r) => r.Properties!.EventPattern)) {
+    for (const rule of Object.values(resources(dev.template, 'AWS::Events::Rule')).filter((r) => r.Properties!.EventPattern)) {
       expect(rule.Properties!.Targets[0].RoleArn).toBeDefined();
     }
   });
 });
 
 describe('the monitoring with an alarm e-mail address', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({ env: 'dev', overrides: { alarmEmail: 'oncall@example.com' } }).template;
-  }, 60_000);
+  const withEmail = synthesized({ env: 'dev', overrides: { alarmEmail: 'oncall@example.com' } });
 
   it('subscribes the alarm e-mail address', () => {
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+    withEmail.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
   });
 });

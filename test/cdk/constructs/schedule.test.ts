@@ -4,10 +4,10 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RefreshSchedule } from '../../../cdk/constructs/schedule.js';
 import { environments } from '../../../cdk/environments.js';
-import { cdkJson, functionProps, logicalId, resources, synth } from '../support.js';
+import { cdkJson, functionProps, logicalId, resources, synthesized } from '../support.js';
 
 describe('RefreshSchedule on its own', () => {
   it('runs the function at the environment\'s interval, with the queue behind the target and the function', () => {
@@ -24,16 +24,12 @@ describe('RefreshSchedule on its own', () => {
 });
 
 describe('the schedule of the dev stack', () => {
-  let template: Template;
-
-  beforeAll(() => {
-    template = synth({ env: 'dev' }).template;
-  }, 60_000);
+  const dev = synthesized({ env: 'dev' });
 
   it('runs the refresh job on a schedule, one at a time, with a failure destination', () => {
-    const refreshId = logicalId(template, 'AWS::Lambda::Function', 'FunctionsRefresh');
-    const queueId = logicalId(template, 'AWS::SQS::Queue', 'ScheduleFailures');
-    template.hasResourceProperties('AWS::Events::Rule', {
+    const refreshId = logicalId(dev.template, 'AWS::Lambda::Function', 'FunctionsRefresh');
+    const queueId = logicalId(dev.template, 'AWS::SQS::Queue', 'ScheduleFailures');
+    dev.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',
       Targets: [
@@ -43,20 +39,20 @@ describe('the schedule of the dev stack', () => {
         }),
       ],
     });
-    expect(functionProps(template, 'Refresh').ReservedConcurrentExecutions).toBe(1);
+    expect(functionProps(dev.template, 'Refresh').ReservedConcurrentExecutions).toBe(1);
     for (const name of ['Profiles', 'AuthorizeUrl', 'Callback', 'Token']) {
-      expect(functionProps(template, name).ReservedConcurrentExecutions).toBeUndefined();
+      expect(functionProps(dev.template, name).ReservedConcurrentExecutions).toBeUndefined();
     }
     // Each run ends before the next starts.
-    expect(functionProps(template, 'Refresh').Timeout).toBeLessThan(300);
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+    expect(functionProps(dev.template, 'Refresh').Timeout).toBeLessThan(300);
+    dev.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: refreshId },
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
     });
     // The failure queue is encrypted and refuses plain HTTP.
-    const queue = resources(template, 'AWS::SQS::Queue')[queueId]!.Properties!;
+    const queue = resources(dev.template, 'AWS::SQS::Queue')[queueId]!.Properties!;
     expect(queue.SqsManagedSseEnabled).toBe(true);
-    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+    dev.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),

@@ -6,29 +6,28 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { KEY_ADMIN_ACTIONS } from '../../../cdk/constructs/data.js';
 import { environments, resolveEnvironment, type EnvironmentSettings, type SigningKeySettings } from '../../../cdk/environments.js';
 import { parseSigningKeys } from '../../../lib/keys/kms-keys.js';
-import { actionsOf, FUNCTION_IDS, functionProps, logicalId, resources, roleStatements, synth, type Statement } from '../support.js';
+import { actionsOf, FUNCTION_IDS, functionProps, logicalId, resources, roleStatements, synth, synthesized, type Statement } from '../support.js';
 
 const IMPORTED = 'arn:aws:kms:eu-central-1:111122223333:key/0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b';
 const SIGNING_ROLES = ['Profiles', 'Callback', 'Token', 'Refresh', 'Keys'];
 
 describe('the signing key of the dev stack (the default)', () => {
-  let template: ReturnType<typeof synth>['template'];
+  const dev = synthesized({ env: 'dev' });
   let keyId: string;
 
   beforeAll(() => {
-    template = synth({ env: 'dev' }).template;
-    keyId = logicalId(template, 'AWS::KMS::Key', 'SigningKeyses256');
-  }, 60_000);
+    keyId = logicalId(dev.template, 'AWS::KMS::Key', 'SigningKeyses256');
+  });
 
   it('is one ECC_NIST_P256 SIGN_VERIFY key, destroyed with the dev stack (deletion scheduled)', () => {
-    const key = resources(template, 'AWS::KMS::Key')[keyId]!;
+    const key = resources(dev.template, 'AWS::KMS::Key')[keyId]!;
     expect(key.Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
     expect(key.Properties!.EnableKeyRotation).toBeUndefined();
     expect(key.DeletionPolicy).toBe('Delete');
   });
 
   it('keeps administration with the account and lets only the signing roles sign, with ECDSA_SHA_256 only', () => {
-    const statements = resources(template, 'AWS::KMS::Key')[keyId]!.Properties!.KeyPolicy.Statement as Statement[];
+    const statements = resources(dev.template, 'AWS::KMS::Key')[keyId]!.Properties!.KeyPolicy.Statement as Statement[];
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
     expect(Object.keys(bySid).sort()).toEqual(['KeyAdministrationByTheAccount', 'PublicKeyForBrokerSigningRoles', 'SignForBrokerSigningRoles']);
     expect([...(bySid.KeyAdministrationByTheAccount!.Action as string[])].sort()).toEqual([...KEY_ADMIN_ACTIONS].sort());
@@ -45,8 +44,8 @@ describe('the signing key of the dev stack (the default)', () => {
 
   it('is in every function\'s BROKER_SIGNING_KEYS, and only the signing roles hold kms:Sign on it', () => {
     for (const name of FUNCTION_IDS) {
-      expect(functionProps(template, name).Environment.Variables.BROKER_SIGNING_KEYS).toEqual({ 'Fn::Join': ['', ['ES256=', { 'Fn::GetAtt': [keyId, 'Arn'] }]] });
-      const signs = roleStatements(template, `Functions${name}Role`).filter((s) => actionsOf([s]).includes('kms:Sign'));
+      expect(functionProps(dev.template, name).Environment.Variables.BROKER_SIGNING_KEYS).toEqual({ 'Fn::Join': ['', ['ES256=', { 'Fn::GetAtt': [keyId, 'Arn'] }]] });
+      const signs = roleStatements(dev.template, `Functions${name}Role`).filter((s) => actionsOf([s]).includes('kms:Sign'));
       expect(signs.length, name).toBe(SIGNING_ROLES.includes(name) ? 1 : 0);
     }
   });

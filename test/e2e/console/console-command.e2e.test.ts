@@ -6,30 +6,21 @@
  * the form, Authorize with consent and the ✓; a route IAM denies shows "Not allowed". The console
  * server refuses foreign Hosts and Origins and forwards nothing for them.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../lib/cli/main.js';
-import { startLocalBroker, type LocalBroker } from '../../../lib/local/local-broker.js';
 import { launchChromium } from '../../support/consent.js';
-import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
+import { useLocalAndOidc } from '../../support/local-and-oidc.js';
 import { rawRequest } from '../../integration/local/support.js';
 import { startSigV4Gateway, type SigV4Gateway } from './sigv4-gateway.js';
-import { authorizeInPopup, clickConfirming, consoleContext, EVENTUALLY, fillProfileForm, statusCell } from './support.js';
+import { authorizeInPopup, clickConfirming, consoleContext, EVENTUALLY, fillProfileForm, scenarioProfileFields, statusCell } from './support.js';
 
 const PUBLIC_URL = 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod';
 const CREDENTIALS = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
-const PROFILE_ID = 'signed-erp';
-const CLIENT_ID = 'signed-client';
-const CLIENT_SECRET = `signed-secret-${randomBytes(18).toString('base64url')}`;
+const scenario = useLocalAndOidc('signed');
+const { profileId: PROFILE_ID, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } = scenario.client;
 
-let work: string;
-let local: LocalBroker;
-let server: OidcServer;
 let gateway: SigV4Gateway;
 let browser: Browser;
 let page: Page;
@@ -45,16 +36,11 @@ beforeAll(async () => {
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', CREDENTIALS.secretAccessKey);
   vi.stubEnv('AWS_SESSION_TOKEN', '');
   vi.stubEnv('AWS_PROFILE', '');
-  work = await mkdtemp(path.join(tmpdir(), 'oauth-broker-console-cmd-'));
-  local = await startLocalBroker({ port: 0, dataDir: path.join(work, 'data'), demo: false });
-  server = await startOidcServer({
-    clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, authMethod: 'client_secret_basic', redirectUris: [local.callbackUrl] }],
-  });
   gateway = await startSigV4Gateway({
     publicUrl: PUBLIC_URL,
     region: 'eu-west-1',
     credentials: CREDENTIALS,
-    upstream: local.url,
+    upstream: scenario.local.url,
     deny: (method) => method === 'DELETE',
   });
 
@@ -87,9 +73,6 @@ afterAll(async () => {
   await running;
   await browser?.close();
   await gateway?.close();
-  await local?.close();
-  await server?.close();
-  if (work) await rm(work, { recursive: true, force: true });
   vi.unstubAllEnvs();
 }, 60_000);
 
@@ -121,19 +104,12 @@ describe('oauth-broker console against a broker that requires signatures', () =>
     await page.goto(consoleUrl);
     await expect.poll(() => page.locator('#environment').innerText(), EVENTUALLY).toContain(`AWS · ${PUBLIC_URL}`);
     await page.getByRole('button', { name: 'New profile', exact: true }).click();
-    await fillProfileForm(page, {
-      id: PROFILE_ID,
-      authorizationUrl: server.authorizationEndpoint,
-      tokenUrl: server.tokenEndpoint,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      scope: 'openid',
-    });
+    await fillProfileForm(page, scenarioProfileFields(scenario, 'openid'));
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain(`Created profile “${PROFILE_ID}”`);
-    expect((await local.broker.getProfile(PROFILE_ID)).clientId).toBe(CLIENT_ID);
+    expect((await scenario.local.broker.getProfile(PROFILE_ID)).clientId).toBe(CLIENT_ID);
 
-    await authorizeInPopup(page, server.issuer, local.callbackUrl);
+    await authorizeInPopup(page, scenario.server.issuer, scenario.local.callbackUrl);
     await expect.poll(() => statusCell(page, PROFILE_ID).innerText(), { timeout: 5000, interval: 100 }).toBe('✓');
 
     // Everything the console did reached the API signed with the operator's credentials, under the stage.
@@ -150,7 +126,7 @@ describe('oauth-broker console against a broker that requires signatures', () =>
     expect(gateway.records.filter((record) => record.method === 'DELETE')).toEqual([
       { method: 'DELETE', path: `/prod/profiles/${PROFILE_ID}`, verdict: 'denied', accessKeyId: CREDENTIALS.accessKeyId },
     ]);
-    expect((await local.broker.getProfile(PROFILE_ID)).id).toBe(PROFILE_ID);
+    expect((await scenario.local.broker.getProfile(PROFILE_ID)).id).toBe(PROFILE_ID);
   });
 
   it('refuses a foreign Host or Origin, and calls from other sites, forwarding nothing', async () => {
@@ -181,7 +157,7 @@ describe('oauth-broker console against a broker that requires signatures', () =>
     expect((await rawRequest(`${origin}/profiles/${PROFILE_ID}`, { headers: { 'Sec-Fetch-Site': 'same-origin' } })).status).toBe(200);
     const reached = gateway.records.slice(before).filter((record) => !(record.method === 'GET' && record.path === '/prod/profiles'));
     expect(reached.map((record) => `${record.method} ${record.path} ${record.verdict}`)).toEqual([`GET /prod/profiles/${PROFILE_ID} forwarded`]);
-    expect((await local.broker.getProfile(PROFILE_ID)).tokenUrl).toBe(server.tokenEndpoint);
+    expect((await scenario.local.broker.getProfile(PROFILE_ID)).tokenUrl).toBe(scenario.server.tokenEndpoint);
   });
 
   it('stops cleanly and never printed the client secret', async () => {

@@ -4,27 +4,16 @@
  * at its field, Authorize with consent in the opened window and the ✓ appearing without a reload,
  * Refresh now, Delete with its confirmation. One scenario: the steps build on each other.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalLogger, startLocalBroker, type LocalBroker } from '../../../lib/local/local-broker.js';
 import { launchChromium } from '../../support/consent.js';
-import { captureLogs, type LogCapture } from '../../support/log-capture.js';
-import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
+import { useLocalAndOidc } from '../../support/local-and-oidc.js';
 import { rawRequest } from '../../integration/local/support.js';
-import { authorizeInPopup, clickConfirming, consoleContext, EVENTUALLY, fillProfileForm, statusCell } from './support.js';
+import { authorizeInPopup, clickConfirming, consoleContext, EVENTUALLY, fillProfileForm, scenarioProfileFields, statusCell } from './support.js';
 
-const PROFILE_ID = 'console-erp';
-const CLIENT_ID = 'console-client';
-const CLIENT_SECRET = `console-secret-${randomBytes(18).toString('base64url')}`;
+const scenario = useLocalAndOidc('console', { captureLogs: true, oidc: { pkceRequired: true, clientCredentials: true } });
+const { profileId: PROFILE_ID, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } = scenario.client;
 
-let logs: LogCapture;
-let work: string;
-let local: LocalBroker;
-let server: OidcServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -34,21 +23,13 @@ const seen: { copiedUrls: string[] } = { copiedUrls: [] };
 const pageProblems: string[] = [];
 
 async function storedProfile(id: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${local.url}/profiles/${id}`);
+  const response = await fetch(`${scenario.local.url}/profiles/${id}`);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
 beforeAll(async () => {
-  logs = captureLogs();
-  work = await mkdtemp(path.join(tmpdir(), 'oauth-broker-console-'));
-  local = await startLocalBroker({ port: 0, dataDir: path.join(work, 'data'), demo: false, logger: createLocalLogger({ POWERTOOLS_LOG_LEVEL: 'DEBUG' }) });
-  server = await startOidcServer({
-    clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, authMethod: 'client_secret_basic', redirectUris: [local.callbackUrl] }],
-    pkceRequired: true,
-    clientCredentials: true,
-  });
   browser = await launchChromium();
-  context = await consoleContext(browser, local.url);
+  context = await consoleContext(browser, scenario.local.url);
   page = await context.newPage();
   page.on('console', (message) => {
     if (/Content Security Policy|Refused to/i.test(message.text())) pageProblems.push(message.text());
@@ -57,23 +38,16 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  try {
-    await browser?.close();
-    await local?.close();
-    await server?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-  } finally {
-    logs?.stop();
-  }
+  await browser?.close();
 }, 60_000);
 
 describe('the console in local mode', () => {
   it('serves the console at /console with a strict Content-Security-Policy, and redirects / there', async () => {
-    const root = await rawRequest(`${local.url}/`);
+    const root = await rawRequest(`${scenario.local.url}/`);
     expect(root.status).toBe(302);
     expect(root.headers.location).toBe('/console');
 
-    const html = await rawRequest(`${local.url}/console`);
+    const html = await rawRequest(`${scenario.local.url}/console`);
     expect(html.status).toBe(200);
     expect(html.headers['content-type']).toMatch(/^text\/html/);
     expect(html.headers['content-security-policy']).toBe(
@@ -85,18 +59,18 @@ describe('the console in local mode', () => {
     expect(html.body).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);
     expect(html.body).not.toMatch(/(src|href)="(https?:)?\/\//);
 
-    const script = await rawRequest(`${local.url}/console/app.js`);
+    const script = await rawRequest(`${scenario.local.url}/console/app.js`);
     expect(script.status).toBe(200);
     expect(script.headers['content-type']).toMatch(/^text\/javascript/);
     expect(script.body.length).toBeGreaterThan(1000);
-    expect((await rawRequest(`${local.url}/console/nothing.js`)).status).toBe(404);
+    expect((await rawRequest(`${scenario.local.url}/console/nothing.js`)).status).toBe(404);
   });
 
   it('applies local mode\'s Host and Origin checks to the console and its calls', async () => {
-    const refused = await rawRequest(`${local.url}/console`, { headers: { Host: 'evil.example:80' } });
+    const refused = await rawRequest(`${scenario.local.url}/console`, { headers: { Host: 'evil.example:80' } });
     expect(refused.status).toBe(400);
     expect(refused.body).not.toContain('<html');
-    const foreign = await rawRequest(`${local.url}/profiles/planted`, {
+    const foreign = await rawRequest(`${scenario.local.url}/profiles/planted`, {
       method: 'PUT',
       headers: { Origin: 'http://evil.example', 'content-type': 'application/json' },
       body: JSON.stringify({ tokenUrl: 'http://127.0.0.1:9/token', clientId: 'x', clientSecret: 'y' }),
@@ -106,28 +80,21 @@ describe('the console in local mode', () => {
   });
 
   it('creates a profile through the form: the secret is stored, never shown back', async () => {
-    await page.goto(`${local.url}/console`);
+    await page.goto(`${scenario.local.url}/console`);
     await expect.poll(() => page.locator('#list-empty').isVisible(), EVENTUALLY).toBe(true);
     await page.getByRole('button', { name: 'New profile', exact: true }).click();
-    await fillProfileForm(page, {
-      id: PROFILE_ID,
-      authorizationUrl: server.authorizationEndpoint,
-      tokenUrl: server.tokenEndpoint,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      scope: 'openid offline_access',
-    });
+    await fillProfileForm(page, scenarioProfileFields(scenario, 'openid offline_access'));
     await page.getByText('Advanced').click();
     await page.getByLabel('Extra authorization parameters').fill('prompt=consent');
-    await expect.poll(() => page.getByLabel('Callback URL', { exact: true }).inputValue(), EVENTUALLY).toBe(local.callbackUrl);
+    await expect.poll(() => page.getByLabel('Callback URL', { exact: true }).inputValue(), EVENTUALLY).toBe(scenario.local.callbackUrl);
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain(`Created profile “${PROFILE_ID}”`);
 
     const stored = await storedProfile(PROFILE_ID);
     expect(stored.status).toBe(200);
     expect(stored.body).toMatchObject({
-      authorizationUrl: server.authorizationEndpoint,
-      tokenUrl: server.tokenEndpoint,
+      authorizationUrl: scenario.server.authorizationEndpoint,
+      tokenUrl: scenario.server.tokenEndpoint,
       clientId: CLIENT_ID,
       hasClientSecret: true,
       scope: 'openid offline_access',
@@ -163,7 +130,7 @@ describe('the console in local mode', () => {
     expect(await storedProfile(PROFILE_ID)).toEqual(before);
 
     // Put the stored value back in the form.
-    await fillProfileForm(page, { tokenUrl: server.tokenEndpoint });
+    await fillProfileForm(page, { tokenUrl: scenario.server.tokenEndpoint });
     expect(await fieldError.isVisible()).toBe(false);
   });
 
@@ -175,9 +142,9 @@ describe('the console in local mode', () => {
       await page.evaluate(() => navigator.clipboard.writeText(''));
     }
     const [first, second] = seen.copiedUrls.map((text) => new URL(text));
-    expect(`${first!.origin}${first!.pathname}`).toBe(server.authorizationEndpoint);
+    expect(`${first!.origin}${first!.pathname}`).toBe(scenario.server.authorizationEndpoint);
     expect(first!.searchParams.get('client_id')).toBe(CLIENT_ID);
-    expect(first!.searchParams.get('redirect_uri')).toBe(local.callbackUrl);
+    expect(first!.searchParams.get('redirect_uri')).toBe(scenario.local.callbackUrl);
     expect(first!.searchParams.get('response_type')).toBe('code');
     expect(first!.searchParams.get('code_challenge_method')).toBe('S256');
     expect(first!.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -189,7 +156,7 @@ describe('the console in local mode', () => {
 
   it('Authorize opens the authorization page; after consent there the ✓ appears without a reload', async () => {
     await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
-    const callbackText = await authorizeInPopup(page, server.issuer, local.callbackUrl);
+    const callbackText = await authorizeInPopup(page, scenario.server.issuer, scenario.local.callbackUrl);
     expect(callbackText).toContain(`Profile "${PROFILE_ID}" is authorized`);
     expect(callbackText).toContain('Back to the console');
 
@@ -202,10 +169,10 @@ describe('the console in local mode', () => {
   });
 
   it('Refresh now refreshes at the authorization server and says so', async () => {
-    server.resetCounters();
+    scenario.server.resetCounters();
     await page.getByRole('button', { name: 'Refresh now', exact: true }).click();
     await expect.poll(() => page.locator('#token-message').innerText(), EVENTUALLY).toContain('✓ Refreshed');
-    expect(server.grantCount('refresh_token')).toBe(1);
+    expect(scenario.server.grantCount('refresh_token')).toBe(1);
   });
 
   it('Delete asks, naming the profile; dismissed it keeps it, accepted it removes it', async () => {
@@ -222,7 +189,7 @@ describe('the console in local mode', () => {
 
   it('creates a client_credentials profile in the Advanced part: no Authorize, Refresh now fetches its ✓', async () => {
     await page.getByRole('button', { name: 'New profile', exact: true }).click();
-    await fillProfileForm(page, { id: 'console-service', tokenUrl: server.tokenEndpoint, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scope: 'openid' });
+    await fillProfileForm(page, { id: 'console-service', tokenUrl: scenario.server.tokenEndpoint, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scope: 'openid' });
     const advanced = page.locator('#advanced');
     if (!(await advanced.evaluate((details) => (details as HTMLDetailsElement).open))) await page.getByText('Advanced', { exact: true }).click();
     await page.getByLabel('Grant type').selectOption('client_credentials');
@@ -235,15 +202,15 @@ describe('the console in local mode', () => {
     expect(await page.getByRole('button', { name: 'Authorize', exact: true }).isDisabled()).toBe(true);
     expect(await page.getByRole('button', { name: 'Copy Authorization URL', exact: true }).isDisabled()).toBe(true);
 
-    server.resetCounters();
+    scenario.server.resetCounters();
     await page.getByRole('button', { name: 'Refresh now', exact: true }).click();
     await expect.poll(() => statusCell(page, 'console-service').innerText(), EVENTUALLY).toBe('✓');
-    expect(server.grantCount('client_credentials')).toBeGreaterThanOrEqual(1);
+    expect(scenario.server.grantCount('client_credentials')).toBeGreaterThanOrEqual(1);
   });
 
   it('is usable with the keyboard alone: labelled controls in reading order, visible focus, Enter saves', async () => {
     await page.goto('about:blank');
-    await page.goto(`${local.url}/console#/new`);
+    await page.goto(`${scenario.local.url}/console#/new`);
     await expect.poll(() => page.locator('#list-loading').isVisible(), EVENTUALLY).toBe(false);
     /** Tabs until `name` has the focus; answers the names focused on the way. */
     const tabTo = async (name: string): Promise<string[]> => {
@@ -285,7 +252,7 @@ describe('the console in local mode', () => {
     // Shift+Tab back to the Profile ID and fill the form by typing, Tab to move on, Enter to save.
     await page.getByLabel('Profile ID', { exact: true }).focus();
     await page.keyboard.type('keyboard-only');
-    for (const value of [server.authorizationEndpoint, server.tokenEndpoint, CLIENT_ID, CLIENT_SECRET, 'openid']) {
+    for (const value of [scenario.server.authorizationEndpoint, scenario.server.tokenEndpoint, CLIENT_ID, CLIENT_SECRET, 'openid']) {
       await page.keyboard.press('Tab');
       await page.keyboard.type(value);
     }
@@ -298,22 +265,22 @@ describe('the console in local mode', () => {
   });
 
   it('follows changes made elsewhere: a profile deleted by another client leaves the form with a message', async () => {
-    const created = await fetch(`${local.url}/profiles/elsewhere`, {
+    const created = await fetch(`${scenario.local.url}/profiles/elsewhere`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ authorizationUrl: server.authorizationEndpoint, tokenUrl: server.tokenEndpoint, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }),
+      body: JSON.stringify({ authorizationUrl: scenario.server.authorizationEndpoint, tokenUrl: scenario.server.tokenEndpoint, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }),
     });
     expect(created.status).toBe(201);
     await page.getByRole('cell', { name: 'elsewhere', exact: true }).click({ timeout: 15_000 });
     await expect.poll(() => page.locator('#form-heading').innerText(), EVENTUALLY).toBe('Profile elsewhere');
-    expect((await fetch(`${local.url}/profiles/elsewhere`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${scenario.local.url}/profiles/elsewhere`, { method: 'DELETE' })).status).toBe(204);
     await expect.poll(() => page.locator('#action-message').innerText(), EVENTUALLY).toContain('Profile “elsewhere” no longer exists');
     expect(await page.locator('#form-heading').innerText()).toBe('New profile');
     expect(await page.getByRole('cell', { name: 'elsewhere', exact: true }).count()).toBe(0);
   });
 
   it('never logged the client secret, and the page broke no rule of its Content-Security-Policy', () => {
-    expect(logs.text()).not.toContain(CLIENT_SECRET);
+    expect(scenario.logs.text()).not.toContain(CLIENT_SECRET);
     expect(pageProblems).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@
 import { expect } from 'vitest';
 import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core';
 import { consentOnPage } from '../../support/consent.js';
+import type { LocalAndOidc } from '../../support/local-and-oidc.js';
 
 /**
  * `expect.poll` options with room for a loaded machine (the tests share it with others): what the page must do
@@ -36,6 +37,12 @@ const LABELS: Record<keyof ProfileFields, string> = {
   clientSecret: 'Client Secret',
   scope: 'Scope',
 };
+
+/** The form's fields for the scenario's profile, on the scenario's authorization server. */
+export function scenarioProfileFields(scenario: LocalAndOidc, scope: string): ProfileFields {
+  const { profileId, clientId, clientSecret } = scenario.client;
+  return { id: profileId, authorizationUrl: scenario.server.authorizationEndpoint, tokenUrl: scenario.server.tokenEndpoint, clientId, clientSecret, scope };
+}
 
 /** Types into the form's fields, found by their labels exactly. */
 export async function fillProfileForm(page: Page, fields: ProfileFields): Promise<void> {

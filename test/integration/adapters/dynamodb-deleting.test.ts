@@ -1,14 +1,14 @@
 /**
  * The first step of a deletion and grant-bound commits in the DynamoDB profile store, on dynalite (real
  * conditional-write semantics): `markDeleting` breaks the lease and fences off every later lease and status
- * write; `updateStatus({ sameGrantAs })` commits only while the profile still uses the same grant type,
+ * write; `updateStatus({ sameGrant })` commits only while the profile still uses the same grant type,
  * client and token endpoint.
  */
 import { describe, expect, it } from 'vitest';
 import { ConditionFailedError, type StatusUpdateOptions } from '../../../lib/ports.js';
 import type { ProfileRecord } from '../../../lib/profile.js';
 import { scanTable } from '../../support/store-snapshot.js';
-import { LEASE_MS, T0, config, created, db, freshId, iso, read, readyStatus, record, store, useProfileTable } from './fixture.js';
+import { LEASE_MS, T0, config, created, db, freshId, grantOf, iso, read, readyStatus, record, store, useProfileTable } from './fixture.js';
 
 const TABLE = 'deleting-test';
 useProfileTable(TABLE);
@@ -55,7 +55,7 @@ describe('markDeleting', () => {
       ['the broken lease holder', { now, fence: { owner: 'refresher', then: 'release' } }],
       ['the broken lease holder, keeping the lease', { now, fence: { owner: 'refresher', then: 'keep' } }],
       ['fence break (a new authorization)', { now, fence: 'break' }],
-      ['sameGrantAs with the same grant', { now, fence: 'break', sameGrantAs: r.config }],
+      ['sameGrant with the same grant', { now, fence: 'break', sameGrant: grantOf(r) }],
       ['the current revision', { now, expectedRevision: before.revision }],
     ];
     for (const [label, options] of variants) {
@@ -90,13 +90,13 @@ describe('markDeleting', () => {
   });
 });
 
-describe('updateStatus with sameGrantAs', () => {
+describe('updateStatus with sameGrant', () => {
   const update = (version: string) => ({ status: readyStatus(iso(T0 + 100 * 60_000)), tokenVersion: version, stagedTokens: null });
 
   it('commits while the profile uses the same clientId and tokenUrl', async () => {
     const r = await created('same-grant');
     await store.acquireLease(r.id, 'refresher', { now: T0, durationMs: LEASE_MS });
-    const written = await store.updateStatus(r.id, update('v-callback'), { now: iso(T0 + 1000), fence: 'break', sameGrantAs: r.config });
+    const written = await store.updateStatus(r.id, update('v-callback'), { now: iso(T0 + 1000), fence: 'break', sameGrant: grantOf(r) });
     expect(written.tokenVersion).toBe('v-callback');
     expect(written.lease).toBeNull();
   });
@@ -104,8 +104,8 @@ describe('updateStatus with sameGrantAs', () => {
   it('commits after a PUT that changed only what the tokens do not depend on (scope)', async () => {
     const r = await created('scope-change');
     const edited: ProfileRecord = { ...r, config: config({ scope: 'openid' }), revision: 2 };
-    await store.putProfile(edited, 1);
-    const written = await store.updateStatus(r.id, update('v-scope'), { now: iso(T0 + 1000), fence: 'break', sameGrantAs: r.config });
+    await store.putProfile(edited, 1, grantOf(edited));
+    const written = await store.updateStatus(r.id, update('v-scope'), { now: iso(T0 + 1000), fence: 'break', sameGrant: grantOf(r) });
     expect(written.tokenVersion).toBe('v-scope');
   });
 
@@ -122,22 +122,22 @@ describe('updateStatus with sameGrantAs', () => {
       tokenVersion: null,
       revision: 2,
     };
-    await store.putProfile(replaced, 1);
+    await store.putProfile(replaced, 1, grantOf(replaced));
     const before = await read(r.id);
 
     await expect(
-      store.updateStatus(r.id, update('v-stale'), { now: iso(T0 + 1000), fence: 'break', sameGrantAs: r.config }),
+      store.updateStatus(r.id, update('v-stale'), { now: iso(T0 + 1000), fence: 'break', sameGrant: grantOf(r) }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     expect(await read(r.id)).toEqual(before);
     // The same write for the new grant goes through.
-    const written = await store.updateStatus(r.id, update('v-new-grant'), { now: iso(T0 + 2000), fence: 'break', sameGrantAs: replaced.config });
+    const written = await store.updateStatus(r.id, update('v-new-grant'), { now: iso(T0 + 2000), fence: 'break', sameGrant: grantOf(replaced) });
     expect(written.tokenVersion).toBe('v-new-grant');
   });
 
   it('fails for a profile that does not exist', async () => {
     const missing = record(freshId('gone'));
     await expect(
-      store.updateStatus(missing.id, update('v-x'), { now: iso(T0), fence: 'break', sameGrantAs: missing.config }),
+      store.updateStatus(missing.id, update('v-x'), { now: iso(T0), fence: 'break', sameGrant: grantOf(missing) }),
     ).rejects.toBeInstanceOf(ConditionFailedError);
     expect(await store.getProfile(missing.id)).toBeUndefined();
   });

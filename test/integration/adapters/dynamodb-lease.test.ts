@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConditionFailedError } from '../../../lib/ports.js';
 import type { ProfileRecord } from '../../../lib/profile.js';
-import { LEASE_MS, T0, created, freshId, iso, read, readyStatus, store, useProfileTable } from './fixture.js';
+import { LEASE_MS, T0, created, freshId, grantOf, iso, read, readyStatus, store, useProfileTable } from './fixture.js';
 
 const TABLE = 'lease-test';
 useProfileTable(TABLE);
@@ -133,13 +133,13 @@ describe('DynamoDbProfileStore lease', () => {
 
     // A profile replacement based on the revision read before the lease was taken.
     const replacement: ProfileRecord = { ...original, config: { ...original.config, scope: 'openid' }, revision: 2 };
-    await expect(store.putProfile(replacement, 1)).rejects.toBeInstanceOf(ConditionFailedError);
+    await expect(store.putProfile(replacement, 1, grantOf(replacement))).rejects.toBeInstanceOf(ConditionFailedError);
     const after = await read(original.id);
     expect(after.config.scope).toBe('openid offline_access');
     expect(after.lease?.owner).toBe('holder');
 
     // With the current revision (and the lease carried over) it goes through.
-    await store.putProfile({ ...replacement, revision: 3, lease: after.lease }, 2);
+    await store.putProfile({ ...replacement, revision: 3, lease: after.lease }, 2, grantOf(replacement));
     expect((await read(original.id)).lease?.owner).toBe('holder');
   });
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionFailedError } from '../../../lib/ports.js';
 import type { ProfileRecord } from '../../../lib/profile.js';
-import { LEASE_MS, T0, created, db, iso, read, readyStatus, record, freshId, store, useProfileTable } from './fixture.js';
+import { LEASE_MS, T0, created, db, grantOf, iso, read, readyStatus, record, freshId, store, useProfileTable } from './fixture.js';
 
 const TABLE = 'pending-version-test';
 useProfileTable(TABLE);
@@ -144,7 +144,7 @@ describe('records and pendingVersion', () => {
     });
 
     // Act
-    await store.putProfile(withPending, null);
+    await store.putProfile(withPending, null, grantOf(withPending));
 
     // Assess
     expect(await store.getProfile(withPending.id)).toStrictEqual(withPending);
@@ -156,16 +156,16 @@ describe('records and pendingVersion', () => {
   it('putProfile keeps the attribute only when the record carries one (replacing without it removes it)', async () => {
     // Prepare
     const first = record(freshId('replace'), { pendingVersion: 'pending-kept' });
-    await store.putProfile(first, null);
+    await store.putProfile(first, null, grantOf(first));
 
     // Act: replaced with the pending version kept, then without it, then with null
     const keeping: ProfileRecord = { ...first, revision: 2, pendingVersion: 'pending-kept' };
-    await store.putProfile(keeping, 1);
+    await store.putProfile(keeping, 1, grantOf(keeping));
     const keptItem = await rawItem(first.id);
     const { pendingVersion: _dropped, ...without } = keeping;
-    await store.putProfile({ ...without, revision: 3 }, 2);
+    await store.putProfile({ ...without, revision: 3 }, 2, grantOf(without));
     const withoutItem = await rawItem(first.id);
-    await store.putProfile({ ...without, revision: 4, pendingVersion: null }, 3);
+    await store.putProfile({ ...without, revision: 4, pendingVersion: null }, 3, grantOf(without));
 
     // Assess
     expect(keptItem['pendingVersion']).toBe('pending-kept');

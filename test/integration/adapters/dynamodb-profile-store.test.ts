@@ -5,7 +5,7 @@ import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DUE_PARTITION, DynamoDbProfileStore, TABLE_SCHEMA } from '../../../lib/adapters/dynamodb-profile-store.js';
 import { ConditionFailedError, type PendingAuthorization } from '../../../lib/ports.js';
 import { initialStatus, type ProfileRecord, type ProfileStatus } from '../../../lib/profile.js';
-import { config, db, freshId, store, useProfileTable } from './fixture.js';
+import { config, db, freshId, grantOf, store, useProfileTable } from './fixture.js';
 
 const TABLE = 'broker-test';
 
@@ -104,7 +104,7 @@ describe('DynamoDbProfileStore profiles', () => {
     const record = fullRecord(freshId('roundtrip'));
 
     // Act
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
     const read = await store.getProfile(record.id);
 
     // Assess
@@ -122,7 +122,7 @@ describe('DynamoDbProfileStore profiles', () => {
     });
 
     // Act
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
 
     // Assess
     expect(await store.getProfile(record.id)).toStrictEqual(record);
@@ -139,11 +139,11 @@ describe('DynamoDbProfileStore profiles', () => {
   it('refuses to create a profile that exists and leaves it unchanged', async () => {
     // Prepare
     const original = fullRecord(freshId('create-conflict'));
-    await store.putProfile(original, null);
+    await store.putProfile(original, null, grantOf(original));
     const other = fullRecord(original.id, { hasClientSecret: false, revision: 1 });
 
     // Act
-    const attempt = store.putProfile(other, null);
+    const attempt = store.putProfile(other, null, grantOf(other));
 
     // Assess
     await expect(attempt).rejects.toBeInstanceOf(ConditionFailedError);
@@ -153,13 +153,13 @@ describe('DynamoDbProfileStore profiles', () => {
   it('replaces a profile at the expected revision and refuses a stale revision', async () => {
     // Prepare
     const original = fullRecord(freshId('replace'));
-    await store.putProfile(original, null);
+    await store.putProfile(original, null, grantOf(original));
     const replaced = fullRecord(original.id, { config: { ...original.config, scope: 'api.read' }, revision: 2 });
-    await store.putProfile(replaced, 1);
+    await store.putProfile(replaced, 1, grantOf(replaced));
     const stale = fullRecord(original.id, { config: { ...original.config, scope: 'stale' }, revision: 2 });
 
     // Act
-    const attempt = store.putProfile(stale, 1);
+    const attempt = store.putProfile(stale, 1, grantOf(stale));
 
     // Assess
     await expect(attempt).rejects.toBeInstanceOf(ConditionFailedError);
@@ -171,7 +171,7 @@ describe('DynamoDbProfileStore profiles', () => {
     const record = fullRecord(freshId('replace-missing'), { revision: 2 });
 
     // Act
-    const attempt = store.putProfile(record, 1);
+    const attempt = store.putProfile(record, 1, grantOf(record));
 
     // Assess
     await expect(attempt).rejects.toBeInstanceOf(ConditionFailedError);
@@ -181,7 +181,7 @@ describe('DynamoDbProfileStore profiles', () => {
   it('lists every profile sorted by id, across query pages', async () => {
     // Prepare
     const ids = ['list-c', 'list-a', 'list-b', 'list-e', 'list-d'];
-    for (const id of ids) await store.putProfile(fullRecord(id), null);
+    for (const record of ids.map((id) => fullRecord(id))) await store.putProfile(record, null, grantOf(record));
 
     // Act
     const listed = await pagedStore.listProfiles();
@@ -198,7 +198,8 @@ describe('DynamoDbProfileStore profiles', () => {
   it('does not list pending authorizations as profiles', async () => {
     // Prepare
     const id = freshId('list-pending');
-    await store.putProfile(fullRecord(id), null);
+    const profile = fullRecord(id);
+    await store.putProfile(profile, null, grantOf(profile));
     await store.putPendingAuthorization(pending(id, `state-${id}`));
 
     // Act
@@ -212,7 +213,7 @@ describe('DynamoDbProfileStore profiles', () => {
   it('deletes a profile and says whether it existed', async () => {
     // Prepare
     const record = fullRecord(freshId('delete'));
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
 
     // Act
     const first = await store.deleteProfile(record.id);
@@ -240,7 +241,7 @@ describe('DynamoDbProfileStore.updateStatus', () => {
   it('writes the status, bumps the revision, sets updatedAt and returns the record as written', async () => {
     // Prepare
     const record = fullRecord(freshId('status'));
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
 
     // Act
     const written = await store.updateStatus(
@@ -264,7 +265,7 @@ describe('DynamoDbProfileStore.updateStatus', () => {
   it('keeps the token pointer when tokenVersion is undefined and clears it when null', async () => {
     // Prepare
     const record = fullRecord(freshId('pointer'));
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
 
     // Act
     const kept = await store.updateStatus(record.id, { status: ready(null) }, { now: '2026-11-28T10:00:01.000Z' });
@@ -285,7 +286,7 @@ describe('DynamoDbProfileStore.updateStatus', () => {
   it('puts a profile on the due index while nextRefreshAt is set and takes it off when null', async () => {
     // Prepare
     const record = fullRecord(freshId('due'), { status: { ...fullRecord('x').status, nextRefreshAt: null } });
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
     const before = await dueIndexIds();
 
     // Act
@@ -315,7 +316,7 @@ describe('DynamoDbProfileStore.updateStatus', () => {
     const record = fullRecord(freshId('due-put'));
 
     // Act
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
 
     // Assess
     expect(await dueIndexIds()).toContain(record.id);
@@ -324,7 +325,7 @@ describe('DynamoDbProfileStore.updateStatus', () => {
   it('refuses a stale revision and changes nothing', async () => {
     // Prepare
     const record = fullRecord(freshId('status-stale'));
-    await store.putProfile(record, null);
+    await store.putProfile(record, null, grantOf(record));
     await store.updateStatus(record.id, { status: ready(null) }, { now: '2026-11-28T10:00:01.000Z', expectedRevision: 1 });
     const current = await store.getProfile(record.id);
 
@@ -464,7 +465,8 @@ describe('DynamoDbProfileStore pending authorizations', () => {
   it('does not delete the profile item itself', async () => {
     // Prepare
     const id = freshId('pending-profile');
-    await store.putProfile(fullRecord(id), null);
+    const profile = fullRecord(id);
+    await store.putProfile(profile, null, grantOf(profile));
     await store.putPendingAuthorization(pending(id, `state-${id}`));
 
     // Act

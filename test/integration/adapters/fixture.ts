@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect } from 'vitest';
 import { DynamoDbProfileStore, createTable } from '../../../lib/adapters/dynamodb-profile-store.js';
-import type { ProfileConfig, ProfileRecord, ProfileStatus } from '../../../lib/profile.js';
+import { grantIdentity, type GrantIdentity, type ProfileConfig, type ProfileRecord, type ProfileStatus } from '../../../lib/profile.js';
 import { startDynalite, type RunningDynalite } from '../../support/dynalite.js';
 import { profileConfig } from '../../support/profile-config.js';
 
@@ -35,6 +35,9 @@ export function useProfileTable(tableName: string): void {
 
 let counter = 0;
 /** A fresh id per test, so that tests sharing the table do not see each other's items. */
+/** What `putProfile` stores beside a record, as the broker computes it. */
+export const grantOf = (profile: ProfileRecord): GrantIdentity => grantIdentity(profile.config);
+
 export function freshId(label: string): string {
   counter += 1;
   return `${label}-${counter}`;
@@ -78,7 +81,7 @@ export function record(id: string, overrides: Partial<ProfileRecord> = {}): Prof
 /** `record` with a fresh id, stored. */
 export async function created(label: string, overrides: Partial<ProfileRecord> = {}): Promise<ProfileRecord> {
   const r = record(freshId(label), overrides);
-  await store.putProfile(r, null);
+  await store.putProfile(r, null, grantOf(r));
   return r;
 }
 

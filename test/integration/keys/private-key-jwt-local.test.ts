@@ -217,6 +217,36 @@ describe('private_key_jwt in local mode', () => {
     expect((await api<KeyRingView>('GET', '/keys')).json).toEqual(keysBefore.json);
   });
 
+  it('a profile moved from a client secret to private_key_jwt keeps no client secret: the vault no longer holds it', async () => {
+    // Prepare: a client_secret_basic profile whose secret is in the vault.
+    const secret = 'pk-switch-secret-3f9a7c1e';
+    const created = await api<ProfileView>('PUT', '/profiles/pk-switch', {
+      issuer: server.issuer,
+      clientId: CODE_CLIENT,
+      clientAuthMethod: 'client_secret_basic',
+      clientSecret: secret,
+      scope: SCOPE,
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    const vault = new FileVault({ dir: path.join(local.dataDir, 'vault') });
+    expect(await vault.getClientSecret('pk-switch')).toBe(secret);
+
+    // Act: the same profile, now signing its assertions.
+    const moved = await api<ProfileView>('PUT', '/profiles/pk-switch', { issuer: server.issuer, clientId: CODE_CLIENT, clientAuthMethod: 'private_key_jwt', scope: SCOPE });
+
+    // Assess: saved without a secret, and the vault's copy is gone (read from the vault file itself).
+    expect(moved.status, JSON.stringify(moved.json)).toBe(200);
+    expect(moved.json.hasClientSecret).toBe(false);
+    const reread = new FileVault({ dir: path.join(local.dataDir, 'vault') });
+    expect(await reread.getClientSecret('pk-switch')).toBeUndefined();
+    expect(await readFile(path.join(local.dataDir, 'vault', 'vault.json'), 'utf8')).not.toContain(secret);
+    // Giving the secret-based method back asks for a secret anew.
+    const back = await api<{ error: string }>('PUT', '/profiles/pk-switch', { issuer: server.issuer, clientId: CODE_CLIENT, clientAuthMethod: 'client_secret_basic', scope: SCOPE });
+    expect(back.status).toBe(400);
+    expect(back.json.error).toBe('invalid_request');
+    expect((await api('DELETE', '/profiles/pk-switch')).status).toBe(204);
+  });
+
   it('rotation keeps a profile green: next key published, promoted once servers can have seen it, old key withdrawn after the grace period', async () => {
     await createCodeProfile('pk-rotate');
     await authorize('pk-rotate');

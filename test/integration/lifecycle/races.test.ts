@@ -472,6 +472,7 @@ describe('a DELETE that failed half-way', () => {
       getClientSecret: (profileId) => real.getClientSecret(profileId),
       getTokenSet: (profileId, version) => real.getTokenSet(profileId, version),
       putTokenSet: (profileId, tokens, options) => real.putTokenSet(profileId, tokens, options),
+      deleteClientSecret: (profileId) => real.deleteClientSecret(profileId),
       async deleteProfileSecrets(profileId) {
         if (failDeletes-- > 0) throw new Error('injected: Secrets Manager unavailable');
         return real.deleteProfileSecrets(profileId);

@@ -110,6 +110,7 @@ export function pausingVault(real: SecretsManagerVault) {
     putClientSecret: (id, secret) => real.putClientSecret(id, secret),
     getClientSecret: (id) => real.getClientSecret(id),
     getTokenSet: (id, version) => real.getTokenSet(id, version),
+    deleteClientSecret: (id) => real.deleteClientSecret(id),
     deleteProfileSecrets: (id) => real.deleteProfileSecrets(id),
     async putTokenSet(id, tokens, options) {
       written.push(tokens);

@@ -2,21 +2,16 @@
  * Local mode's signing keys in the file vault (docs/keys.md "Local mode"): sealed by kid, never in clear
  * on disk, kept beside the profiles' secrets, bound to their kid.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FileVault, VAULT_DATA_FILE, VaultFileError } from '../../../lib/adapters/file-vault.js';
 import { LocalSigner } from '../../../lib/keys/local-signer.js';
+import { useTempDir } from '../../support/temp-dir.js';
 import { CLIENT_SECRET, tokenSet } from '../support/token-sets.js';
 
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'vault-keys-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('vault-keys-', (created) => (dir = created));
 
 describe('FileVault signing keys', () => {
   it('round-trips a private key by kid across re-opening; it never appears in clear on disk', async () => {

@@ -1,8 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   FileVault,
   MAX_TOKEN_SET_VERSIONS,
@@ -13,6 +12,7 @@ import {
 } from '../../../lib/adapters/file-vault.js';
 import { TokenSetCodecError } from '../../../lib/adapters/token-set-codec.js';
 import type { TokenSet } from '../../../lib/ports.js';
+import { useTempDir } from '../../support/temp-dir.js';
 import { ACCESS_TOKEN, CLIENT_SECRET, REFRESH_TOKEN, tokenSet } from '../support/token-sets.js';
 
 /** Every secret value used in this file; none may appear on disk in clear or in any error message. */
@@ -43,14 +43,7 @@ async function sealLikeTheVault(plaintext: string, profileId: string, version: s
 }
 
 let dir: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'file-vault-'));
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('file-vault-', (created) => (dir = created));
 
 describe('FileVault', () => {
   it('round-trips client secrets and token sets; absent ones are undefined', async () => {

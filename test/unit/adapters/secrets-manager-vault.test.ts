@@ -169,6 +169,26 @@ describe('SecretsManagerVault with the in-memory fake', () => {
     expect(await vault.getClientSecret('erp')).toBeUndefined();
   });
 
+  it('deletes only the client secret when a profile stops using one, keeping its token set; twice is not an error', async () => {
+    // Prepare
+    await vault.putClientSecret('erp', CLIENT_SECRET);
+    const version = await vault.putTokenSet('erp', tokenSet());
+
+    // Act
+    await vault.deleteClientSecret('erp');
+    await vault.deleteClientSecret('erp');
+
+    // Assess
+    expect([...fake.secrets.keys()]).toEqual([`${PREFIX}/erp/token-set`]);
+    const deletes = fake.mock.commandCalls(DeleteSecretCommand).map((c) => c.args[0].input);
+    expect(deletes).toEqual([
+      { SecretId: `${PREFIX}/erp/client-secret`, ForceDeleteWithoutRecovery: true },
+      { SecretId: `${PREFIX}/erp/client-secret`, ForceDeleteWithoutRecovery: true },
+    ]);
+    expect(await vault.getClientSecret('erp')).toBeUndefined();
+    expect(await vault.getTokenSet('erp', version)).toEqual(tokenSet());
+  });
+
   it('lets a profile with the same id be created again after deletion', async () => {
     // Prepare
     await vault.putClientSecret('erp', 'old-secret');

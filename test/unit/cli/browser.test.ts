@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { isOpenableUrl, openInBrowser, openerFor } from '../../../lib/cli/browser.js';
 import { defaultIo } from '../../../lib/cli/io.js';
+import { itAnswers } from '../support/predicate-cases.js';
 
 const URL_TO_OPEN = 'https://as.example/authorize?client_id=x&state=s';
 const sh = (script: string) => ({ command: '/bin/sh', args: ['-c', script], verbatim: false });
@@ -48,19 +49,9 @@ describe("the CLI's default openUrl", () => {
 });
 
 describe('isOpenableUrl', () => {
-  it.each([
-    ['https://login.example.com/authorize?x=1', true],
-    ['http://127.0.0.1:8788/auth', true],
-    ['http://localhost:8788/auth', true],
-    ['http://[::1]:8788/auth', true],
-    ['http://login.example.com/authorize', false],
-    ['http://10.0.0.1/authorize', false],
-    ['file:///etc/passwd', false],
-    ['javascript:alert(1)', false],
-    ['ms-settings:privacy', false],
-    ['not a url', false],
-  ])('%s → %s', (url, openable) => {
-    expect(isOpenableUrl(url)).toBe(openable);
+  itAnswers(isOpenableUrl, {
+    true: ['https://login.example.com/authorize?x=1', 'http://127.0.0.1:8788/auth', 'http://localhost:8788/auth', 'http://[::1]:8788/auth'],
+    false: ['http://login.example.com/authorize', 'http://10.0.0.1/authorize', 'file:///etc/passwd', 'javascript:alert(1)', 'ms-settings:privacy', 'not a url'],
   });
 });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NOW, makeView, readyStatus, startFakeAdminBroker, type FakeAdminBroker } from './fake-admin-broker.js';
-import { run } from './run.js';
+import { fakeTime, run } from './run.js';
 
 let broker: FakeAdminBroker;
 let dir: string;
@@ -444,15 +444,7 @@ describe('authorize', () => {
   });
 
   it('--wait times out with exit 3', async () => {
-    let now = NOW;
-    const { code, stderr } = await run(['authorize', 'erp', '--wait', '--timeout', '2'], {
-      url: broker.url,
-      clock: () => now,
-      sleep: async (ms) => {
-        now += ms;
-      },
-      pollIntervalMs: 500,
-    });
+    const { code, stderr } = await run(['authorize', 'erp', '--wait', '--timeout', '2'], { url: broker.url, ...fakeTime() });
     expect(code).toBe(3);
     expect(stderr).toContain('Timed out after 2s waiting for "erp" to be authorized (state: authorization_required)');
     expect(broker.requests.filter((r) => r.path === '/profiles/erp')).toHaveLength(5);
@@ -500,19 +492,11 @@ describe('authorize', () => {
   });
 
   it('--wait ignores a lastError recorded before the wait started', async () => {
-    let now = NOW;
     broker.onGetProfile = (id, count) => {
       // Another (older) error shows up: recorded ten minutes before this wait began.
       if (count === 2) broker.profiles.set(id, makeView(id, { lastError: { code: 'server_error', message: 'HTTP 502', at: new Date(NOW - 600_000).toISOString() } }));
     };
-    const { code, stderr } = await run(['authorize', 'erp', '--wait', '--timeout', '1'], {
-      url: broker.url,
-      clock: () => now,
-      sleep: async (ms) => {
-        now += ms;
-      },
-      pollIntervalMs: 500,
-    });
+    const { code, stderr } = await run(['authorize', 'erp', '--wait', '--timeout', '1'], { url: broker.url, ...fakeTime() });
     expect(code).toBe(3);
     expect(stderr).toContain('Timed out');
   });

@@ -18,6 +18,21 @@ export interface RunOptions extends Partial<CliIo> {
   input?: string;
 }
 
+/**
+ * The CLI's time, simulated: waiting advances the clock (from NOW) instead of passing real time, polling
+ * every `pollIntervalMs`. Spread into the run's options.
+ */
+export function fakeTime(pollIntervalMs = 500): Pick<CliIo, 'clock' | 'sleep' | 'pollIntervalMs'> {
+  let now = NOW;
+  return {
+    clock: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+    pollIntervalMs,
+  };
+}
+
 export async function run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
   const { url, input, env, ...io } = options;
   let stdout = '';

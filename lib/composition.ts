@@ -6,7 +6,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { EventBridgeStatusEvents } from './events.js';
 import { PowertoolsMetrics } from './metrics.js';
-import { Broker, allUseCases, brokerContext, type BrokerContext, type BrokerDependencies } from './broker.js';
+import { Broker, brokerContext, type BrokerContext, type BrokerDependencies } from './broker.js';
 import { DynamoDbProfileStore, createDocumentClient } from './adapters/dynamodb-profile-store.js';
 import { SecretsManagerVault } from './adapters/secrets-manager-vault.js';
 import { createLogger, type Log } from './logger.js';
@@ -185,8 +185,3 @@ export function signingKeysFromEnvironment(): { signingKeys: SigningKeys } {
   return (keysOnly ??= { signingKeys: signingKeysOn(readSettings(), createDocumentClient(AWS_CLIENT_OPTIONS), sharedLogger(), {}) });
 }
 
-let broker: Broker | undefined;
-/** The whole broker on the container's context: every use case (a function needs only `fromEnvironment` of its own). */
-export function brokerFromEnvironment(): Broker {
-  return (broker ??= allUseCases(contextFromEnvironment()));
-}

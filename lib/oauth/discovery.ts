@@ -133,7 +133,7 @@ export async function resolveAuthorizationServer(config: ProfileConfig, options:
   let discovered: oauth.AuthorizationServer = { issuer: config.issuer };
   if (required || wanted) {
     try {
-      discovered = acceptedEndpoints(await discoverCached(config.issuer, options), options.urlPolicy ?? 'cloud');
+      discovered = acceptedEndpoints(await discoverCached(config.issuer, options), options.urlPolicy ?? 'cloud', explicit);
     } catch (error) {
       if (required) throw error;
     }
@@ -152,11 +152,12 @@ const DISCOVERED_ENDPOINTS = [
  * docs/api.md: endpoints learned by discovery obey the same URL rules as given ones. A discovery document
  * naming an endpoint the policy refuses (a `file:` authorization endpoint, an `http:` or private token
  * endpoint in the cloud) is not this broker's server: the whole document is refused, naming the field.
+ * An endpoint the profile sets itself is not taken from the document, so it is not judged either.
  */
-function acceptedEndpoints(as: oauth.AuthorizationServer, policy: UrlPolicy): oauth.AuthorizationServer {
+function acceptedEndpoints(as: oauth.AuthorizationServer, policy: UrlPolicy, explicit: Partial<oauth.AuthorizationServer>): oauth.AuthorizationServer {
   for (const [field, profileField] of DISCOVERED_ENDPOINTS) {
     const value = as[field];
-    if (value === undefined) continue;
+    if (value === undefined || explicit[field] !== undefined) continue;
     const problem = typeof value === 'string' ? endpointUrlProblem(value, policy) : 'is not a URL';
     if (problem) {
       throw new OAuthFailure(

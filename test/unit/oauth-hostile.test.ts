@@ -171,6 +171,23 @@ describe('discovery documents naming endpoints the URL policy refuses', () => {
     expect((failure as Error).message).not.toContain(value);
   });
 
+  it.each([
+    ['revocation_endpoint', 'http://as.example/revoke', { revocationUrl: 'https://as.example/revoke' }],
+    ['authorization_endpoint', 'file:///C:/Users/Public/setup.exe', { authorizationUrl: 'https://as.example/authorize' }],
+  ])('does not refuse a document for a %s the profile sets itself (%s): the profile\'s own URL is used', async (field, value, own) => {
+    // Act
+    const as = await resolveAuthorizationServer(profileConfig({ issuer: ISSUER, authorizationUrl: null, tokenUrl: null, revocationUrl: null, ...own }), {
+      fetch: serving(metadata({ [field]: value })),
+      cache: new DiscoveryCache(),
+      now: NOW,
+      needRevocation: true,
+    });
+
+    // Assess
+    expect(as.token_endpoint).toBe('https://as.example/token');
+    expect(as[field as 'revocation_endpoint' | 'authorization_endpoint']).toBe(Object.values(own)[0]);
+  });
+
   it('in local mode accepts loopback http: endpoints from a loopback issuer', async () => {
     const issuer = 'http://127.0.0.1:8788';
     const as = await resolveAuthorizationServer(profileConfig({ issuer, authorizationUrl: null, tokenUrl: null }), {

@@ -16,6 +16,23 @@ const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 const DISCOVERY_FAILURE_TTL_MS = 5 * 60 * 1000;
 
 /**
+ * How long a discovery that only completes the revocation endpoint may take: it is best effort, and it
+ * runs inside refreshes whose time is budgeted.
+ */
+const OPTIONAL_DISCOVERY_TIMEOUT_MS = 3000;
+
+/**
+ * Servers whose revocation endpoint was wanted but could not be discovered (the issuer failed): for those,
+ * "no revocation endpoint" is unknown, not a fact about the server.
+ */
+const REVOCATION_UNKNOWN = new WeakSet<oauth.AuthorizationServer>();
+
+/** Whether `as`'s missing revocation endpoint is only unknown (its discovery failed), not absent. */
+export function isRevocationEndpointUnknown(as: oauth.AuthorizationServer): boolean {
+  return REVOCATION_UNKNOWN.has(as);
+}
+
+/**
  * Placeholder issuer for profiles configured by endpoint URLs only. oauth4webapi needs an issuer string;
  * with this one no `iss` comparison can succeed by accident, and `iss` is only checked when it is known.
  */
@@ -131,14 +148,19 @@ export async function resolveAuthorizationServer(config: ProfileConfig, options:
   const required = !config.tokenUrl || (config.grantType === 'authorization_code' && !config.authorizationUrl);
   const wanted = options.needRevocation === true && !config.revocationUrl;
   let discovered: oauth.AuthorizationServer = { issuer: config.issuer };
+  let unknownRevocation = false;
   if (required || wanted) {
+    const timeoutMs = required ? options.timeoutMs : Math.min(options.timeoutMs ?? OPTIONAL_DISCOVERY_TIMEOUT_MS, OPTIONAL_DISCOVERY_TIMEOUT_MS);
     try {
-      discovered = acceptedEndpoints(await discoverCached(config.issuer, options), options.urlPolicy ?? 'cloud', explicit);
+      discovered = acceptedEndpoints(await discoverCached(config.issuer, { ...options, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }), options.urlPolicy ?? 'cloud', explicit);
     } catch (error) {
       if (required) throw error;
+      unknownRevocation = true;
     }
   }
-  return { ...discovered, ...explicit, issuer: config.issuer };
+  const as = { ...discovered, ...explicit, issuer: config.issuer };
+  if (unknownRevocation) REVOCATION_UNKNOWN.add(as);
+  return as;
 }
 
 /** The endpoints of a discovery document the broker would use, with the profile's own names. */

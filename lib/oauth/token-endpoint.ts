@@ -6,7 +6,7 @@ import * as oauth from 'oauth4webapi';
 import type { TokenSet } from '../ports.js';
 import type { ProfileConfig } from '../profile.js';
 import { basicAuthCredentials, clientAuthOf, clientOf } from './client-auth.js';
-import { UNKNOWN_ISSUER, isIssuerKnown } from './discovery.js';
+import { UNKNOWN_ISSUER, isIssuerKnown, isRevocationEndpointUnknown } from './discovery.js';
 import { OAuthFailure, classifyOAuthError } from './failures.js';
 import { requestOptions, type OAuthOptions } from './requests.js';
 
@@ -112,7 +112,9 @@ function storedSet(
     now: context.now,
     defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds,
     previousRefreshToken,
-    revocationEndpoint: as.revocation_endpoint ?? null,
+    // Unknown (the issuer's discovery failed) is not recorded as "none": revocation then falls back to
+    // the profile's endpoint on the token endpoint's origin (lib/broker/revocation.ts).
+    ...(isRevocationEndpointUnknown(as) ? {} : { revocationEndpoint: as.revocation_endpoint ?? null }),
   });
 }
 

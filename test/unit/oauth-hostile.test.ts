@@ -14,6 +14,7 @@ import {
   refreshAccessToken,
   resolveAuthorizationServer,
 } from '../../lib/oauth.js';
+import { isRevocationEndpointUnknown } from '../../lib/oauth/discovery.js';
 import { profileConfig } from '../support/profile-config.js';
 
 const NOW = Date.parse('2026-01-15T10:00:00.000Z');
@@ -186,6 +187,35 @@ describe('discovery documents naming endpoints the URL policy refuses', () => {
     // Assess
     expect(as.token_endpoint).toBe('https://as.example/token');
     expect(as[field as 'revocation_endpoint' | 'authorization_endpoint']).toBe(Object.values(own)[0]);
+  });
+
+  it('records a revocation endpoint whose discovery failed as unknown, not as none', async () => {
+    // Prepare: the issuer fails; the token endpoint is the profile's own and answers.
+    const asked: string[] = [];
+    const fetch = (async (url: URL | string) => {
+      asked.push(String(url));
+      if (String(url).includes('/.well-known/')) return new Response('unavailable', { status: 503 });
+      return new Response(JSON.stringify({ access_token: 'at-new-value', token_type: 'Bearer', expires_in: 3600 }), { headers: { 'content-type': 'application/json' } });
+    }) as unknown as typeof globalThis.fetch;
+    const config = profileConfig({ issuer: ISSUER, tokenUrl: 'https://as.example/token', authorizationUrl: 'https://as.example/authorize', revocationUrl: null });
+
+    // Act
+    const as = await resolveAuthorizationServer(config, { fetch, cache: new DiscoveryCache(), now: NOW, needRevocation: true });
+    const tokens = await refreshAccessToken(as, config, REFRESH_TOKEN, { now: NOW, clientSecret: 'cs-secret-value', fetch });
+
+    // Assess: discovery was tried, the grant went ahead, and the set does not claim "no revocation endpoint"
+    // (revocation falls back to the profile's endpoint on the token endpoint's origin).
+    expect(asked.filter((url) => url.includes('/.well-known/')).length).toBeGreaterThan(0);
+    expect(isRevocationEndpointUnknown(as)).toBe(true);
+    expect(tokens.accessToken).toBe('at-new-value');
+    expect(tokens).not.toHaveProperty('revocationEndpoint');
+  });
+
+  it('records "none" when discovery succeeded and the issuer publishes no revocation endpoint', async () => {
+    const config = profileConfig({ issuer: ISSUER, tokenUrl: 'https://as.example/token', authorizationUrl: 'https://as.example/authorize', revocationUrl: null });
+    const as = await resolveAuthorizationServer(config, { fetch: serving(metadata({})), cache: new DiscoveryCache(), now: NOW, needRevocation: true });
+    expect(isRevocationEndpointUnknown(as)).toBe(false);
+    expect(as.revocation_endpoint).toBeUndefined();
   });
 
   it('in local mode accepts loopback http: endpoints from a loopback issuer', async () => {

@@ -5,7 +5,7 @@
 import { conflict, invalidRequest, notFound } from '../errors.js';
 import { errorFields } from '../logger.js';
 import { editedStatus, newProfileStatus } from '../lifecycle/transitions.js';
-import { ConditionFailedError } from '../ports.js';
+import { ConditionFailedError, type TokenSet } from '../ports.js';
 import {
   changedGrantFields,
   grantIdentity,
@@ -58,8 +58,7 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
   const secretChanged = clientSecret !== undefined && (!existing?.hasClientSecret || (await vault.getClientSecret(profileId)) !== clientSecret);
   // Tokens the edit discards are revoked at the server that issued them, with the client they were
   // issued to: read before anything is written, revoked once the edit is stored.
-  const discarded = existing && !keepTokens ? await heldTokenSets(ctx, existing) : [];
-  const previousSecret = discarded.length > 0 ? await readClientSecret(ctx, existing!) : undefined;
+  const { discarded, previousSecret } = existing && !keepTokens ? await tokensToRevoke(ctx, existing) : { discarded: [], previousSecret: undefined };
   const record: ProfileRecord = {
     id: profileId,
     config,
@@ -87,7 +86,6 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
     throw error;
   }
   if (!keepTokens) ctx.tokens.delete(profileId);
-  for (const tokens of discarded) await revoke(ctx, existing!, tokens, previousSecret);
   // The secret goes after the conditional write, so a request that lost a race (409) changes nothing. If
   // this write fails the request fails (500) and the same PUT, repeated, completes it.
   // An unchanged secret is not written again (Secrets Manager's write quota and version limit).
@@ -96,6 +94,9 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
   // again, and giving the method back asks for a secret anew. Best effort: the profile is saved, and a
   // secret left behind goes with the profile.
   if (existing?.hasClientSecret && !hasClientSecret) await dropClientSecret(ctx, profileId);
+  // Revocation waits for the server (seconds): it comes after the secret is in place, so a refresh started
+  // meanwhile finds the secret given for the new endpoints, never the old one.
+  for (const tokens of discarded) await revoke(ctx, existing!, tokens, previousSecret);
   const changed = existing ? [...changedGrantFields(existing.config, config), ...(secretChanged ? ['clientSecret'] : [])] : [];
   if (existing && changed.length > 0) {
     await ctx.events.statusChanged({
@@ -115,6 +116,21 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
     ...(changed.length > 0 ? { changed } : {}),
   });
   return { created: existing === undefined, view: await profileView(ctx, record) };
+}
+
+/**
+ * The token sets an edit discards and the client secret they were issued to, read before anything is
+ * written. Best effort: a vault that fails here (or a set that no longer opens) must not block the edit
+ * that repairs the profile; the tokens are then left to expire.
+ */
+async function tokensToRevoke(ctx: BrokerContext, existing: ProfileRecord): Promise<{ discarded: TokenSet[]; previousSecret: string | undefined }> {
+  try {
+    const discarded = await heldTokenSets(ctx, existing);
+    return { discarded, previousSecret: discarded.length > 0 ? await readClientSecret(ctx, existing) : undefined };
+  } catch (error) {
+    ctx.deps.logger.warn('discarded tokens not revoked: they could not be read', { profileId: existing.id, ...errorFields(error) });
+    return { discarded: [], previousSecret: undefined };
+  }
 }
 
 async function dropClientSecret(ctx: BrokerContext, profileId: ProfileId): Promise<void> {

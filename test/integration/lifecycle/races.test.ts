@@ -505,3 +505,37 @@ describe('a DELETE that failed half-way', () => {
     s.expectLogsFreeOf([env.clients.code.clientSecret]);
   });
 });
+
+// ---- an edit that discards tokens the vault cannot read --------------------------------------------------
+
+describe('an edit that discards tokens the vault cannot read', () => {
+  it('is saved all the same (it is how a broken profile is repaired), says why nothing was revoked, and serves no old token', async () => {
+    // Prepare: an authorized profile whose held token set no longer reads.
+    const { id } = await authorizedProfile('unreadable-held');
+    const real = new SecretsManagerVault({ client: env.secrets.client, prefix: s.secretPrefix });
+    const unreadable: SecretVault = {
+      putClientSecret: (profileId, secret) => real.putClientSecret(profileId, secret),
+      getClientSecret: (profileId) => real.getClientSecret(profileId),
+      getTokenSet: async () => {
+        throw new Error('injected: Secrets Manager unavailable');
+      },
+      putTokenSet: (profileId, tokens, options) => real.putTokenSet(profileId, tokens, options),
+      deleteClientSecret: (profileId) => real.deleteClientSecret(profileId),
+      deleteProfileSecrets: (profileId) => real.deleteProfileSecrets(profileId),
+    };
+    env.server.resetCounters();
+
+    // Act: a new client id is a new grant, so the held tokens are discarded.
+    const edited = await s.profilesHandler(directBroker({ vault: unreadable }))(events.putProfile(id, s.profileBody({ clientId: 'lifecycle-code-renamed' })));
+
+    // Assess
+    expect(edited.statusCode, edited.body).toBe(200);
+    const view = jsonBody<ProfileView>(edited);
+    expect(view.status.state).toBe('authorization_required');
+    expect((await s.record(id)).tokenVersion).toBeNull();
+    expect(s.logs.entries()).toContainEqual(expect.objectContaining({ message: 'discarded tokens not revoked: they could not be read', profileId: id }));
+    const token = await s.tokenHandler(s.newBroker())(events.token(id));
+    expect(token.statusCode, token.body).toBe(409);
+    s.expectLogsFreeOf([env.clients.code.clientSecret]);
+  });
+});

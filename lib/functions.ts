@@ -80,7 +80,8 @@ const SIGNS: readonly SigningKeyAction[] = ['kms:GetPublicKey', 'kms:Sign'];
 /**
  * A refresh under the lease (the token function inline, the scheduled job for due profiles): read the
  * profile and both secrets, write the token set (creating it for a client-credentials profile's first
- * one), record the outcome, and delete the secrets again when the profile was deleted meanwhile.
+ * one), record the outcome, and delete the token set it re-created when the profile was deleted meanwhile
+ * (never a client secret: only the profiles function writes or deletes those).
  */
 const REFRESH_CALLS: AwsCalls = {
   items: { 'dynamodb:GetItem': ['profile', 'keyRing'], 'dynamodb:PutItem': ['keyRing'], 'dynamodb:UpdateItem': ['profile'] },
@@ -88,7 +89,7 @@ const REFRESH_CALLS: AwsCalls = {
     'secretsmanager:GetSecretValue': BOTH_SECRETS,
     'secretsmanager:PutSecretValue': ['token-set'],
     'secretsmanager:CreateSecret': ['token-set'],
-    'secretsmanager:DeleteSecret': BOTH_SECRETS,
+    'secretsmanager:DeleteSecret': ['token-set'],
   },
   putEvents: true,
   signingKeys: SIGNS,
@@ -153,7 +154,7 @@ const FUNCTION_TABLE = {
         'secretsmanager:GetSecretValue': ['client-secret'],
         'secretsmanager:PutSecretValue': ['token-set'],
         'secretsmanager:CreateSecret': ['token-set'],
-        'secretsmanager:DeleteSecret': BOTH_SECRETS,
+        'secretsmanager:DeleteSecret': ['token-set'],
       },
       putEvents: true,
       signingKeys: SIGNS,

@@ -148,6 +148,11 @@ export interface SecretVault {
    * secret is not an error.
    */
   deleteClientSecret(profileId: string): Promise<void>;
+  /**
+   * Removes the token set of a profile (its client secret stays): a grant that finished after the profile
+   * was deleted re-created it. An absent secret is not an error.
+   */
+  deleteTokenSet(profileId: string): Promise<void>;
   /** Removes the client secret and token set of a profile; absent secrets are not an error. */
   deleteProfileSecrets(profileId: string): Promise<void>;
 }

@@ -161,6 +161,15 @@ export class FileVault implements SecretVault, LocalKeyVault {
     });
   }
 
+  async deleteTokenSet(profileId: string): Promise<void> {
+    await this.#write((data) => {
+      const entry = entryOf(data, profileId);
+      if (!entry || entry.tokenSets.length === 0) return false;
+      setEntry(data, profileId, { ...entry, tokenSets: [] });
+      return true;
+    });
+  }
+
   async getClientSecret(profileId: string): Promise<string | undefined> {
     const { key, data } = await this.#state();
     const sealed = entryOf(data, profileId)?.clientSecret;

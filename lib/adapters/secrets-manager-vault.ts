@@ -99,6 +99,10 @@ export class SecretsManagerVault implements SecretVault {
     await this.deleteSecret(profileId, CLIENT_SECRET);
   }
 
+  async deleteTokenSet(profileId: string): Promise<void> {
+    await this.deleteSecret(profileId, TOKEN_SET);
+  }
+
   async deleteProfileSecrets(profileId: string): Promise<void> {
     await Promise.all([CLIENT_SECRET, TOKEN_SET].map((kind) => this.deleteSecret(profileId, kind as SecretKind)));
   }

@@ -199,10 +199,11 @@ async function storeNewTokens(
   } catch (error) {
     if (!(error instanceof ConditionFailedError)) throw error;
     // Deleted, or its client changed, meanwhile: the new grant will never be used, so it is revoked; a
-    // deleted profile's re-created secret is removed again.
+    // deleted profile's token set, which this write re-created, is removed again (its client secret went
+    // with the DELETE).
     await revoke(ctx, record, tokens, options.clientSecret);
     const current = await store.getProfile(record.id);
-    if (!current || current.deleting) await vault.deleteProfileSecrets(record.id);
+    if (!current || current.deleting) await vault.deleteTokenSet(record.id);
     logger.warn('new tokens not stored: the profile changed', { profileId: record.id, deleted: !current || current.deleting === true });
     return undefined;
   }

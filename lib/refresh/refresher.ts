@@ -308,7 +308,9 @@ export class Refresher {
       if (!(await gone())) return;
       await ctx.revoke(record, tokens, clientSecret);
       if (!(await gone())) return;
-      await ctx.vault.deleteProfileSecrets(profileId);
+      // Only the token set: this grant re-created it; the DELETE removed the client secret, and a profile
+      // created again meanwhile may have a new one.
+      await ctx.vault.deleteTokenSet(profileId);
       ctx.logger.warn('tokens of a deleted profile revoked and removed', { profileId });
     } catch (error) {
       ctx.logger.error('cleanup after a lost commit failed', { profileId, ...errorFields(error) });

@@ -473,6 +473,7 @@ describe('a DELETE that failed half-way', () => {
       getTokenSet: (profileId, version) => real.getTokenSet(profileId, version),
       putTokenSet: (profileId, tokens, options) => real.putTokenSet(profileId, tokens, options),
       deleteClientSecret: (profileId) => real.deleteClientSecret(profileId),
+      deleteTokenSet: (profileId) => real.deleteTokenSet(profileId),
       async deleteProfileSecrets(profileId) {
         if (failDeletes-- > 0) throw new Error('injected: Secrets Manager unavailable');
         return real.deleteProfileSecrets(profileId);
@@ -521,6 +522,7 @@ describe('an edit that discards tokens the vault cannot read', () => {
       },
       putTokenSet: (profileId, tokens, options) => real.putTokenSet(profileId, tokens, options),
       deleteClientSecret: (profileId) => real.deleteClientSecret(profileId),
+      deleteTokenSet: (profileId) => real.deleteTokenSet(profileId),
       deleteProfileSecrets: (profileId) => real.deleteProfileSecrets(profileId),
     };
     env.server.resetCounters();

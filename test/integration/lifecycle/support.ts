@@ -111,6 +111,7 @@ export function pausingVault(real: SecretsManagerVault) {
     getClientSecret: (id) => real.getClientSecret(id),
     getTokenSet: (id, version) => real.getTokenSet(id, version),
     deleteClientSecret: (id) => real.deleteClientSecret(id),
+    deleteTokenSet: (id) => real.deleteTokenSet(id),
     deleteProfileSecrets: (id) => real.deleteProfileSecrets(id),
     async putTokenSet(id, tokens, options) {
       written.push(tokens);

@@ -108,6 +108,25 @@ describe('FileVault', () => {
     expect(await reopened.getClientSecret('crm')).toBe('crm-secret');
   });
 
+  it('deletes one kind of secret alone: the client secret, or the token set; absent ones are fine', async () => {
+    const vault = new FileVault({ dir });
+    await vault.putClientSecret('erp', CLIENT_SECRET);
+    const version = await vault.putTokenSet('erp', tokenSet());
+    await vault.putClientSecret('crm', 'crm-secret');
+    await vault.putTokenSet('crm', tokenSet());
+
+    await vault.deleteClientSecret('erp');
+    await vault.deleteTokenSet('crm');
+    await vault.deleteClientSecret('never-existed');
+    await vault.deleteTokenSet('never-existed');
+
+    const reopened = new FileVault({ dir });
+    expect(await reopened.getClientSecret('erp')).toBeUndefined();
+    expect(await reopened.getTokenSet('erp', version)).toEqual(tokenSet());
+    expect(await reopened.getClientSecret('crm')).toBe('crm-secret');
+    expect(await reopened.getTokenSet('crm')).toBeUndefined();
+  });
+
   it('treats ids that are names of object properties as ordinary ids', async () => {
     const vault = new FileVault({ dir });
     expect(await vault.getClientSecret('constructor')).toBeUndefined();

@@ -189,6 +189,22 @@ describe('SecretsManagerVault with the in-memory fake', () => {
     expect(await vault.getTokenSet('erp', version)).toEqual(tokenSet());
   });
 
+  it('deletes only the token set when a grant re-created it for a deleted profile, keeping the client secret', async () => {
+    // Prepare
+    await vault.putClientSecret('erp', CLIENT_SECRET);
+    await vault.putTokenSet('erp', tokenSet());
+
+    // Act
+    await vault.deleteTokenSet('erp');
+    await vault.deleteTokenSet('never-existed');
+
+    // Assess
+    expect([...fake.secrets.keys()]).toEqual([`${PREFIX}/erp/client-secret`]);
+    expect(fake.mock.commandCalls(DeleteSecretCommand).map((c) => c.args[0].input.SecretId)).toEqual([`${PREFIX}/erp/token-set`, `${PREFIX}/never-existed/token-set`]);
+    expect(await vault.getTokenSet('erp')).toBeUndefined();
+    expect(await vault.getClientSecret('erp')).toBe(CLIENT_SECRET);
+  });
+
   it('lets a profile with the same id be created again after deletion', async () => {
     // Prepare
     await vault.putClientSecret('erp', 'old-secret');

@@ -256,14 +256,17 @@ const cases: { title: string; scenario: keyof typeof scenarios; expected: Expect
     },
   },
   {
-    title: 'a profile deleted during the callback\'s code exchange: the callback deletes the secrets it re-created',
+    title: 'a profile deleted during the callback\'s code exchange: the callback deletes the token set it re-created, never a client secret',
     scenario: 'deletedDuringCallback',
-    expected: { made: { callback: ['secretsmanager:DeleteSecret token-set', 'secretsmanager:DeleteSecret client-secret'] } },
+    expected: { made: { callback: ['secretsmanager:DeleteSecret token-set'] }, never: { callback: /DeleteSecret client-secret/ } },
   },
   {
-    title: 'a profile deleted during a refresh by the token function or the scheduled job: that function deletes the secrets',
+    title: 'a profile deleted during a refresh by the token function or the scheduled job: that function deletes the token set it re-created, never a client secret',
     scenario: 'deletedDuringRefresh',
-    expected: { made: { token: ['secretsmanager:DeleteSecret token-set'], refresh: ['secretsmanager:DeleteSecret token-set'] } },
+    expected: {
+      made: { token: ['secretsmanager:DeleteSecret token-set'], refresh: ['secretsmanager:DeleteSecret token-set'] },
+      never: { token: /DeleteSecret client-secret/, refresh: /DeleteSecret client-secret/ },
+    },
   },
   {
     title: 'a private_key_jwt profile: every signing function signs in KMS, the JWKS function only reads the ring',

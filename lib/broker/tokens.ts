@@ -37,7 +37,8 @@ export async function getToken(
   const cached = ctx.tokens.get(profileId);
   if (cached && now - cached.checkedAt < TOKEN_CACHE_MS && servable(cached, now, minValiditySeconds)) return serve(ctx, cached, now, 'cache');
 
-  const record = await requireProfile(ctx, profileId);
+  // A profile being deleted is gone for consumers; its cached token goes too.
+  const record = await requireProfile(ctx, profileId, { deleting: 'include' });
   if (record.deleting) {
     ctx.tokens.delete(profileId);
     throw notFound(`Profile "${profileId}" does not exist.`);
@@ -47,8 +48,9 @@ export async function getToken(
     throw noGrant(ctx, record);
   }
   if (record.tokenVersion !== null && !record.stagedTokens) {
-    const held = cached && cached.version === record.tokenVersion ? recheck(ctx, cached, record, now) : await loadToken(ctx, record);
-    if (servable(held, now, minValiditySeconds)) return serve(ctx, held, now, held === cached ? 'cache' : 'store');
+    const fromCache = cached !== undefined && cached.version === record.tokenVersion;
+    const held = fromCache ? recheck(ctx, cached, record, now) : await loadToken(ctx, record);
+    if (servable(held, now, minValiditySeconds)) return serve(ctx, held, now, fromCache ? 'cache' : 'store');
   }
   // Refresh inline, under the lease; concurrent callers wait for the one refresh and share its result.
   const result = await refresh(ctx, profileId, {

@@ -17,7 +17,6 @@ import { refreshTiming, type RefreshTiming } from './refresh/timing.js';
 export { Refresher, type RefreshRequest } from './refresh/refresher.js';
 export type { RefreshOutcome, RefreshResult } from './lifecycle/outcome.js';
 export type { RefreshTrigger } from './lifecycle/decisions.js';
-export { backoffMs } from './lifecycle/timing.js';
 
 export interface RefresherDependencies {
   store: ProfileStore;

@@ -11,7 +11,7 @@ import type { TokenSet } from '../ports.js';
 import type { ProfileId, ProfileRecord, ProfileStatus, ProfileView } from '../profile.js';
 import type { RefreshOutcome, RefreshRequest, RefreshResult } from '../refresh.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS } from '../shared.js';
-import { TOKEN_CACHE_MS, satisfies, servable, tokenResponse, type CachedToken, type TokenResponse } from '../token-cache.js';
+import { TOKEN_CACHE_MS, servable, staysValid, tokenResponse, type CachedToken, type TokenResponse } from '../token-cache.js';
 import { DEFAULT_WRITES_PER_SECOND, WriteBudget } from '../write-budget.js';
 import { noGrant, profileView, requireProfile, type BrokerContext } from './context.js';
 
@@ -61,7 +61,7 @@ export async function getToken(
   });
   const fresh = fromRefresh(ctx, result);
   const after = ctx.deps.clock();
-  if (fresh && satisfies(fresh, after, minValiditySeconds)) return serve(ctx, fresh, after, 'refresh');
+  if (fresh && staysValid(fresh, after, minValiditySeconds)) return serve(ctx, fresh, after, 'refresh');
   // docs/api.md: when even the freshest token cannot satisfy minValiditySeconds (the server issues shorter
   // ones), it is served anyway, its expires_in telling the truth, rather than refreshing again.
   if (fresh && fresh.expiresAt > after && FRESHEST.has(result.outcome)) return serve(ctx, fresh, after, 'refresh');

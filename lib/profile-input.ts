@@ -11,7 +11,7 @@ import { SIGNING_ALGORITHMS } from './keys/signer.js';
 import {
   CLIENT_AUTH_METHODS,
   GRANT_TYPES,
-  MAX_BODY_BYTES,
+  parseJsonBody,
   RESERVED_AUTHORIZATION_PARAMS,
   RESERVED_TOKEN_PARAMS,
   type ProfileConfig,
@@ -143,15 +143,7 @@ export function parseProfileInput(
   if (body === null || body === undefined || body.trim() === '') {
     throw invalidRequest('The request body must be a JSON profile object.', 'empty_body');
   }
-  if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) {
-    throw invalidRequest(`The request body is larger than ${MAX_BODY_BYTES} bytes (16 KiB).`, 'body_too_large');
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw invalidRequest('The request body is not valid JSON.', 'malformed_json');
-  }
+  const json = parseJsonBody(body);
   const parsed = profileInputSchema.safeParse(json);
   const urlProblems = endpointProblems(json, policy);
   if (!parsed.success || urlProblems.length > 0) {

@@ -12,6 +12,18 @@ export const PROFILE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** docs/api.md: request bodies are at most 16 KiB. */
 export const MAX_BODY_BYTES = 16 * 1024;
 
+/** A request body's JSON, within {@link MAX_BODY_BYTES}; the contract's errors otherwise, naming no content. */
+export function parseJsonBody(body: string): unknown {
+  if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) {
+    throw invalidRequest(`The request body is larger than ${MAX_BODY_BYTES} bytes (16 KiB).`, 'body_too_large');
+  }
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    throw invalidRequest('The request body is not valid JSON.', 'malformed_json');
+  }
+}
+
 export const GRANT_TYPES = ['authorization_code', 'client_credentials'] as const;
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const PROFILE_STATES = ['authorization_required', 'ready', 'refresh_failing', 'expired', 'error'] as const;

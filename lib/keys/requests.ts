@@ -4,19 +4,13 @@
  * that a typo never passes silently; messages name fields, never values.
  */
 import { invalidRequest } from '../errors.js';
-import { MAX_BODY_BYTES } from '../profile.js';
+import { parseJsonBody } from '../profile.js';
 import { isSigningAlgorithm, SIGNING_ALGORITHMS, type SigningAlgorithm } from './signer.js';
 import { MAX_GRACE_SECONDS, MIN_GRACE_SECONDS } from './signing-keys.js';
 
 function bodyObject(body: string | null | undefined, allowed: readonly string[]): Record<string, unknown> {
   if (body === null || body === undefined || body.trim() === '') return {};
-  if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) throw invalidRequest(`The request body is larger than ${MAX_BODY_BYTES} bytes (16 KiB).`, 'body_too_large');
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw invalidRequest('The request body is not valid JSON.', 'malformed_json');
-  }
+  const json = parseJsonBody(body);
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw invalidRequest('The request body must be a JSON object.', 'invalid_body');
   const unknown = Object.keys(json).filter((key) => !allowed.includes(key));
   if (unknown.length > 0) {

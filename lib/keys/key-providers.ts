@@ -3,7 +3,7 @@
  * makes keys itself and seals their private halves in the encrypted file vault. The KMS adapter
  * (`kms-keys.ts`) takes keys the stack created, named by ARN.
  */
-import { conflict, invalidRequest } from '../errors.js';
+import { conflict, invalidRequest, temporarilyUnavailable } from '../errors.js';
 import type { KeyRing, KeySource, RingKey } from './key-ring.js';
 import { LocalSigner } from './local-signer.js';
 import { SigningError, type Signer, type SigningAlgorithm } from './signer.js';
@@ -79,6 +79,18 @@ export class NoKeyProvider implements KeyProvider {
 }
 
 /** A key already in the ring cannot be added again. */
+/**
+ * A key that cannot sign, as the admin route answers it: refused by KMS or of the wrong kind is the
+ * caller's to fix (400 `key_unusable`, nothing changed); KMS unreachable is temporary (503). Anything else
+ * is returned as it is.
+ */
+export function keyRefusal(error: unknown): unknown {
+  if (!(error instanceof SigningError)) return error;
+  return error.kind === 'error'
+    ? invalidRequest(`${error.message} Nothing was changed.`, 'key_unusable')
+    : temporarilyUnavailable(error.message, 5, 'kms_unavailable');
+}
+
 export function alreadyInRing(ring: KeyRing, keyArn: string): void {
   const existing = ring.keys.find((key) => key.source.kind === 'kms' && key.source.keyArn === keyArn);
   if (existing) {

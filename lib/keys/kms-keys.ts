@@ -5,9 +5,9 @@
  * halves. The KMS SDK is loaded on first use.
  */
 import type { KMSClient } from '@aws-sdk/client-kms';
-import { conflict, invalidRequest, temporarilyUnavailable } from '../errors.js';
+import { conflict, invalidRequest } from '../errors.js';
 import type { KeyRing, KeySource, RingKey } from './key-ring.js';
-import { alreadyInRing, type KeyProvider } from './key-providers.js';
+import { alreadyInRing, keyRefusal, type KeyProvider } from './key-providers.js';
 import { isSigningAlgorithm, KeyMismatchError, SigningError, type Signer, type SigningAlgorithm } from './signer.js';
 
 export interface ConfiguredKmsKey {
@@ -110,9 +110,7 @@ export class KmsKeyProvider implements KeyProvider {
       return await kms.KmsSigner.load(client, keyArn, alg);
     } catch (error) {
       if (error instanceof KeyMismatchError) throw invalidRequest(`${error.message} Nothing was changed.`, 'key_mismatch');
-      if (error instanceof SigningError && error.kind === 'error') throw invalidRequest(`${error.message} Nothing was changed.`, 'key_unusable');
-      if (error instanceof SigningError) throw temporarilyUnavailable(error.message, 5, 'kms_unavailable');
-      throw error;
+      throw keyRefusal(error);
     }
   }
 

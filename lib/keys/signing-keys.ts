@@ -5,7 +5,7 @@
  * from a `KeyProvider` (KMS in the cloud, the file vault in local mode).
  */
 import type * as oauth from 'oauth4webapi';
-import { conflict, invalidRequest, temporarilyUnavailable, type BrokerError } from '../errors.js';
+import { conflict, invalidRequest, type BrokerError } from '../errors.js';
 import type { Log } from '../logger.js';
 import { ConditionFailedError, type Clock } from '../ports.js';
 import type { ProfileConfig, SigningKeyView } from '../profile.js';
@@ -24,8 +24,8 @@ import {
   type KeySource,
   type RingKey,
 } from './key-ring.js';
-import type { KeyProvider } from './key-providers.js';
-import { DEFAULT_SIGNING_ALGORITHM, jwkThumbprint, publishedJwk, SigningError, type PublishedJwk, type Signer, type SigningAlgorithm } from './signer.js';
+import { keyRefusal, type KeyProvider } from './key-providers.js';
+import { DEFAULT_SIGNING_ALGORITHM, jwkThumbprint, publishedJwk, type PublishedJwk, type Signer, type SigningAlgorithm } from './signer.js';
 
 /** `GET /jwks` answers `Cache-Control: public, max-age=` this (docs/api.md). */
 export const JWKS_MAX_AGE_SECONDS = 300;
@@ -315,9 +315,7 @@ export class SigningKeys {
     } catch (error) {
       await this.#d.provider.discard({ kid: signer.kid }).catch(() => undefined);
       // The key could be read but not sign its certificate (kms:Sign not granted, key disabled meanwhile).
-      if (error instanceof SigningError && error.kind === 'error') throw invalidRequest(`${error.message} Nothing was changed.`, 'key_unusable');
-      if (error instanceof SigningError) throw temporarilyUnavailable(error.message, 5, 'kms_unavailable');
-      throw error;
+      throw keyRefusal(error);
     }
     const at = new Date(now).toISOString();
     return {

@@ -20,6 +20,7 @@ import type { CliIo } from './io.js';
 import { describeJsonSyntaxError } from './json-syntax.js';
 import { apiArnFromUrl, parseApiArn, parseRoleArn, tokenPolicy } from './policy.js';
 import { keys } from './keys.js';
+import { hint, line, printJson } from './output.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -53,12 +54,6 @@ export interface Context {
 
 export type Command = (ctx: Context) => Promise<number>;
 
-const line = (ctx: Context, text = '') => ctx.io.stdout.write(`${text}\n`);
-const printJson = (ctx: Context, value: unknown) => line(ctx, JSON.stringify(value, null, 2));
-/** A hint for a person: on stderr, and not at all with --json. */
-const hint = (ctx: Context, text: string) => {
-  if (!ctx.json) ctx.io.stderr.write(`${text}\n`);
-};
 
 function statusEntry(view: ProfileView, now: number) {
   return {

@@ -5,17 +5,13 @@
  * the rotation through the admin routes `GET /keys` and `POST /keys/…`.
  */
 import type { KeyMaterial, KeyRingView, ProfileKeyMaterial } from '../keys/signing-keys.js';
+import { SIGNING_ALGORITHMS } from '../keys/signer.js';
 import { UsageError, checkProfileId, integerOption } from './args.js';
+import { hint, line as out, printJson } from './output.js';
 import type { Command, Context } from './commands.js';
 
 const SUBCOMMANDS = ['list', 'rotate', 'promote', 'withdraw', 'show'] as const;
-const ALGORITHMS = ['ES256', 'RS256', 'PS256'];
-
-const out = (ctx: Context, text = '') => ctx.io.stdout.write(`${text}\n`);
-const printJson = (ctx: Context, value: unknown) => out(ctx, JSON.stringify(value, null, 2));
-const hint = (ctx: Context, text: string) => {
-  if (!ctx.json) ctx.io.stderr.write(`${text}\n`);
-};
+const ALGORITHMS: readonly string[] = SIGNING_ALGORITHMS;
 
 /** Options a subcommand takes beyond the global ones. */
 const OPTIONS_OF_SUBCOMMAND: Record<string, readonly string[]> = {

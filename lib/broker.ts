@@ -52,12 +52,12 @@ export function brokerContext(deps: BrokerDependencies): BrokerContext {
       logger: deps.logger,
       events,
       policy,
-      oauth: oauthOptionsOf(deps),
+      oauth: oauthOptions(deps),
       // Discovery failures arrive classified: unreachable, 5xx or 429 are passing; unusable metadata is an
       // invalid_configuration error. The revocation endpoint too (best effort): it is recorded with every
       // token set obtained.
       authorizationServer: (record) =>
-        resolveAuthorizationServer(record.config, { ...oauthOptionsOf(deps), cache: discovery, now: deps.clock(), needRevocation: true }),
+        resolveAuthorizationServer(record.config, { ...oauthOptions(deps), cache: discovery, now: deps.clock(), needRevocation: true }),
       secrets,
       timing: refreshTiming({
         ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
@@ -200,6 +200,3 @@ export class Broker implements BrokerSettingsView, ProfileReads, ProfileWrites, 
   }
 }
 
-function oauthOptionsOf(deps: BrokerDependencies) {
-  return oauthOptions({ deps } as BrokerContext);
-}

@@ -15,10 +15,9 @@
  * TLS with a certificate for that name (docs/security.md says what that leaves open).
  */
 import { BlockList, isIP } from 'node:net';
+import { isLoopbackUrl } from './shared.js';
 
 export type UrlPolicy = 'cloud' | 'local';
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** Addresses the cloud policy refuses as IP literals. */
 const NON_PUBLIC = new BlockList();
@@ -86,11 +85,6 @@ function expandIpv6(address: string): number[] | undefined {
   return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
 }
 
-/** Whether `url` names a loopback host (`127.0.0.1`, `localhost`, `[::1]`). */
-export function isLoopbackHost(url: URL): boolean {
-  return LOOPBACK_HOSTS.has(url.hostname);
-}
-
 /**
  * What is wrong with `value` as an authorization server endpoint under `policy`, as the end of a
  * sentence that starts with the field's name ("must use https: …"); `undefined` when it is acceptable.
@@ -107,7 +101,7 @@ export function endpointUrlProblem(value: string | URL, policy: UrlPolicy): stri
   if (url.username || url.password) return 'must not contain a user name or password';
   if (url.hash) return 'must not contain a #fragment';
   if (policy === 'local') {
-    return url.protocol === 'http:' && !isLoopbackHost(url)
+    return url.protocol === 'http:' && !isLoopbackUrl(url)
       ? 'must use https: (http: is accepted only for 127.0.0.1, localhost or [::1])'
       : undefined;
   }

@@ -37,43 +37,49 @@ type EventBridgeModule = typeof import('./adapters/eventbridge-client.js');
 let eventBridgeModule: Promise<EventBridgeModule> | undefined;
 const loadEventBridge = (): Promise<EventBridgeModule> => (eventBridgeModule ??= import('./adapters/eventbridge-client.js'));
 
+/**
+ * An EventBridge client made on first use: by `make`, else `new EventBridgeClient({})` from the lazily
+ * loaded SDK. A failure to make it is retried on the next signal.
+ */
+export function lazyEventBridgeClient(make?: () => EventBridgeClient | Promise<EventBridgeClient>): () => Promise<EventBridgeClient> {
+  let client: Promise<EventBridgeClient> | undefined;
+  return () => {
+    if (client) return client;
+    const made = (async () => (make ? make() : new (await loadEventBridge()).EventBridgeClient({})))();
+    made.catch(() => {
+      if (client === made) client = undefined;
+    });
+    return (client = made);
+  };
+}
+
+/** The container's one default client, shared by every kind of signal. */
+export const defaultEventBridgeClient = lazyEventBridgeClient();
+
 export class EventBridgeStatusEvents implements StatusEvents {
-  #client: Promise<EventBridgeClient> | undefined;
+  readonly #client: () => Promise<EventBridgeClient>;
 
   constructor(
     /**
-     * The client, made on first use; default: `new EventBridgeClient({})`. Pass `undefined` to keep the SDK
-     * unloaded until the first signal.
+     * The client, made on first use; default: the container's `new EventBridgeClient({})`. Pass `undefined`
+     * to keep the SDK unloaded until the first signal.
      */
-    private readonly client: (() => EventBridgeClient | Promise<EventBridgeClient>) | undefined,
+    client: (() => EventBridgeClient | Promise<EventBridgeClient>) | undefined,
     readonly eventBusName: string,
     readonly logger: Log,
     /** The deployment's environment name, so that alarms of environments sharing an account tell their events apart. */
     readonly environment?: string,
-  ) {}
+  ) {
+    this.#client = client ? lazyEventBridgeClient(client) : defaultEventBridgeClient;
+  }
 
   async statusChanged(change: StatusChange): Promise<void> {
-    await putBrokerEvent(() => this.#eventBridgeClient(), this, {
+    await putBrokerEvent(this.#client, this, {
       detailType: STATUS_CHANGED_DETAIL_TYPE,
       detail: change,
       what: 'status event',
       subject: { profileId: change.profileId },
     });
-  }
-
-  #eventBridgeClient(): Promise<EventBridgeClient> {
-    if (this.#client) return this.#client;
-    const made = (async () => {
-      if (this.client) return this.client();
-      const { EventBridgeClient: Client } = await loadEventBridge();
-      return new Client({});
-    })();
-    // A failure to make the client is retried on the next signal.
-    made.catch(() => {
-      if (this.#client === made) this.#client = undefined;
-    });
-    this.#client = made;
-    return made;
   }
 }
 

@@ -68,17 +68,30 @@ function applyInvocation(logger: Log, { context, event }: Invocation): void {
  * first line, so a warm token request that writes none pays one assignment for them.
  */
 class InvocationLogger extends Logger {
-  #pending: Invocation | undefined;
+  #pending: { invocation: Invocation; coldStart: boolean } | undefined;
+  #applying: boolean | undefined;
 
   setInvocation(invocation: Invocation): void {
-    this.#pending = invocation;
+    // Taken now, not when the first line is written: Powertools' cold start flag is true only the first
+    // time it is read, which would otherwise be the first invocation that logs, however warm.
+    this.#pending = { invocation, coldStart: super.getColdStart() };
+  }
+
+  /** While an invocation is applied, its own cold start (Powertools' `addContext` reads it here). */
+  override getColdStart(): boolean {
+    return this.#applying ?? super.getColdStart();
   }
 
   #apply(): void {
     if (this.#pending === undefined) return;
-    const invocation = this.#pending;
+    const { invocation, coldStart } = this.#pending;
     this.#pending = undefined;
-    applyInvocation(this, invocation);
+    this.#applying = coldStart;
+    try {
+      applyInvocation(this, invocation);
+    } finally {
+      this.#applying = undefined;
+    }
   }
 
   /** Every level's line passes here. */

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { invalidRequest } from './errors.js';
 import type { ClientAssertionAudience } from './keys/client-assertion.js';
 import type { SigningAlgorithm } from './keys/signer.js';
-import { isLoopbackUrl } from './shared.js';
 
 export const PROFILE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** docs/api.md: request bodies are at most 16 KiB. */
@@ -44,9 +43,6 @@ export const RESERVED_TOKEN_PARAMS = [
   'client_id',
   'client_secret',
 ] as const;
-
-/** `http:` endpoint URLs are accepted for these hosts only (docs/api.md). */
-export { isLoopbackUrl };
 
 /** The stored, non-secret configuration of a profile. Absent optional values are `null`. */
 export interface ProfileConfig {

@@ -4,7 +4,7 @@
  * earlier holder left (lib/refresh/recovery.ts), the one retry helper and the one timing value.
  */
 import type * as oauth from 'oauth4webapi';
-import { ClientSecrets } from './client-secrets.js';
+import type { ClientSecrets } from './client-secrets.js';
 import type { StatusEvents } from './events.js';
 import type { RefreshPolicy } from './lifecycle/timing.js';
 import type { Log } from './logger.js';
@@ -12,12 +12,11 @@ import type { OAuthOptions } from './oauth.js';
 import type { Clock, ProfileStore, SecretVault, TokenSet } from './ports.js';
 import type { ProfileRecord } from './profile.js';
 import { Refresher } from './refresh/refresher.js';
-import { refreshTiming, type RefreshTiming } from './refresh/timing.js';
+import type { RefreshTiming } from './refresh/timing.js';
 
 export { Refresher, type RefreshRequest } from './refresh/refresher.js';
 export type { RefreshOutcome, RefreshResult } from './lifecycle/outcome.js';
 export type { RefreshTrigger } from './lifecycle/decisions.js';
-export { backoffMs } from './lifecycle/timing.js';
 
 export interface RefresherDependencies {
   store: ProfileStore;
@@ -28,15 +27,15 @@ export interface RefresherDependencies {
   policy: RefreshPolicy;
   oauth: OAuthOptions;
   authorizationServer: (record: ProfileRecord) => Promise<oauth.AuthorizationServer>;
-  /** The per-container client-secret cache; one of its own by default. */
-  secrets?: ClientSecrets;
-  /** Lease, waits, attempts and the grant's time budget; derived from the OAuth timeout and the AWS clients by default. */
-  timing?: RefreshTiming;
+  /** The per-container client-secret cache (shared with the profile use cases). */
+  secrets: ClientSecrets;
+  /** Lease, waits, attempts and the grant's time budget (lib/refresh/timing.ts). */
+  timing: RefreshTiming;
   /** Injected so that tests never wait on real time. */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   /** Best-effort revocation of tokens obtained for a profile deleted meanwhile. */
-  revoke?: (record: ProfileRecord, tokens: TokenSet, clientSecret: string | undefined) => Promise<void>;
+  revoke: (record: ProfileRecord, tokens: TokenSet, clientSecret: string | undefined) => Promise<void>;
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -44,10 +43,7 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
 export function createRefresher(deps: RefresherDependencies): Refresher {
   return new Refresher({
     ...deps,
-    secrets: deps.secrets ?? new ClientSecrets(deps.vault),
-    timing: deps.timing ?? refreshTiming(deps.oauth.timeoutMs !== undefined ? { oauthTimeoutMs: deps.oauth.timeoutMs } : {}),
     sleep: deps.sleep ?? realSleep,
     random: deps.random ?? Math.random,
-    revoke: deps.revoke ?? (async () => {}),
   });
 }

@@ -64,11 +64,6 @@ export function routesOf(fn: FunctionKey): Route[] {
   return ROUTES.filter((route) => route.function === fn);
 }
 
-/** The functions that serve at least one route (the others run on a schedule). */
-export function apiFunctions(): FunctionKey[] {
-  return [...new Set(ROUTES.map((route) => route.function))];
-}
-
 /**
  * The resource-policy pattern of a route, `execute-api:/<stage>/<method>/<path>` with every path parameter
  * as `*` (IAM's `*` also matches `/`, so `/profiles/*` covers `/profiles/x/token` too: callers that must

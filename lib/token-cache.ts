@@ -48,7 +48,8 @@ export class TokenCache {
   }
 }
 
-export function satisfies(token: CachedToken, now: number, minValiditySeconds: number): boolean {
+/** Whether the cached `token` is still valid `minValiditySeconds` after `now`. */
+export function staysValid(token: CachedToken, now: number, minValiditySeconds: number): boolean {
   return token.expiresAt - now >= minValiditySeconds * 1000;
 }
 
@@ -57,7 +58,7 @@ export function satisfies(token: CachedToken, now: number, minValiditySeconds: n
  * refresh was started too recently to start another (docs/api.md "bounded refreshing").
  */
 export function servable(token: CachedToken, now: number, minValiditySeconds: number): boolean {
-  return satisfies(token, now, minValiditySeconds) || (token.expiresAt > now && now < token.refreshNotBefore);
+  return staysValid(token, now, minValiditySeconds) || (token.expiresAt > now && now < token.refreshNotBefore);
 }
 
 export function tokenResponse(token: CachedToken, now: number): TokenResponse {

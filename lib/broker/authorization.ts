@@ -52,7 +52,7 @@ export async function createAuthorizationUrl(ctx: BrokerContext, profileId: Prof
     );
   }
   const as = await authorizationServer(ctx, record.config);
-  const request = await buildAuthorizationRequest(as, record.config, ctx.deps.callbackUrl, oauthOptions(ctx)).catch((error: unknown) => {
+  const request = await buildAuthorizationRequest(as, record.config, ctx.deps.callbackUrl, oauthOptions(ctx.deps)).catch((error: unknown) => {
     throw configurationError(ctx, error);
   });
   const now = ctx.deps.clock();
@@ -134,7 +134,7 @@ async function completeMatched(ctx: BrokerContext, pending: PendingAuthorization
   let tokens: TokenSet;
   try {
     tokens = await exchangeAuthorizationCode(as, record.config, callbackParameters, pending.redirectUri, pending.codeVerifier, {
-      ...oauthOptions(ctx),
+      ...oauthOptions(ctx.deps),
       now: clock(),
       clientSecret,
     });

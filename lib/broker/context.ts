@@ -82,7 +82,7 @@ export async function readClientSecret(ctx: BrokerContext, record: ProfileRecord
 
 export async function authorizationServer(ctx: BrokerContext, config: ProfileConfig, options: { needRevocation?: boolean } = {}): Promise<oauth.AuthorizationServer> {
   try {
-    return await resolveAuthorizationServer(config, { ...oauthOptions(ctx), ...options, cache: ctx.discovery, now: ctx.deps.clock() });
+    return await resolveAuthorizationServer(config, { ...oauthOptions(ctx.deps), ...options, cache: ctx.discovery, now: ctx.deps.clock() });
   } catch (error) {
     ctx.deps.logger.warn('authorization server discovery failed', { issuer: config.issuer, ...errorFields(error) });
     // No usable metadata there (none, another issuer's, or naming an endpoint the URL policy refuses) is
@@ -101,12 +101,13 @@ export function configurationError(ctx: BrokerContext, error: unknown): BrokerEr
   throw error;
 }
 
-export function oauthOptions(ctx: BrokerContext) {
+/** What every OAuth request of this broker carries: the URL policy, its fetch, timeout and client assertions. */
+export function oauthOptions(deps: BrokerDependencies) {
   return {
-    urlPolicy: ctx.deps.urlPolicy ?? 'cloud',
-    ...(ctx.deps.fetch ? { fetch: ctx.deps.fetch } : {}),
-    ...(ctx.deps.oauthTimeoutMs ? { timeoutMs: ctx.deps.oauthTimeoutMs } : {}),
-    ...(ctx.deps.signingKeys ? { clientAssertion: ctx.deps.signingKeys.clientAuth } : {}),
+    urlPolicy: deps.urlPolicy ?? 'cloud',
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.oauthTimeoutMs ? { timeoutMs: deps.oauthTimeoutMs } : {}),
+    ...(deps.signingKeys ? { clientAssertion: deps.signingKeys.clientAuth } : {}),
   };
 }
 

@@ -65,7 +65,7 @@ export async function revoke(ctx: BrokerContext, record: ProfileRecord, tokens: 
     }
     const as = revocationServer(record.config, endpoint);
     const [token, hint] = tokens.refreshToken ? [tokens.refreshToken, 'refresh_token' as const] : [tokens.accessToken, 'access_token' as const];
-    await revokeToken(as, record.config, token, hint, { ...oauthOptions(ctx), timeoutMs: REVOCATION_TIMEOUT_MS, clientSecret });
+    await revokeToken(as, record.config, token, hint, { ...oauthOptions(ctx.deps), timeoutMs: REVOCATION_TIMEOUT_MS, clientSecret });
     logger.info('token revoked', { profileId: record.id, tokenTypeHint: hint });
   } catch (error) {
     const failure = classifyOAuthError(error);
@@ -75,7 +75,7 @@ export async function revoke(ctx: BrokerContext, record: ProfileRecord, tokens: 
 
 async function legacyRevocationEndpoint(ctx: BrokerContext, record: ProfileRecord): Promise<string | undefined> {
   const as = await resolveAuthorizationServer(record.config, {
-    ...oauthOptions(ctx),
+    ...oauthOptions(ctx.deps),
     timeoutMs: REVOCATION_TIMEOUT_MS,
     cache: ctx.discovery,
     now: ctx.deps.clock(),

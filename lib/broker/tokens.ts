@@ -11,7 +11,7 @@ import type { TokenSet } from '../ports.js';
 import type { ProfileId, ProfileRecord, ProfileStatus, ProfileView } from '../profile.js';
 import type { RefreshOutcome, RefreshRequest, RefreshResult } from '../refresh.js';
 import { DEFAULT_MIN_VALIDITY_SECONDS } from '../shared.js';
-import { TOKEN_CACHE_MS, satisfies, servable, tokenResponse, type CachedToken, type TokenResponse } from '../token-cache.js';
+import { TOKEN_CACHE_MS, servable, staysValid, tokenResponse, type CachedToken, type TokenResponse } from '../token-cache.js';
 import { DEFAULT_WRITES_PER_SECOND, WriteBudget } from '../write-budget.js';
 import { noGrant, profileView, requireProfile, type BrokerContext } from './context.js';
 
@@ -37,7 +37,8 @@ export async function getToken(
   const cached = ctx.tokens.get(profileId);
   if (cached && now - cached.checkedAt < TOKEN_CACHE_MS && servable(cached, now, minValiditySeconds)) return serve(ctx, cached, now, 'cache');
 
-  const record = await requireProfile(ctx, profileId);
+  // A profile being deleted is gone for consumers; its cached token goes too.
+  const record = await requireProfile(ctx, profileId, { deleting: 'include' });
   if (record.deleting) {
     ctx.tokens.delete(profileId);
     throw notFound(`Profile "${profileId}" does not exist.`);
@@ -47,8 +48,9 @@ export async function getToken(
     throw noGrant(ctx, record);
   }
   if (record.tokenVersion !== null && !record.stagedTokens) {
-    const held = cached && cached.version === record.tokenVersion ? recheck(ctx, cached, record, now) : await loadToken(ctx, record);
-    if (servable(held, now, minValiditySeconds)) return serve(ctx, held, now, held === cached ? 'cache' : 'store');
+    const fromCache = cached !== undefined && cached.version === record.tokenVersion;
+    const held = fromCache ? recheck(ctx, cached, record, now) : await loadToken(ctx, record);
+    if (servable(held, now, minValiditySeconds)) return serve(ctx, held, now, fromCache ? 'cache' : 'store');
   }
   // Refresh inline, under the lease; concurrent callers wait for the one refresh and share its result.
   const result = await refresh(ctx, profileId, {
@@ -59,7 +61,7 @@ export async function getToken(
   });
   const fresh = fromRefresh(ctx, result);
   const after = ctx.deps.clock();
-  if (fresh && satisfies(fresh, after, minValiditySeconds)) return serve(ctx, fresh, after, 'refresh');
+  if (fresh && staysValid(fresh, after, minValiditySeconds)) return serve(ctx, fresh, after, 'refresh');
   // docs/api.md: when even the freshest token cannot satisfy minValiditySeconds (the server issues shorter
   // ones), it is served anyway, its expires_in telling the truth, rather than refreshing again.
   if (fresh && fresh.expiresAt > after && FRESHEST.has(result.outcome)) return serve(ctx, fresh, after, 'refresh');

@@ -5,7 +5,7 @@
  * logged and never fails the step.
  */
 import type { Log } from '../logger.js';
-import { LoggedEvents, putBrokerEvent } from '../events.js';
+import { LoggedEvents, defaultEventBridgeClient, putBrokerEvent } from '../events.js';
 import type { SigningAlgorithm } from './signer.js';
 
 export const SIGNING_KEY_CHANGED_DETAIL_TYPE = 'Signing Key Changed';
@@ -32,9 +32,8 @@ export class EventBridgeSigningKeyEvents implements SigningKeyEvents {
   ) {}
 
   async keyChanged(change: SigningKeyChange): Promise<void> {
-    // The same small module lib/events.ts loads: the EventBridge SDK only when a key changes.
-    const client = async () => new (await import('../adapters/eventbridge-client.js')).EventBridgeClient({});
-    await putBrokerEvent(client, this, { detailType: SIGNING_KEY_CHANGED_DETAIL_TYPE, detail: change, what: 'signing key event', subject: { kid: change.kid } });
+    // The container's client, as status events use it: the EventBridge SDK is loaded when a key changes.
+    await putBrokerEvent(defaultEventBridgeClient, this, { detailType: SIGNING_KEY_CHANGED_DETAIL_TYPE, detail: change, what: 'signing key event', subject: { kid: change.kid } });
   }
 }
 

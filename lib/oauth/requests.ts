@@ -4,7 +4,8 @@
  * secret holds).
  */
 import * as oauth from 'oauth4webapi';
-import { endpointUrlProblem, isLoopbackHost, type UrlPolicy } from '../endpoint-policy.js';
+import { endpointUrlProblem, type UrlPolicy } from '../endpoint-policy.js';
+import { isLoopbackUrl } from '../shared.js';
 import type { ProfileConfig } from '../profile.js';
 import { OAuthFailure } from './failures.js';
 
@@ -32,7 +33,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export function requestOptions(url: string | undefined, options: OAuthOptions) {
   const policy = options.urlPolicy ?? 'cloud';
   if (url !== undefined) assertEndpointAllowed(url, policy, 'The endpoint');
-  const insecure = url !== undefined && policy === 'local' && new URL(url).protocol === 'http:' && isLoopbackHost(new URL(url));
+  const insecure = url !== undefined && policy === 'local' && new URL(url).protocol === 'http:' && isLoopbackUrl(url);
   return {
     [oauth.allowInsecureRequests]: insecure,
     [oauth.customFetch]: boundedFetch(options.fetch),

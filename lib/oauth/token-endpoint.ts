@@ -60,7 +60,8 @@ export async function requestClientCredentialsToken(
     sent: sentSecrets(config, context.clientSecret),
     previousRefreshToken: null,
     // The profile's token parameters are in the body already: the request options carry none.
-    request: ({ client, auth }) => oauth.clientCredentialsGrantRequest(as, client, auth, parameters, requestOptions(as.token_endpoint, context)),
+    request: ({ client, auth, options: { additionalParameters: _inBody, ...options } }) =>
+      oauth.clientCredentialsGrantRequest(as, client, auth, parameters, options),
     validate: oauth.processClientCredentialsResponse,
   });
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MIN_VALIDITY_SECONDS, MAX_MIN_VALIDITY_SECONDS, isLoopbackUrl, parseRetryAfter } from '../../lib/shared.js';
-import * as profile from '../../lib/profile.js';
 import * as sdk from '../../lib/sdk/index.js';
 import * as sdkErrors from '../../lib/sdk/errors.js';
 
@@ -48,9 +47,8 @@ describe('one definition for server, SDK and CLI', () => {
     expect([sdk.DEFAULT_MIN_VALIDITY_SECONDS, sdk.MAX_MIN_VALIDITY_SECONDS]).toEqual([60, 3600]);
   });
 
-  it('profile, SDK and shared export the same helpers', () => {
+  it('the SDK and shared export the same helpers', () => {
     // Act / Assess
-    expect(profile.isLoopbackUrl).toBe(isLoopbackUrl);
     expect(sdk.isLoopbackUrl).toBe(isLoopbackUrl);
     expect(sdkErrors.parseRetryAfter).toBe(parseRetryAfter);
   });

@@ -3,7 +3,7 @@
  * (`function_request_id`) and, for API requests, API Gateway's request id (`correlation_id`); a warm
  * container never carries one request's ids into the next.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Context } from 'aws-lambda';
 import { createHandler as authorizeUrlHandler } from '../../../lambdas/authorize-url.js';
 import { createHandler as callbackHandler } from '../../../lambdas/callback.js';
@@ -11,7 +11,7 @@ import { createHandler as profilesHandler } from '../../../lambdas/profiles.js';
 import { createHandler as refreshHandler } from '../../../lambdas/refresh.js';
 import { createHandler as tokenHandler } from '../../../lambdas/token.js';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { createLogger, type HandlerContext } from '../../../lib/logger.js';
+import { createLogger, logInvocation, type HandlerContext } from '../../../lib/logger.js';
 import { captureLogs, type LogCapture } from '../../support/log-capture.js';
 import { apiEvent } from '../support/events.js';
 import { TestClock, brokerOn, profileBody, scriptedTokenEndpoint, useAwsMocks } from '../support/harness.js';
@@ -110,5 +110,46 @@ describe('request ids in log lines', () => {
       expect(lines.map((line) => line.message)).toContain('profile saved');
       for (const line of lines) expect(line).toMatchObject({ function_request_id: 'lambda-loud', correlation_id: 'api-loud' });
     }
+  });
+});
+
+/** A logger as in an on-demand container (Powertools reads the initialization type when it is made). */
+function onDemandLogger() {
+  vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand');
+  try {
+    return createLogger();
+  } finally {
+    vi.unstubAllEnvs();
+  }
+}
+
+describe('cold_start in log lines', () => {
+  it('is true on the container\'s first invocation only, even when that invocation writes nothing and a later one does', async () => {
+    // Prepare
+    const logger = onDemandLogger();
+    const from = logs.entries().length;
+
+    // Act: a silent first invocation (a warm token request writes nothing), then one that logs.
+    logInvocation(logger, { context: lambdaContext('req-cold') });
+    logInvocation(logger, { context: lambdaContext('req-warm') });
+    logger.info('a line of the second invocation');
+
+    // Assess
+    const line = entriesSince(from).find((entry) => entry['message'] === 'a line of the second invocation');
+    expect(line).toMatchObject({ function_request_id: 'req-warm', cold_start: false });
+  });
+
+  it('is true on the lines of the first invocation when it logs', () => {
+    const logger = onDemandLogger();
+    const from = logs.entries().length;
+
+    logInvocation(logger, { context: lambdaContext('req-first') });
+    logger.info('first line');
+    logInvocation(logger, { context: lambdaContext('req-second') });
+    logger.info('second line');
+
+    const [first, second] = entriesSince(from);
+    expect(first).toMatchObject({ message: 'first line', function_request_id: 'req-first', cold_start: true });
+    expect(second).toMatchObject({ message: 'second line', function_request_id: 'req-second', cold_start: false });
   });
 });

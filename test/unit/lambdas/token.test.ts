@@ -128,6 +128,25 @@ describe('GET /profiles/{id}/token', () => {
     expect(afterDeletion.statusCode).toBe(404);
   });
 
+  it('counts each token served by where it came from: the cache, after a minute the cache re-confirmed, the store', async () => {
+    // Prepare
+    await authorizedProfile('erp');
+    const served: string[] = [];
+    const metrics = { refresh() {}, flush() {}, tokenServed: (_seconds: number, source: string) => void served.push(source) };
+    const broker = brokerOn(aws, { logger: log.logger, clock, fetch: endpoint.fetch, metrics });
+    const handler = createHandler(() => broker, log.logger);
+
+    // Act: a miss (the store), a hit, and a hit re-confirmed against the profile after a minute.
+    await handler(tokenEvent('erp'));
+    await handler(tokenEvent('erp'));
+    clock.advance(60_000);
+    const rechecked = await handler(tokenEvent('erp'));
+
+    // Assess
+    expect(rechecked.statusCode).toBe(200);
+    expect(served).toEqual(['store', 'cache', 'cache']);
+  });
+
   it('refreshes inline, once, when the held token does not satisfy the caller', async () => {
     // Prepare: a 90 s token, 31 s later (past max(30 s, 10 % of its lifetime) since it was obtained)
     await authorizedProfile('erp', 90);

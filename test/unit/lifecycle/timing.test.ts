@@ -7,6 +7,7 @@ import {
   DEFAULT_REFRESH_POLICY,
   backoffMs,
   isDue,
+  minimumRefreshGapMs,
   nextRefreshAt,
   readRefreshSettings,
   refreshPolicy,
@@ -115,5 +116,34 @@ describe('readRefreshSettings', () => {
     const { policy, problems } = readRefreshSettings({ BROKER_REFRESH_MARGIN_SECONDS: raw });
     expect(policy).toEqual({});
     expect(problems).toEqual(['BROKER_REFRESH_MARGIN_SECONDS must be a positive whole number of seconds.']);
+  });
+});
+
+describe('the bounds on refreshing', () => {
+  it.each<[string, number, number]>([
+    ['expires_in: 0', 0, 30],
+    ['a 10 s token (scheduled as 60 s)', 10, 30],
+    ['a 75 s token', 75, 30],
+    ['a 10-minute token, shorter than the margin', 600, 60],
+  ])('never schedules %s sooner than max(30 s, 10 %% of its lifetime) after it was obtained', (_, lifetime, gap) => {
+    expect(nextRefreshAt(T, T + lifetime * S, DEFAULT_REFRESH_POLICY)).toBe(T + gap * S);
+  });
+
+  it('keeps short intervals (local mode) working: 60 s interval, 75 s token', () => {
+    expect(nextRefreshAt(T, T + 75 * S, refreshPolicy({ intervalSeconds: 60 }))).toBe(T + 30 * S);
+  });
+
+  it.each<[number, number]>([
+    [0, 30],
+    [59, 30],
+    [300, 30],
+    [3600, 360],
+    [86_400, 8640],
+  ])('the minimum gap for a %i s lifetime is %i s', (lifetime, gap) => {
+    expect(minimumRefreshGapMs(lifetime * S)).toBe(gap * S);
+  });
+
+  it('an infinite Retry-After is capped at an hour too', () => {
+    expect(backoffMs(1, Number.POSITIVE_INFINITY, () => 0.5)).toBe(H);
   });
 });

@@ -14,6 +14,7 @@ import { LoggedStatusEvents } from '../../../lib/events.js';
 import { LoggedSigningKeyEvents } from '../../../lib/keys/events.js';
 import type { ConfiguredKmsKey } from '../../../lib/keys/kms-keys.js';
 import type { Log } from '../../../lib/logger.js';
+import type { BrokerMetrics } from '../../../lib/metrics.js';
 import { createFakeSecretsManager } from '../../support/fake-secrets-manager.js';
 import { installMemoryTable, type MemoryTable } from './memory-table.js';
 
@@ -177,6 +178,8 @@ export function brokerOn(
     clock: TestClock;
     fetch?: typeof fetch;
     events?: LoggedStatusEvents;
+    /** Default: the real Powertools metrics (EMF on stdout). */
+    metrics?: BrokerMetrics;
     /** KMS signing keys (`BROKER_SIGNING_KEYS`) on a fake KMS; key events are logged, not sent. */
     signingKeys?: { keys: ConfiguredKmsKey[]; kms: Pick<KMSClient, 'send'> };
   },
@@ -190,6 +193,7 @@ export function brokerOn(
     sleep: options.clock.sleep,
     random: () => 0.5,
     events: options.events ?? new LoggedStatusEvents(),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.signingKeys ? { signingKeys: { kms: options.signingKeys.kms, events: new LoggedSigningKeyEvents(options.logger) } } : {}),
   });

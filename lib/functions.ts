@@ -8,6 +8,8 @@
  *
  * No AWS CDK import here: the CLI (`doctor`) reads this module too.
  */
+import { EVENT_SOURCE, STATUS_CHANGED_DETAIL_TYPE } from './events.js';
+import { SIGNING_KEY_CHANGED_DETAIL_TYPE } from './keys/events.js';
 
 /**
  * Table items by the leading key (`pk`) prefix the DynamoDB adapters write (`dynamodb:LeadingKeys`):
@@ -332,17 +334,17 @@ export function awsRequests(key: FunctionKey, place: Placement, profileId = 'erp
       }
       case 'event-bus':
         out.push({
-          label: 'PutEvents Profile Status Changed',
+          label: `PutEvents ${STATUS_CHANGED_DETAIL_TYPE}`,
           action: call.action,
           resource: `arn:${partition}:events:${region}:${account}:event-bus/default`,
-          context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Profile Status Changed'] },
+          context: { 'events:source': [EVENT_SOURCE], 'events:detail-type': [STATUS_CHANGED_DETAIL_TYPE] },
         });
         if (FUNCTIONS[key].calls.signingKeys?.length) {
           out.push({
-            label: 'PutEvents Signing Key Changed',
+            label: `PutEvents ${SIGNING_KEY_CHANGED_DETAIL_TYPE}`,
             action: call.action,
             resource: `arn:${partition}:events:${region}:${account}:event-bus/default`,
-            context: { 'events:source': ['oauth-broker'], 'events:detail-type': ['Signing Key Changed'] },
+            context: { 'events:source': [EVENT_SOURCE], 'events:detail-type': [SIGNING_KEY_CHANGED_DETAIL_TYPE] },
           });
         }
         break;

@@ -175,7 +175,7 @@ describe('oauth-broker doctor', () => {
     // Assess
     expect(code).toBe(1);
     expect(stdout).toContain(
-      '✗ callback role: the AWS calls its code sends: refused: secretsmanager:DeleteSecret existing client-secret (implicitDeny); secretsmanager:DeleteSecret missing client-secret (implicitDeny); secretsmanager:DeleteSecret existing token-set (implicitDeny); secretsmanager:DeleteSecret missing token-set (implicitDeny)',
+      '✗ callback role: the AWS calls its code sends: refused: secretsmanager:DeleteSecret existing token-set (implicitDeny); secretsmanager:DeleteSecret missing token-set (implicitDeny)',
     );
     expect(stdout).toContain('    Redeploy the stack (npx cdk deploy)');
     expect(stdout.match(/^✗/gm)).toHaveLength(1);

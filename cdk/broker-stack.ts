@@ -8,8 +8,11 @@
  * Every ARN is built from the stack's own partition, region and account (`Stack.formatArn` and
  * `this.region`), so a stack pinned to a region names it everywhere and an environment-agnostic one uses
  * `AWS::Region` everywhere.
+ *
+ * Logical IDs are those of the stack before the constructs split (cdk/legacy-ids.ts), so that an
+ * environment deployed then upgrades in place: same table, secrets key, API id and callback URL.
  */
-import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Tags, type CfnElement, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { BrokerApi } from './constructs/api.js';
@@ -19,6 +22,7 @@ import { BrokerSigningKeys } from './constructs/signing-keys.js';
 import { BrokerMonitoring } from './constructs/monitoring.js';
 import { RefreshSchedule } from './constructs/schedule.js';
 import type { EnvironmentSettings } from './environments.js';
+import { legacyLogicalId } from './legacy-ids.js';
 import { acknowledge, resourceFinding } from './nag.js';
 
 export { API_INTEGRATION_TIMEOUT_SECONDS, ESM_REQUIRE_BANNER, METRICS_NAMESPACE, PROJECT_ROOT, SERVICE_NAME } from './constructs/functions.js';
@@ -96,6 +100,11 @@ export class BrokerStack extends Stack {
       [resourceFinding(this, anyProfileToken)],
     );
     this.#outputs();
+  }
+
+  /** The ID each resource had before the constructs split (cdk/legacy-ids.ts says why). */
+  protected override allocateLogicalId(element: CfnElement): string {
+    return legacyLogicalId(this, element);
   }
 
   #outputs(): void {

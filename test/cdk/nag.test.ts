@@ -113,7 +113,7 @@ describe('cdk-nag AwsSolutions', () => {
         ),
         eventsRole('ProfilesNeedAttentionRule'),
         eventsRole('RefreshFailingRule'),
-        'OAuthBroker-dev/TokenConsumerPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<ApiCD79AAA0>/dev/GET/profiles/*/token]',
+        'OAuthBroker-dev/TokenConsumerPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<ApiF70053CD>/dev/GET/profiles/*/token]',
       ].sort(),
     );
     for (const reason of acknowledged.values()) expect(reason.length).toBeGreaterThan(60);

@@ -80,7 +80,7 @@ describe('the grants are exactly the code\'s needs', () => {
     const role = roleId(dev, key);
     return evaluate({ principal: dev.arn(role), action, resource, context, identityPolicies: identityPolicies(dev, role) });
   };
-  const table = () => dev.arn(dev.id('AWS::DynamoDB::Table', 'DataTable'));
+  const table = () => dev.arn(dev.id('AWS::DynamoDB::Table', 'Table'));
   const secret = (kind: string) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:oauth-broker/dev/${PROFILE_ID}/${kind}-AbC123`;
 
   beforeAll(() => {
@@ -119,7 +119,7 @@ describe('the grants are exactly the code\'s needs', () => {
   }, TIMEOUT);
 
   it('KMS only through Secrets Manager, only for this environment\'s secrets', async () => {
-    const keyLogical = dev.id('AWS::KMS::Key', 'DataSecretsKey');
+    const keyLogical = dev.id('AWS::KMS::Key', 'SecretsKey');
     const role = roleId(dev, 'token');
     const decrypt = (context: Record<string, string | string[]>) =>
       evaluate({
@@ -142,7 +142,7 @@ describe('the grants are exactly the code\'s needs', () => {
 
 describe('the secrets key policy', () => {
   const keyRequest = (d: Deployed, principal: string, action: string, policies = ALLOW_EVERYTHING, context: Record<string, string | string[]> = {}) => {
-    const keyLogical = d.id('AWS::KMS::Key', 'DataSecretsKey');
+    const keyLogical = d.id('AWS::KMS::Key', 'SecretsKey');
     return evaluate({
       principal,
       action,
@@ -191,7 +191,7 @@ describe('the secrets key policy', () => {
 
 describe('the alarm topic', () => {
   const topicRequest = (d: Deployed, principal: string, context: Record<string, string>, policies: Cfn[] = []) => {
-    const topic = d.id('AWS::SNS::Topic', 'MonitoringAlarmTopic');
+    const topic = d.id('AWS::SNS::Topic', 'AlarmTopic');
     const policy = Object.values(d.resources).find((r) => r.Type === 'AWS::SNS::TopicPolicy')!;
     return evaluate({
       principal,
@@ -211,7 +211,7 @@ describe('the alarm topic', () => {
     // EventBridge may no longer publish as a service: any rule of any account could.
     expect(await topicRequest(d, 'events.amazonaws.com', { 'aws:SourceAccount': OTHER_ACCOUNT })).not.toBe('Allowed');
     // CloudWatch may use the topic's key for the message.
-    const key = d.id('AWS::KMS::Key', 'MonitoringAlarmTopicKey');
+    const key = d.id('AWS::KMS::Key', 'AlarmTopicKey');
     expect(
       await evaluate({
         principal: 'cloudwatch.amazonaws.com',
@@ -225,7 +225,7 @@ describe('the alarm topic', () => {
   it.each(['dev', 'prod'])('%s: each status rule publishes through its own role', async (env) => {
     const d = deployed[env]!;
     for (const rule of ['ProfilesNeedAttentionRule', 'RefreshFailingRule']) {
-      const role = d.id('AWS::IAM::Role', `Monitoring${rule}EventsRole`);
+      const role = d.id('AWS::IAM::Role', `${rule}EventsRole`);
       expect(await topicRequest(d, d.arn(role), {}, identityPolicies(d, role)), rule).toBe('Allowed');
     }
   }, TIMEOUT);
@@ -338,7 +338,7 @@ describe('a removed grant fails the policy tests', () => {
 
   it('without the key policy\'s statement for the broker\'s roles, no function can read or write a secret', async () => {
     const d = deployEdited(templates.prod!, 'prod', (resources, prod) => {
-      const key = resources[prod.id('AWS::KMS::Key', 'DataSecretsKey')]!;
+      const key = resources[prod.id('AWS::KMS::Key', 'SecretsKey')]!;
       key.Properties.KeyPolicy.Statement = (key.Properties.KeyPolicy.Statement as { Sid: string }[]).filter((s) => s.Sid === 'KeyAdministrationByTheAccount');
     });
 

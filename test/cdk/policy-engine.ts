@@ -126,8 +126,8 @@ export function deploy(template: Template, env: string): Deployed {
   return { env, resources, ref, arn, resolve, id };
 }
 
-/** `profiles` → `FunctionsProfilesRole…`. */
-export const roleId = (d: Deployed, key: FunctionKey) => d.id('AWS::IAM::Role', `Functions${key.charAt(0).toUpperCase()}${key.slice(1)}Role`);
+/** `profiles` → `ProfilesRole…`. */
+export const roleId = (d: Deployed, key: FunctionKey) => d.id('AWS::IAM::Role', `${key.charAt(0).toUpperCase()}${key.slice(1)}Role`);
 
 /** The `AWS::IAM::Policy` resources (logical id and resource) attached to role `roleLogicalId`. */
 export function attachedPolicies(resources: Deployed['resources'], roleLogicalId: string): [string, Deployed['resources'][string]][] {
@@ -221,16 +221,16 @@ export function placementOf(d: Deployed): Placement {
     partition: 'aws',
     region: REGION,
     account: ACCOUNT,
-    tableName: d.ref(d.id('AWS::DynamoDB::Table', 'DataTable')),
+    tableName: d.ref(d.id('AWS::DynamoDB::Table', 'Table')),
     secretNamePrefix: `oauth-broker/${d.env}/`,
-    secretsKeyArn: d.arn(d.id('AWS::KMS::Key', 'DataSecretsKey')),
+    secretsKeyArn: d.arn(d.id('AWS::KMS::Key', 'SecretsKey')),
     signingKeys: signingKeysOf(d),
   };
 }
 
 /** The signing keys as the functions are told them (`BROKER_SIGNING_KEYS`), with the KMS algorithm each grant pins. */
 export function signingKeysOf(d: Deployed): { keyArn: string; signingAlgorithm: string }[] {
-  const fn = d.resources[d.id('AWS::Lambda::Function', 'FunctionsProfiles')]!;
+  const fn = d.resources[d.id('AWS::Lambda::Function', 'Profiles')]!;
   const value = d.resolve(fn.Properties.Environment.Variables.BROKER_SIGNING_KEYS) as unknown as string;
   return parseSigningKeys(value).map((k) => ({ keyArn: k.keyArn, signingAlgorithm: KMS_SIGNING_ALGORITHMS[k.alg] }));
 }

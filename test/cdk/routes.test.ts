@@ -21,7 +21,7 @@ describe('the route table', () => {
     const pathOf = (ref: Cfn): string => (ref.Ref ? `${pathOf(apiResources[ref.Ref]!.Properties!.ParentId)}/${apiResources[ref.Ref]!.Properties!.PathPart}` : '');
     const functionOf = (uri: Cfn): string => {
       const text = JSON.stringify(uri);
-      const key = ROUTES.map((r) => r.function).find((fn) => text.includes(`"Functions${functionId(fn)}`) && !text.includes(`"Functions${functionId(fn)}Role`));
+      const key = ROUTES.map((r) => r.function).find((fn) => text.includes(`"${functionId(fn)}`) && !text.includes(`"${functionId(fn)}Role`));
       return key ?? `unknown ${text}`;
     };
 

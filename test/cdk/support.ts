@@ -148,7 +148,7 @@ export function routes(template: Template): Route[] {
 /** The properties of the function whose construct id is `name` (`Token`, …). */
 export function functionProps(template: Template, name: string): Record<string, Cfn> {
   const fns = resources(template, 'AWS::Lambda::Function');
-  return fns[logicalId(template, 'AWS::Lambda::Function', `Functions${name}`)]!.Properties!;
+  return fns[logicalId(template, 'AWS::Lambda::Function', name)]!.Properties!;
 }
 
 /** The resources of a statement, rendered as text (tokens as JSON), for pattern checks. */

@@ -83,8 +83,8 @@ describe('functions of the dev stack (bundled for real)', () => {
   });
 
   it('wires the environment variables the runtime reads', () => {
-    const tableId = logicalId(dev.template, 'AWS::DynamoDB::Table', 'DataTable');
-    const keyId = logicalId(dev.template, 'AWS::KMS::Key', 'DataSecretsKey');
+    const tableId = logicalId(dev.template, 'AWS::DynamoDB::Table', 'Table');
+    const keyId = logicalId(dev.template, 'AWS::KMS::Key', 'SecretsKey');
     const signingKeyId = logicalId(dev.template, 'AWS::KMS::Key', 'SigningKeyses256');
     const apiId = logicalId(dev.template, 'AWS::ApiGateway::RestApi', 'Api');
     for (const name of FUNCTION_IDS) {
@@ -147,34 +147,34 @@ describe('functions of the dev stack (bundled for real)', () => {
     };
 
     it.each(FUNCTION_IDS)('%s holds exactly its own actions, through its own role without managed policies', (name) => {
-      expect(actionsOf(roleStatements(dev.template, `Functions${name}Role`))).toEqual(expected[name]);
+      expect(actionsOf(roleStatements(dev.template, `${name}Role`))).toEqual(expected[name]);
     });
 
     it('gives no function a right another function has that it does not need', () => {
-      const token = actionsOf(roleStatements(dev.template, 'FunctionsTokenRole'));
+      const token = actionsOf(roleStatements(dev.template, 'TokenRole'));
       // A profile deleted during a callback or refresh: the code deletes the token set it re-created, and
       // nothing else (lib/functions.ts): only the profiles function may delete a client secret.
       for (const name of ['Callback', 'Token', 'Refresh']) {
-        const deletes = roleStatements(dev.template, `Functions${name}Role`).filter((st) => actionsOf([st]).includes('secretsmanager:DeleteSecret'));
+        const deletes = roleStatements(dev.template, `${name}Role`).filter((st) => actionsOf([st]).includes('secretsmanager:DeleteSecret'));
         expect(deletes.length, name).toBeGreaterThan(0);
         for (const st of deletes) for (const r of resourceText(st)) expect(r, name).toMatch(/\/token-set(-\?{6}|\*|)"\]\]\}$/);
       }
-      expect(actionsOf(roleStatements(dev.template, 'FunctionsAuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
+      expect(actionsOf(roleStatements(dev.template, 'AuthorizeUrlRole'))).not.toContain('secretsmanager:DeleteSecret');
       expect(token).not.toContain('dynamodb:DeleteItem');
       // The token function writes only the key ring (its first key of an algorithm), never a profile or a pending item.
-      const tokenPuts = roleStatements(dev.template, 'FunctionsTokenRole').filter((s) => actionsOf([s]).includes('dynamodb:PutItem'));
+      const tokenPuts = roleStatements(dev.template, 'TokenRole').filter((s) => actionsOf([s]).includes('dynamodb:PutItem'));
       expect(tokenPuts.map((s) => s.Condition)).toEqual([{ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEYRING'] } }]);
-      const authorize = roleStatements(dev.template, 'FunctionsAuthorizeUrlRole');
+      const authorize = roleStatements(dev.template, 'AuthorizeUrlRole');
       expect(actionsOf(authorize).filter((a) => /^(secretsmanager|kms|events):/.test(a))).toEqual([]);
       // The token function may write only token sets, never client secrets.
-      const tokenWrites = roleStatements(dev.template, 'FunctionsTokenRole').filter((s) =>
+      const tokenWrites = roleStatements(dev.template, 'TokenRole').filter((s) =>
         actionsOf([s]).some((a) => /secretsmanager:(Put|Create)/.test(a)),
       );
       for (const s of tokenWrites) {
         for (const r of resourceText(s)) expect(r).toMatch(/\/token-set(-\?{6}|\*|)"\]\]\}$/);
       }
       // The refresh function reads client secrets but never writes or creates them; it may create token sets.
-      const refresh = roleStatements(dev.template, 'FunctionsRefreshRole');
+      const refresh = roleStatements(dev.template, 'RefreshRole');
       for (const s of refresh.filter((st) => resourceText(st).join().includes('client-secret'))) {
         expect(actionsOf([s])).toEqual(['secretsmanager:GetSecretValue']);
       }
@@ -186,12 +186,12 @@ describe('functions of the dev stack (bundled for real)', () => {
       const indexes = (stmts: Statement[]) =>
         stmts.filter((s) => resourceText(s).join().includes('/index/')).flatMap((s) => resourceText(s).map((r) => r.match(/\/index\/(\w+)/)![1]));
       expect(indexes(refresh)).toEqual(['due']);
-      expect(indexes(roleStatements(dev.template, 'FunctionsProfilesRole'))).toEqual(['gsi1']);
-      expect(indexes(roleStatements(dev.template, 'FunctionsCallbackRole'))).toEqual([]);
-      expect(indexes(roleStatements(dev.template, 'FunctionsTokenRole'))).toEqual([]);
-      expect(indexes(roleStatements(dev.template, 'FunctionsAuthorizeUrlRole'))).toEqual([]);
+      expect(indexes(roleStatements(dev.template, 'ProfilesRole'))).toEqual(['gsi1']);
+      expect(indexes(roleStatements(dev.template, 'CallbackRole'))).toEqual([]);
+      expect(indexes(roleStatements(dev.template, 'TokenRole'))).toEqual([]);
+      expect(indexes(roleStatements(dev.template, 'AuthorizeUrlRole'))).toEqual([]);
       for (const name of FUNCTION_IDS) {
-        for (const s of roleStatements(dev.template, `Functions${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
+        for (const s of roleStatements(dev.template, `${name}Role`).filter((st) => actionsOf([st]).includes('dynamodb:Query'))) {
           for (const r of resourceText(s)) expect(r).toContain('/index/');
         }
       }
@@ -200,7 +200,7 @@ describe('functions of the dev stack (bundled for real)', () => {
     it('names a resource, never "*", in every function policy; secrets stay under this environment\'s prefix', () => {
       const signingKeyId = logicalId(dev.template, 'AWS::KMS::Key', 'SigningKeyses256');
       for (const name of FUNCTION_IDS) {
-        for (const s of roleStatements(dev.template, `Functions${name}Role`)) {
+        for (const s of roleStatements(dev.template, `${name}Role`)) {
           expect(s.Effect).toBe('Allow');
           for (const action of actionsOf([s])) expect(action).not.toContain('*');
           for (const r of resourceText(s)) {
@@ -238,7 +238,7 @@ describe('functions of the dev stack (bundled for real)', () => {
     it('grants every action on existing secrets on the suffix-less name too, so that a missing secret is not found rather than denied', () => {
       // Prepare
       const secretStatements = FUNCTION_IDS.flatMap((name) =>
-        roleStatements(dev.template, `Functions${name}Role`)
+        roleStatements(dev.template, `${name}Role`)
           .filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')))
           .map((s) => ({ name, s })),
       );

@@ -48,7 +48,7 @@ describe('the monitoring of the dev stack', () => {
   const dev = synthesized({ env: 'dev' });
 
   it('alarms on refresh failures, profiles needing authorization, refresh-function errors and API 5xx, to an encrypted topic', () => {
-    const topicId = logicalId(dev.template, 'AWS::SNS::Topic', 'MonitoringAlarmTopic');
+    const topicId = logicalId(dev.template, 'AWS::SNS::Topic', 'AlarmTopic');
     const topic = resources(dev.template, 'AWS::SNS::Topic')[topicId]!.Properties!;
     expect(topic.KmsMasterKeyId).toBeDefined();
     dev.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
@@ -57,7 +57,7 @@ describe('the monitoring of the dev stack', () => {
       },
     });
     const alarms = resources(dev.template, 'AWS::CloudWatch::Alarm');
-    const byId = (prefix: string) => alarms[logicalId(dev.template, 'AWS::CloudWatch::Alarm', `Monitoring${prefix}`)]!.Properties!;
+    const byId = (prefix: string) => alarms[logicalId(dev.template, 'AWS::CloudWatch::Alarm', prefix)]!.Properties!;
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties!.AlarmActions).toEqual([{ Ref: topicId }]);
     }

@@ -27,8 +27,8 @@ describe('the schedule of the dev stack', () => {
   const dev = synthesized({ env: 'dev' });
 
   it('runs the refresh job on a schedule, one at a time, with a failure destination', () => {
-    const refreshId = logicalId(dev.template, 'AWS::Lambda::Function', 'FunctionsRefresh');
-    const queueId = logicalId(dev.template, 'AWS::SQS::Queue', 'ScheduleFailures');
+    const refreshId = logicalId(dev.template, 'AWS::Lambda::Function', 'Refresh');
+    const queueId = logicalId(dev.template, 'AWS::SQS::Queue', 'RefreshFailures');
     dev.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',

@@ -36,8 +36,8 @@ describe('the signing key of the dev stack (the default)', () => {
     const named = (s: Statement) => JSON.stringify(s.Condition?.ArnEquals?.['aws:PrincipalArn']);
     for (const sid of ['SignForBrokerSigningRoles', 'PublicKeyForBrokerSigningRoles']) {
       for (const name of FUNCTION_IDS) {
-        if (SIGNING_ROLES.includes(name)) expect(named(bySid[sid]!), `${sid} ${name}`).toContain(`Functions${name}Role`);
-        else expect(named(bySid[sid]!), `${sid} ${name}`).not.toContain(`Functions${name}Role`);
+        if (SIGNING_ROLES.includes(name)) expect(named(bySid[sid]!), `${sid} ${name}`).toContain(`"${name}Role`);
+        else expect(named(bySid[sid]!), `${sid} ${name}`).not.toContain(`"${name}Role`);
       }
     }
   });
@@ -45,7 +45,7 @@ describe('the signing key of the dev stack (the default)', () => {
   it('is in every function\'s BROKER_SIGNING_KEYS, and only the signing roles hold kms:Sign on it', () => {
     for (const name of FUNCTION_IDS) {
       expect(functionProps(dev.template, name).Environment.Variables.BROKER_SIGNING_KEYS).toEqual({ 'Fn::Join': ['', ['ES256=', { 'Fn::GetAtt': [keyId, 'Arn'] }]] });
-      const signs = roleStatements(dev.template, `Functions${name}Role`).filter((s) => actionsOf([s]).includes('kms:Sign'));
+      const signs = roleStatements(dev.template, `${name}Role`).filter((s) => actionsOf([s]).includes('kms:Sign'));
       expect(signs.length, name).toBe(SIGNING_ROLES.includes(name) ? 1 : 0);
     }
   });
@@ -67,7 +67,7 @@ describe('configured signing keys', () => {
     expect(rs.Properties).toMatchObject({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
     expect(ps.Properties).toMatchObject({ KeySpec: 'RSA_4096', KeyUsage: 'SIGN_VERIFY' });
     expect(rs.DeletionPolicy).toBe('Retain');
-    const conditions = roleStatements(template, 'FunctionsTokenRole')
+    const conditions = roleStatements(template, 'TokenRole')
       .filter((s) => actionsOf([s]).includes('kms:Sign'))
       .map((s) => s.Condition?.StringEquals?.['kms:SigningAlgorithm']);
     expect(conditions).toEqual(['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PSS_SHA_256']);
@@ -86,9 +86,9 @@ describe('configured signing keys', () => {
     const value = functionProps(template, 'Token').Environment.Variables.BROKER_SIGNING_KEYS;
     expect(value['Fn::Join'][1].at(-1)).toBe(`,ES256=${IMPORTED}`);
     expect(value['Fn::Join'][1][0]).toBe('ES256=');
-    const signs = roleStatements(template, 'FunctionsTokenRole').filter((s) => actionsOf([s]).includes('kms:Sign'));
+    const signs = roleStatements(template, 'TokenRole').filter((s) => actionsOf([s]).includes('kms:Sign'));
     expect(signs.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [created[0], 'Arn'] }, IMPORTED]);
-    const reads = roleStatements(template, 'FunctionsTokenRole').find((s) => actionsOf([s]).includes('kms:GetPublicKey'))!;
+    const reads = roleStatements(template, 'TokenRole').find((s) => actionsOf([s]).includes('kms:GetPublicKey'))!;
     expect(reads.Resource).toHaveLength(2);
     expect(reads.Resource).toEqual(expect.arrayContaining([{ 'Fn::GetAtt': [created[0], 'Arn'] }, IMPORTED]));
   });
@@ -98,7 +98,7 @@ describe('configured signing keys', () => {
     expect(Object.keys(resources(template, 'AWS::KMS::Key')).filter((id) => id.startsWith('SigningKeys'))).toEqual([]);
     for (const name of FUNCTION_IDS) {
       expect(functionProps(template, name).Environment.Variables.BROKER_SIGNING_KEYS).toBe('');
-      expect(actionsOf(roleStatements(template, `Functions${name}Role`)).filter((a) => a === 'kms:Sign' || a === 'kms:GetPublicKey'), name).toEqual([]);
+      expect(actionsOf(roleStatements(template, `${name}Role`)).filter((a) => a === 'kms:Sign' || a === 'kms:GetPublicKey'), name).toEqual([]);
     }
     expect(parseSigningKeys('')).toEqual([]);
   });

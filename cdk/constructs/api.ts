@@ -14,6 +14,8 @@ import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import type { FunctionKey } from '../../lib/functions.js';
+import { CLIENT_ASSERTION_AUDIENCES } from '../../lib/keys/client-assertion.js';
+import { SIGNING_ALGORITHMS } from '../../lib/keys/signer.js';
 import { CLIENT_AUTH_METHODS, GRANT_TYPES } from '../../lib/profile.js';
 import { executeApiPattern, ROUTES, type RouteAuth, type RouteSpec } from '../../lib/routes.js';
 import { accessLogFormat } from '../access-log.js';
@@ -296,6 +298,8 @@ function profileInputSchema(): apigw.JsonSchema {
       tokenParams: params,
       usePkce: { type: BOOLEAN },
       defaultTokenLifetimeSeconds: { type: INTEGER, minimum: 60, maximum: 86_400 },
+      clientAssertionAlgorithm: { type: STRING, enum: [...SIGNING_ALGORITHMS] },
+      clientAssertionAudience: { type: STRING, enum: [...CLIENT_ASSERTION_AUDIENCES] },
     },
   };
 }
@@ -352,7 +356,8 @@ export function addGatewayResponses(api: apigw.RestApi): void {
   });
   // API Gateway answers "Missing Authentication Token" both for a route that does not exist and for an IAM
   // route called without a signature; the two cannot be told apart here.
-  const noSuchRoute = json('not_found', 'No such route. (Every route except GET /callback must also be signed with SigV4.)');
+  const unsigned = ROUTES.filter((route) => route.auth === 'public').map((route) => `${route.method} ${route.path}`);
+  const noSuchRoute = json('not_found', `No such route. (Every route except ${unsigned.join(' and ')} must also be signed with SigV4.)`);
   api.addGatewayResponse('MissingAuthenticationToken', {
     type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
     statusCode: '404',

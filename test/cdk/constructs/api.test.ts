@@ -10,6 +10,7 @@ import { ACCESS_LOG_FIELDS } from '../../../cdk/access-log.js';
 import { BrokerApi } from '../../../cdk/constructs/api.js';
 import { environments } from '../../../cdk/environments.js';
 import { functionKeys, type FunctionKey } from '../../../lib/functions.js';
+import { profileInputSchema } from '../../../lib/profile-input.js';
 import { ROUTES } from '../../../lib/routes.js';
 import { type Cfn, cdkJson, FUNCTION_IDS, functionProps, logicalId, resources, type Route, routes, synthesized, type Statement } from '../support.js';
 
@@ -81,6 +82,10 @@ describe('the API of the dev stack', () => {
     const model = resources(dev.template, 'AWS::ApiGateway::Model')[modelId]!.Properties!;
     expect(model.Schema).toMatchObject({ type: 'object', required: ['clientId'] });
     expect(model.Schema.properties.grantType.enum).toEqual(['authorization_code', 'client_credentials']);
+    // The gateway's coarse model names exactly the fields the function accepts (a field missing here would
+    // be the gateway's own drift from lib/profile-input.ts).
+    expect(Object.keys(model.Schema.properties).sort()).toEqual(Object.keys(profileInputSchema.def.shape).sort());
+    expect(model.Schema.properties.clientAssertionAlgorithm.enum).toEqual(['ES256', 'RS256', 'PS256']);
     // Validation failures answer in the contract's error shape.
     dev.template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'BAD_REQUEST_BODY',

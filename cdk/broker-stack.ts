@@ -22,27 +22,15 @@ import { BrokerSigningKeys } from './constructs/signing-keys.js';
 import { BrokerMonitoring } from './constructs/monitoring.js';
 import { RefreshSchedule } from './constructs/schedule.js';
 import type { EnvironmentSettings } from './environments.js';
+import { STACK_OUTPUTS } from '../lib/stack-outputs.js';
 import { legacyLogicalId } from './legacy-ids.js';
 import { acknowledge, resourceFinding } from './nag.js';
 
 export { API_INTEGRATION_TIMEOUT_SECONDS, ESM_REQUIRE_BANNER, METRICS_NAMESPACE, PROJECT_ROOT, SERVICE_NAME } from './constructs/functions.js';
 export { GATEWAY_FORBIDDEN_CODE } from './constructs/api.js';
 
-/** The stack outputs `oauth-broker doctor` and the docs rely on. */
-export const OUTPUTS = {
-  apiUrl: 'ApiUrl',
-  callbackUrl: 'CallbackUrl',
-  tableName: 'TableName',
-  consumerPolicyArn: 'ConsumerPolicyArn',
-  tokenRouteArnPattern: 'TokenRouteArnPattern',
-  restApiId: 'RestApiId',
-  secretsKeyArn: 'SecretsKeyArn',
-  secretNamePrefix: 'SecretNamePrefix',
-  alarmTopicArn: 'AlarmTopicArn',
-  refreshScheduleRuleName: 'RefreshScheduleRuleName',
-  functionRoleArns: 'FunctionRoleArns',
-  signingKeys: 'SigningKeyArns',
-} as const;
+/** The stack outputs `oauth-broker doctor` and the docs rely on (lib/stack-outputs.ts). */
+export const OUTPUTS = STACK_OUTPUTS;
 
 export interface BrokerStackProps extends StackProps {
   readonly settings: EnvironmentSettings;

@@ -7,6 +7,7 @@
  * of the callback URL. Nothing is changed. The AWS SDK clients are imported on first use.
  */
 import { awsRequests, functionKeys, type AwsRequest, type FunctionKey, type Placement } from '../functions.js';
+import { STACK_OUTPUTS } from '../stack-outputs.js';
 import type { AwsCredentials, AwsCredentialsProvider } from '../sdk/signing.js';
 import type { FetchLike } from '../sdk/transport.js';
 
@@ -28,8 +29,10 @@ export interface DoctorOptions {
   readonly fetch?: FetchLike | undefined;
 }
 
-/** The outputs of the broker stack doctor reads (cdk/broker-stack.ts `OUTPUTS`). */
-const REQUIRED_OUTPUTS = ['CallbackUrl', 'TableName', 'SecretsKeyArn', 'SecretNamePrefix', 'AlarmTopicArn', 'RefreshScheduleRuleName', 'FunctionRoleArns'];
+/** The outputs of the broker stack doctor needs (lib/stack-outputs.ts). */
+const REQUIRED_OUTPUTS = (['callbackUrl', 'tableName', 'secretsKeyArn', 'secretNamePrefix', 'alarmTopicArn', 'refreshScheduleRuleName', 'functionRoleArns'] as const).map(
+  (key) => STACK_OUTPUTS[key],
+);
 
 type Clients = Awaited<ReturnType<typeof loadClients>>;
 
@@ -69,17 +72,18 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
   if ('check' in stack) return [stack];
   const { outputs, retainsData } = stack;
   const checks: Check[] = [ok(`stack ${options.stackName}`, `found in ${options.region}`)];
-  const roles = parseRoleArns(outputs.FunctionRoleArns!);
+  const roles = parseRoleArns(outputs[STACK_OUTPUTS.functionRoleArns]!);
   const account = /^arn:[^:]+:iam::(\d{12}):/.exec(Object.values(roles)[0] ?? '')?.[1] ?? '';
+  const signingKeyArns = outputs[STACK_OUTPUTS.signingKeys];
   const place: Placement = {
-    partition: /^arn:([^:]+):/.exec(outputs.SecretsKeyArn!)?.[1] ?? 'aws',
+    partition: /^arn:([^:]+):/.exec(outputs[STACK_OUTPUTS.secretsKeyArn]!)?.[1] ?? 'aws',
     region: options.region,
     account,
-    tableName: outputs.TableName!,
-    secretNamePrefix: outputs.SecretNamePrefix!,
-    secretsKeyArn: outputs.SecretsKeyArn!,
+    tableName: outputs[STACK_OUTPUTS.tableName]!,
+    secretNamePrefix: outputs[STACK_OUTPUTS.secretNamePrefix]!,
+    secretsKeyArn: outputs[STACK_OUTPUTS.secretsKeyArn]!,
     // Stacks before private_key_jwt have no SigningKeyArns output: their roles are checked without signing.
-    ...(outputs.SigningKeyArns && outputs.SigningKeyArns !== 'none' ? { signingKeys: await signingKeysOf(outputs.SigningKeyArns) } : {}),
+    ...(signingKeyArns && signingKeyArns !== 'none' ? { signingKeys: await signingKeysOf(signingKeyArns) } : {}),
   };
   // Each KMS request is simulated with its key's own policy: the secrets key's, or a signing key's.
   const keyPolicies: Record<string, string | undefined> = {};
@@ -90,11 +94,11 @@ export async function runDoctor(options: DoctorOptions): Promise<Check[]> {
     checks.push(await roleCheck(aws, key, roles[key], place, keyPolicies));
   }
   checks.push(
-    await subscriptionsCheck(aws, outputs.AlarmTopicArn!),
-    await scheduleCheck(aws, outputs.RefreshScheduleRuleName!),
-    ...(await tableChecks(aws, outputs.TableName!, retainsData)),
+    await subscriptionsCheck(aws, outputs[STACK_OUTPUTS.alarmTopicArn]!),
+    await scheduleCheck(aws, outputs[STACK_OUTPUTS.refreshScheduleRuleName]!),
+    ...(await tableChecks(aws, outputs[STACK_OUTPUTS.tableName]!, retainsData)),
     await rotationCheck(aws, place.secretsKeyArn),
-    await callbackCheck(options.fetch ?? globalThis.fetch, outputs.CallbackUrl!),
+    await callbackCheck(options.fetch ?? globalThis.fetch, outputs[STACK_OUTPUTS.callbackUrl]!),
   );
   return checks;
 }

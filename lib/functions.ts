@@ -147,7 +147,8 @@ const FUNCTION_TABLE = {
     timeout: 20,
     calls: {
       items: {
-        'dynamodb:GetItem': [...ANY_ITEM, 'keyRing'],
+        // The pending authorization is read by the conditional delete that uses it up (ReturnValues).
+        'dynamodb:GetItem': ['profile', 'keyRing'],
         'dynamodb:PutItem': ['keyRing'],
         'dynamodb:UpdateItem': ['profile'],
         'dynamodb:DeleteItem': ['pending'],

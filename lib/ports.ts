@@ -127,8 +127,11 @@ export interface ProfileStore {
   putPendingAuthorization(pending: PendingAuthorization): Promise<void>;
   /** The pending authorization for `state`, expired or not: the caller checks `expiresAt`. */
   getPendingAuthorization(state: string): Promise<PendingAuthorization | undefined>;
-  /** Conditional delete: `true` for exactly one caller per state. */
-  consumePendingAuthorization(state: string): Promise<boolean>;
+  /**
+   * Uses up the pending authorization for `state`, expired or not, and answers it: exactly one caller per
+   * state gets it (a conditional delete), every other `undefined`.
+   */
+  consumePendingAuthorization(state: string): Promise<PendingAuthorization | undefined>;
   deletePendingAuthorizations(profileId: string): Promise<number>;
 }
 

@@ -82,12 +82,10 @@ export async function completeAuthorization(ctx: BrokerContext, parameters: URLS
   if (!state) {
     throw new CallbackError('missing_state', 'The callback has no "state" parameter, so it cannot be matched to an authorization. Start again from the profile\'s authorization URL.');
   }
-  const pending = await store.getPendingAuthorization(state);
+  // One conditional delete both finds and uses up the state: exactly one callback gets it.
+  const pending = await store.consumePendingAuthorization(state);
   if (!pending) {
     throw new CallbackError('unknown_state', 'This authorization is unknown or was already completed. Start again from the profile\'s authorization URL.');
-  }
-  if (!(await store.consumePendingAuthorization(state))) {
-    throw new CallbackError('state_reused', 'This authorization was already completed by another request. Start again from the profile\'s authorization URL if the profile is not ready.');
   }
   try {
     return await completeMatched(ctx, pending, parameters);

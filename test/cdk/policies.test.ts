@@ -91,6 +91,9 @@ describe('the grants are exactly the code\'s needs', () => {
     expect(await ask('callback', 'dynamodb:DeleteItem', table(), { 'dynamodb:LeadingKeys': [`STATE#${'a'.repeat(64)}`] })).toBe('Allowed');
     expect(await ask('callback', 'dynamodb:DeleteItem', table(), { 'dynamodb:LeadingKeys': [`PROFILE#${PROFILE_ID}`] })).toBe('ImplicitlyDenied');
     expect(await ask('callback', 'dynamodb:UpdateItem', table(), { 'dynamodb:LeadingKeys': ['STATE#x'] })).toBe('ImplicitlyDenied');
+    // It reads a pending authorization only through the conditional delete that uses it up (ReturnValues).
+    expect(await ask('callback', 'dynamodb:GetItem', table(), { 'dynamodb:LeadingKeys': ['STATE#x'] })).toBe('ImplicitlyDenied');
+    expect(await ask('callback', 'dynamodb:DeleteItem', table(), { 'dynamodb:LeadingKeys': ['STATE#x'] })).toBe('Allowed');
     expect(await ask('callback', 'dynamodb:PutItem', table(), { 'dynamodb:LeadingKeys': [`PROFILE#${PROFILE_ID}`] })).toBe('ImplicitlyDenied');
     expect(await ask('callback', 'dynamodb:Query', `${table()}/index/gsi1`)).toBe('ImplicitlyDenied');
   }, TIMEOUT);

@@ -367,19 +367,21 @@ export class DynamoDbProfileStore implements ProfileStore {
     return out.Item ? toPending(state, out.Item) : undefined;
   }
 
-  async consumePendingAuthorization(state: string): Promise<boolean> {
+  /** One conditional delete that answers the deleted item (`ReturnValues: ALL_OLD`): no read before it. */
+  async consumePendingAuthorization(state: string): Promise<PendingAuthorization | undefined> {
     try {
-      await this.table.client.send(
+      const out = await this.table.client.send(
         new DeleteCommand({
           TableName: this.table.name,
           Key: { [TABLE_SCHEMA.partitionKey]: stateKey(state), [TABLE_SCHEMA.sortKey]: STATE_SK },
           ConditionExpression: 'attribute_exists(#pk)',
           ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return true;
+      return out.Attributes ? toPending(state, out.Attributes) : undefined;
     } catch (error) {
-      if (isConditionalCheckFailed(error)) return false;
+      if (isConditionalCheckFailed(error)) return undefined;
       throw error;
     }
   }

@@ -424,19 +424,21 @@ describe('DynamoDbProfileStore pending authorizations', () => {
     expect(await store.getPendingAuthorization(first.state)).toStrictEqual(first);
   });
 
-  it('lets exactly one of two concurrent consumers have a state', async () => {
+  it('lets exactly one of two concurrent consumers have a state, and hands it the pending authorization', async () => {
     // Prepare
     const profileId = freshId('consume');
     const state = `state-${profileId}`;
-    await store.putPendingAuthorization(pending(profileId, state));
+    const stored = pending(profileId, state);
+    await store.putPendingAuthorization(stored);
 
     // Act
     const results = await Promise.all([store.consumePendingAuthorization(state), store.consumePendingAuthorization(state)]);
     const later = await store.consumePendingAuthorization(state);
 
     // Assess
-    expect(results.filter((r) => r)).toHaveLength(1);
-    expect(later).toBe(false);
+    expect(results.filter((r) => r !== undefined)).toStrictEqual([stored]);
+    expect(later).toBeUndefined();
+    expect(await store.consumePendingAuthorization('never-issued')).toBeUndefined();
     expect(await store.getPendingAuthorization(state)).toBeUndefined();
   });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../lambdas/callback.js';
 import type { Broker } from '../../../lib/broker.js';
 import type { APIGatewayProxyResult } from 'aws-lambda';
@@ -176,7 +176,8 @@ describe('GET /callback', () => {
     expect(response.statusCode).toBe(400);
     expectPageHeaders(response);
     expect(response.body).toMatch(/unknown|already/i);
-    expect(aws.writes()).toBe(0);
+    // One conditional delete tried to use the state up, and found none: nothing changed.
+    expect(aws.ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input.ConditionExpression)).toEqual(['attribute_exists(#pk)']);
     expect(snapshot()).toBe(before);
     expect(endpoint.requests).toHaveLength(0);
   });
@@ -306,7 +307,7 @@ describe('GET /callback', () => {
 
   it('answers a 400 page (docs/api.md: 200 or 400, always HTML) without the error text when DynamoDB fails unexpectedly', async () => {
     // Prepare
-    aws.ddb.on(GetCommand).rejects(new Error(`socket hang up ${CLIENT_SECRET}`));
+    aws.ddb.on(DeleteCommand).rejects(new Error(`socket hang up ${CLIENT_SECRET}`));
 
     // Act
     const response = await callback({ code: CODE, state: 'some-state' });

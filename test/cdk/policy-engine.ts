@@ -216,7 +216,7 @@ export interface CallRequest {
 }
 
 /** Where `d`'s resources are, as lib/functions.ts `awsRequests` names them. */
-export function placementOf(d: Deployed): Placement {
+function placementOf(d: Deployed): Placement {
   return {
     partition: 'aws',
     region: REGION,

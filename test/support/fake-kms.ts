@@ -4,7 +4,7 @@
  * algorithm the key does not allow, a message over 4096 bytes in RAW mode). Signatures are DER for ECDSA,
  * like KMS's. `shape` lets a test ask for ECDSA signatures whose r or s has a given DER length.
  */
-import { constants, createHash, generateKeyPairSync, privateEncrypt, sign, type KeyObject } from 'node:crypto';
+import { constants, generateKeyPairSync, privateEncrypt, sign, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 
@@ -136,4 +136,3 @@ export function createFakeKms(): FakeKms {
 }
 
 /** SHA-256 of a message, as KMS's DIGEST mode takes it. */
-export const sha256 = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();

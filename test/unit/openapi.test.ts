@@ -145,7 +145,7 @@ describe('openapi.yaml', () => {
   it('is OpenAPI 3.1 and every schema in it compiles', () => {
     expect(DOCUMENT.openapi).toBe('3.1.0');
     for (const name of Object.keys((DOCUMENT.components.schemas ?? {}) as Json)) {
-      expect(() => ajv.getSchema(`openapi#/components/schemas/${name}`), name).not.toThrow();
+      expect(ajv.getSchema(`openapi#/components/schemas/${name}`), name).toBeTypeOf('function');
     }
   });
 

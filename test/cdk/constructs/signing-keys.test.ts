@@ -120,6 +120,7 @@ describe('signingKeys settings', () => {
 
   it('accepts the default, an RSA key, a next key and a key of the environment\'s own account and region', () => {
     expect(resolveEnvironment('dev').signingKeys).toBeUndefined();
-    expect(check([{ name: 'es256', alg: 'ES256' }, { name: 'ps256', alg: 'PS256', rsaKeySpec: 'RSA_3072' }, { name: 'next', alg: 'ES256', keyArn: IMPORTED, next: true }], { region: 'eu-central-1', account: '111122223333' })).not.toThrow();
+    const keys: SigningKeySettings[] = [{ name: 'es256', alg: 'ES256' }, { name: 'ps256', alg: 'PS256', rsaKeySpec: 'RSA_3072' }, { name: 'next', alg: 'ES256', keyArn: IMPORTED, next: true }];
+    expect(check(keys, { region: 'eu-central-1', account: '111122223333' })().signingKeys).toEqual(keys);
   });
 });

@@ -33,11 +33,11 @@ export function useProfileTable(tableName: string): void {
   });
 }
 
-let counter = 0;
-/** A fresh id per test, so that tests sharing the table do not see each other's items. */
 /** What `putProfile` stores beside a record, as the broker computes it. */
 export const grantOf = (profile: ProfileRecord): GrantIdentity => grantIdentity(profile.config);
 
+let counter = 0;
+/** A fresh id per test, so that tests sharing the table do not see each other's items. */
 export function freshId(label: string): string {
   counter += 1;
   return `${label}-${counter}`;

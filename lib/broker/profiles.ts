@@ -86,17 +86,21 @@ export async function putProfile(ctx: BrokerContext, profileId: ProfileId, input
     throw error;
   }
   if (!keepTokens) ctx.tokens.delete(profileId);
-  // The secret goes after the conditional write, so a request that lost a race (409) changes nothing. If
-  // this write fails the request fails (500) and the same PUT, repeated, completes it.
-  // An unchanged secret is not written again (Secrets Manager's write quota and version limit).
-  if (secretChanged) await vault.putClientSecret(profileId, clientSecret!);
-  // A secret the profile no longer uses (private_key_jwt, a public client) is not kept: nothing may send it
-  // again, and giving the method back asks for a secret anew. Best effort: the profile is saved, and a
-  // secret left behind goes with the profile.
-  if (existing?.hasClientSecret && !hasClientSecret) await dropClientSecret(ctx, profileId);
-  // Revocation waits for the server (seconds): it comes after the secret is in place, so a refresh started
-  // meanwhile finds the secret given for the new endpoints, never the old one.
-  for (const tokens of discarded) await revoke(ctx, existing!, tokens, previousSecret);
+  try {
+    // The secret goes after the conditional write, so a request that lost a race (409) changes nothing. If
+    // this write fails the request fails (500) and the same PUT, repeated, completes it.
+    // An unchanged secret is not written again (Secrets Manager's write quota and version limit).
+    if (secretChanged) await vault.putClientSecret(profileId, clientSecret!);
+    // A secret the profile no longer uses (private_key_jwt, a public client) is not kept: nothing may send
+    // it again, and giving the method back asks for a secret anew. Best effort: the profile is saved, and a
+    // secret left behind goes with the profile.
+    if (existing?.hasClientSecret && !hasClientSecret) await dropClientSecret(ctx, profileId);
+  } finally {
+    // Revocation waits for the server (seconds): it comes after the secret is in place, so a refresh started
+    // meanwhile finds the secret given for the new endpoints, never the old one. It happens even when the
+    // secret write failed: the stored profile no longer points at these tokens, so no later request could.
+    for (const tokens of discarded) await revoke(ctx, existing!, tokens, previousSecret);
+  }
   const changed = existing ? [...changedGrantFields(existing.config, config), ...(secretChanged ? ['clientSecret'] : [])] : [];
   if (existing && changed.length > 0) {
     await ctx.events.statusChanged({

@@ -541,3 +541,39 @@ describe('an edit that discards tokens the vault cannot read', () => {
     s.expectLogsFreeOf([env.clients.code.clientSecret]);
   });
 });
+
+// ---- an edit whose new client secret cannot be written ---------------------------------------------------
+
+describe('an edit that discards tokens and whose new client secret cannot be written', () => {
+  it('answers 500 but still revokes the discarded tokens at the server, which no later request could find again', async () => {
+    // Prepare: an authorized profile at a server that revokes; the vault refuses the next client-secret write.
+    const revocable = { revocationUrl: env.server.revocationEndpoint };
+    const { id } = await authorizedProfile('secret-write-fails', revocable);
+    const held = await s.heldTokens(id);
+    const real = new SecretsManagerVault({ client: env.secrets.client, prefix: s.secretPrefix });
+    const failingSecretWrite: SecretVault = {
+      putClientSecret: async () => {
+        throw new Error('injected: Secrets Manager unavailable');
+      },
+      getClientSecret: (profileId) => real.getClientSecret(profileId),
+      getTokenSet: (profileId, version) => real.getTokenSet(profileId, version),
+      putTokenSet: (profileId, tokens, options) => real.putTokenSet(profileId, tokens, options),
+      deleteClientSecret: (profileId) => real.deleteClientSecret(profileId),
+      deleteTokenSet: (profileId) => real.deleteTokenSet(profileId),
+      deleteProfileSecrets: (profileId) => real.deleteProfileSecrets(profileId),
+    };
+    expect(await env.server.refreshTokenActive(held.refreshToken!)).toBe(true);
+
+    // Act: another client (a new grant) with its secret.
+    const edited = await s.profilesHandler(directBroker({ vault: failingSecretWrite }))(
+      events.putProfile(id, s.profileBody({ ...revocable, clientId: 'lifecycle-code-renamed', clientSecret: 'renamed-client-secret-0123456789' })),
+    );
+
+    // Assess: the edit failed at the secret, the profile no longer points at the old tokens, and the server
+    // revoked them anyway.
+    expect(edited.statusCode, edited.body).toBe(500);
+    expect((await s.record(id)).tokenVersion).toBeNull();
+    expect(await env.server.refreshTokenActive(held.refreshToken!)).toBe(false);
+    s.expectLogsFreeOf([env.clients.code.clientSecret, held.refreshToken, 'renamed-client-secret-0123456789']);
+  });
+});

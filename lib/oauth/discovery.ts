@@ -40,7 +40,7 @@ export const UNKNOWN_ISSUER = 'urn:oauth-broker:issuer-not-configured';
 
 /** Per-container cache of discovered metadata (an hour) and of discovery failures (five minutes). */
 export class DiscoveryCache {
-  readonly #entries = new Map<string, { as: oauth.AuthorizationServer; at: number } | { failure: unknown; at: number }>();
+  readonly #entries = new Map<string, { as: oauth.AuthorizationServer; at: number } | { failure: unknown; at: number; bestEffort: boolean }>();
 
   get(issuer: string, now: number): oauth.AuthorizationServer | undefined {
     const hit = this.#entries.get(issuer);
@@ -51,14 +51,18 @@ export class DiscoveryCache {
     this.#entries.set(issuer, { as, at: now });
   }
 
-  /** The failure of a recent discovery of `issuer`, to be thrown again instead of asking the issuer again. */
-  getFailure(issuer: string, now: number): unknown {
+  /**
+   * The failure of a recent discovery of `issuer`, to be thrown again instead of asking the issuer again.
+   * A best-effort attempt's failure (under a shortened timeout) is not one of a discovery the profile needs.
+   */
+  getFailure(issuer: string, now: number, needed = true): unknown {
     const hit = this.#entries.get(issuer);
-    return hit && 'failure' in hit && now - hit.at < DISCOVERY_FAILURE_TTL_MS ? hit.failure : undefined;
+    if (!hit || !('failure' in hit) || now - hit.at >= DISCOVERY_FAILURE_TTL_MS) return undefined;
+    return hit.bestEffort && needed ? undefined : hit.failure;
   }
 
-  setFailure(issuer: string, failure: unknown, now: number): void {
-    this.#entries.set(issuer, { failure, at: now });
+  setFailure(issuer: string, failure: unknown, now: number, bestEffort = false): void {
+    this.#entries.set(issuer, { failure, at: now, bestEffort });
   }
 }
 
@@ -104,20 +108,27 @@ function discoveryFailure(failures: OAuthFailure[]): OAuthFailure {
   );
 }
 
-/** Discovery through the cache: a recent success is reused, a recent failure is thrown again. */
-async function discoverCached(issuer: string, options: OAuthOptions & { cache?: DiscoveryCache; now?: number }): Promise<oauth.AuthorizationServer> {
+/**
+ * Discovery through the cache: a recent success is reused, a recent failure is thrown again. A
+ * `bestEffort` attempt (shortened timeout, nothing depends on it) remembers its failure for other
+ * best-effort attempts only: a discovery the profile needs asks the issuer again with its full timeout.
+ */
+async function discoverCached(
+  issuer: string,
+  options: OAuthOptions & { cache?: DiscoveryCache; now?: number; bestEffort: boolean },
+): Promise<oauth.AuthorizationServer> {
   const { cache } = options;
   const now = options.now ?? Date.now();
   const cached = cache?.get(issuer, now);
   if (cached) return cached;
-  const failure = cache?.getFailure(issuer, now);
+  const failure = cache?.getFailure(issuer, now, !options.bestEffort);
   if (failure !== undefined) throw failure;
   try {
     const discovered = await discoverAuthorizationServer(issuer, options);
     cache?.set(issuer, discovered, now);
     return discovered;
   } catch (error) {
-    cache?.setFailure(issuer, error, now);
+    cache?.setFailure(issuer, error, now, options.bestEffort);
     throw error;
   }
 }
@@ -152,7 +163,8 @@ export async function resolveAuthorizationServer(config: ProfileConfig, options:
   if (required || wanted) {
     const timeoutMs = required ? options.timeoutMs : Math.min(options.timeoutMs ?? OPTIONAL_DISCOVERY_TIMEOUT_MS, OPTIONAL_DISCOVERY_TIMEOUT_MS);
     try {
-      discovered = acceptedEndpoints(await discoverCached(config.issuer, { ...options, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }), options.urlPolicy ?? 'cloud', explicit);
+      const document = await discoverCached(config.issuer, { ...options, ...(timeoutMs !== undefined ? { timeoutMs } : {}), bestEffort: !required });
+      discovered = acceptedEndpoints(document, options.urlPolicy ?? 'cloud', explicit);
     } catch (error) {
       if (required) throw error;
       unknownRevocation = true;

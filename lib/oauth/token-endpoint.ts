@@ -33,16 +33,22 @@ export async function exchangeAuthorizationCode(
   });
 }
 
-/** Refreshes (RFC 6749 §6). A response without `refresh_token` keeps the old one (§5.1: it is optional). */
+/**
+ * Refreshes (RFC 6749 §6). A response without `refresh_token` keeps the old one (§5.1: it is optional).
+ * `previousRevocationEndpoint`: the one recorded with the set refreshed, kept when the issuer's cannot be
+ * discovered now (the same server issued both sets).
+ */
 export async function refreshAccessToken(
   as: oauth.AuthorizationServer,
   config: ProfileConfig,
   refreshToken: string,
   context: TokenRequestContext,
+  previousRevocationEndpoint?: string | null,
 ): Promise<TokenSet> {
   return tokenGrant(as, config, context, {
     sent: sentSecrets(config, context.clientSecret, refreshToken),
     previousRefreshToken: refreshToken,
+    ...(previousRevocationEndpoint !== undefined ? { previousRevocationEndpoint } : {}),
     request: ({ client, auth, options }) => oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, options),
     validate: oauth.processRefreshTokenResponse,
   });
@@ -80,6 +86,7 @@ async function tokenGrant(
   grant: {
     sent: string[];
     previousRefreshToken: string | null;
+    previousRevocationEndpoint?: string | null;
     request: (parts: GrantParts) => Promise<Response>;
     validate: (as: oauth.AuthorizationServer, client: oauth.Client, response: Response) => Promise<oauth.TokenEndpointResponse>;
   },
@@ -88,7 +95,7 @@ async function tokenGrant(
     const parts = grantParts(as, config, context);
     const response = await grant.request(parts);
     const body = await grant.validate(withIdTokenAlgorithms(as), parts.client, await withoutUnverifiableIdToken(as, response));
-    return storedSet(body, as, config, context, grant.previousRefreshToken);
+    return storedSet(body, as, config, context, grant);
   });
 }
 
@@ -107,15 +114,16 @@ function storedSet(
   as: oauth.AuthorizationServer,
   config: ProfileConfig,
   context: TokenRequestContext,
-  previousRefreshToken: string | null,
+  previous: { previousRefreshToken: string | null; previousRevocationEndpoint?: string | null },
 ): TokenSet {
+  // Unknown (the issuer's discovery failed) is not recorded as "none": the refreshed set's endpoint is kept,
+  // else revocation falls back to the profile's endpoint on the token endpoint's origin (lib/broker/revocation.ts).
+  const revocationEndpoint = isRevocationEndpointUnknown(as) ? previous.previousRevocationEndpoint : (as.revocation_endpoint ?? null);
   return normalizeTokenResponse(body, {
     now: context.now,
     defaultLifetimeSeconds: config.defaultTokenLifetimeSeconds,
-    previousRefreshToken,
-    // Unknown (the issuer's discovery failed) is not recorded as "none": revocation then falls back to
-    // the profile's endpoint on the token endpoint's origin (lib/broker/revocation.ts).
-    ...(isRevocationEndpointUnknown(as) ? {} : { revocationEndpoint: as.revocation_endpoint ?? null }),
+    previousRefreshToken: previous.previousRefreshToken,
+    ...(revocationEndpoint !== undefined ? { revocationEndpoint } : {}),
   });
 }
 

@@ -176,7 +176,7 @@ export class Refresher {
       const context = { ...ctx.oauth, now: ctx.clock(), clientSecret: secret };
       return record.config.grantType === 'client_credentials'
         ? requestClientCredentialsToken(as, record.config, context)
-        : refreshAccessToken(as, record.config, held!.refreshToken!, context);
+        : refreshAccessToken(as, record.config, held!.refreshToken!, context, held!.revocationEndpoint);
     };
     let tokens: TokenSet;
     try {

@@ -211,6 +211,43 @@ describe('discovery documents naming endpoints the URL policy refuses', () => {
     expect(tokens).not.toHaveProperty('revocationEndpoint');
   });
 
+  it('keeps the revocation endpoint recorded with the refreshed set when the issuer cannot be discovered now', async () => {
+    // Prepare
+    const fetch = (async (url: URL | string) =>
+      String(url).includes('/.well-known/')
+        ? new Response('unavailable', { status: 503 })
+        : new Response(JSON.stringify({ access_token: 'at-kept-endpoint', token_type: 'Bearer', expires_in: 3600 }), { headers: { 'content-type': 'application/json' } })) as unknown as typeof globalThis.fetch;
+    const config = profileConfig({ issuer: ISSUER, tokenUrl: 'https://as.example/token', authorizationUrl: 'https://as.example/authorize', revocationUrl: null });
+    const as = await resolveAuthorizationServer(config, { fetch, cache: new DiscoveryCache(), now: NOW, needRevocation: true });
+
+    // Act
+    const tokens = await refreshAccessToken(as, config, REFRESH_TOKEN, { now: NOW, clientSecret: 'cs-secret-value', fetch }, 'https://as.example/revoke');
+
+    // Assess
+    expect(tokens.revocationEndpoint).toBe('https://as.example/revoke');
+  });
+
+  it('remembers a best-effort discovery failure only for best-effort lookups: a discovery the profile needs asks the issuer again', async () => {
+    // Prepare: the issuer fails once, then answers.
+    let asked = 0;
+    const fetch = (async () => {
+      asked += 1;
+      return asked <= 2 ? new Response('unavailable', { status: 503 }) : new Response(JSON.stringify(metadata({})), { headers: { 'content-type': 'application/json' } });
+    }) as unknown as typeof globalThis.fetch;
+    const cache = new DiscoveryCache();
+    const withEndpoints = profileConfig({ issuer: ISSUER, tokenUrl: 'https://as.example/token', authorizationUrl: 'https://as.example/authorize', revocationUrl: null });
+    const issuerOnly = profileConfig({ issuer: ISSUER, tokenUrl: null, authorizationUrl: null });
+
+    // Act: the best-effort lookup of a revocation endpoint fails (both documents), then a required one runs.
+    const optional = await resolveAuthorizationServer(withEndpoints, { fetch, cache, now: NOW, needRevocation: true });
+    const required = await resolveAuthorizationServer(issuerOnly, { fetch, cache, now: NOW + 1000 });
+
+    // Assess
+    expect(isRevocationEndpointUnknown(optional)).toBe(true);
+    expect(required.token_endpoint).toBe('https://as.example/token');
+    expect(asked).toBe(3);
+  });
+
   it('records "none" when discovery succeeded and the issuer publishes no revocation endpoint', async () => {
     const config = profileConfig({ issuer: ISSUER, tokenUrl: 'https://as.example/token', authorizationUrl: 'https://as.example/authorize', revocationUrl: null });
     const as = await resolveAuthorizationServer(config, { fetch: serving(metadata({})), cache: new DiscoveryCache(), now: NOW, needRevocation: true });

@@ -32,7 +32,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Stack } from 'aws-cdk-lib';
 import { TABLE_SCHEMA } from '../lib/adapters/dynamodb-profile-store.js';
 import { PROFILE_ID_TAG } from '../lib/adapters/secrets-manager-vault.js';
-import { EVENT_SOURCE } from '../lib/events.js';
+import { EVENT_SOURCE } from '../lib/event-names.js';
 import { FUNCTIONS, itemKeyPattern, type FunctionKey, type ItemKind, type SecretKind } from '../lib/functions.js';
 import type { BrokerData } from './constructs/data.js';
 import type { SigningKey } from './constructs/signing-keys.js';

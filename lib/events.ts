@@ -6,9 +6,9 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Log } from './logger.js';
 import { errorFields } from './logger.js';
 import type { LastError, ProfileState } from './profile.js';
+import { EVENT_SOURCE, STATUS_CHANGED_DETAIL_TYPE } from './event-names.js';
 
-export const EVENT_SOURCE = 'oauth-broker';
-export const STATUS_CHANGED_DETAIL_TYPE = 'Profile Status Changed';
+export { EVENT_SOURCE, STATUS_CHANGED_DETAIL_TYPE };
 
 export interface StatusChange {
   profileId: string;

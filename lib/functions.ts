@@ -8,8 +8,7 @@
  *
  * No AWS CDK import here: the CLI (`doctor`) reads this module too.
  */
-import { EVENT_SOURCE, STATUS_CHANGED_DETAIL_TYPE } from './events.js';
-import { SIGNING_KEY_CHANGED_DETAIL_TYPE } from './keys/events.js';
+import { EVENT_SOURCE, SIGNING_KEY_CHANGED_DETAIL_TYPE, STATUS_CHANGED_DETAIL_TYPE } from './event-names.js';
 
 /**
  * Table items by the leading key (`pk`) prefix the DynamoDB adapters write (`dynamodb:LeadingKeys`):

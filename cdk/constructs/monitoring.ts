@@ -20,7 +20,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { EVENT_SOURCE, STATUS_CHANGED_DETAIL_TYPE } from '../../lib/events.js';
+import { EVENT_SOURCE, STATUS_CHANGED_DETAIL_TYPE } from '../../lib/event-names.js';
 import type { EnvironmentSettings } from '../environments.js';
 import { acknowledge } from '../nag.js';
 

@@ -5,10 +5,11 @@
  * logged and never fails the step.
  */
 import type { Log } from '../logger.js';
+import { SIGNING_KEY_CHANGED_DETAIL_TYPE } from '../event-names.js';
 import { LoggedEvents, defaultEventBridgeClient, putBrokerEvent } from '../events.js';
 import type { SigningAlgorithm } from './signer.js';
 
-export const SIGNING_KEY_CHANGED_DETAIL_TYPE = 'Signing Key Changed';
+export { SIGNING_KEY_CHANGED_DETAIL_TYPE };
 
 export interface SigningKeyChange {
   /** `published`: in the JWKS, not signing yet; `promoted`: signs from now; `retiring`: published until `withdrawAt`; `withdrawn`: out of the JWKS. */

@@ -22,15 +22,12 @@ import { BrokerSigningKeys } from './constructs/signing-keys.js';
 import { BrokerMonitoring } from './constructs/monitoring.js';
 import { RefreshSchedule } from './constructs/schedule.js';
 import type { EnvironmentSettings } from './environments.js';
-import { STACK_OUTPUTS } from '../lib/stack-outputs.js';
+import { STACK_OUTPUTS, type StackOutput } from '../lib/stack-outputs.js';
 import { legacyLogicalId } from './legacy-ids.js';
 import { acknowledge, resourceFinding } from './nag.js';
 
 export { API_INTEGRATION_TIMEOUT_SECONDS, ESM_REQUIRE_BANNER, METRICS_NAMESPACE, PROJECT_ROOT, SERVICE_NAME } from './constructs/functions.js';
 export { GATEWAY_FORBIDDEN_CODE } from './constructs/api.js';
-
-/** The stack outputs `oauth-broker doctor` and the docs rely on (lib/stack-outputs.ts). */
-export const OUTPUTS = STACK_OUTPUTS;
 
 export interface BrokerStackProps extends StackProps {
   readonly settings: EnvironmentSettings;
@@ -96,8 +93,8 @@ export class BrokerStack extends Stack {
   }
 
   #outputs(): void {
-    const out = (key: keyof typeof OUTPUTS, value: string, description?: string) =>
-      new CfnOutput(this, OUTPUTS[key], { value, ...(description ? { description } : {}) });
+    const out = (key: StackOutput, value: string, description?: string) =>
+      new CfnOutput(this, STACK_OUTPUTS[key], { value, ...(description ? { description } : {}) });
     out('apiUrl', this.brokerApi.api.url, 'Base URL of the API (sign requests with SigV4, service execute-api)');
     out('callbackUrl', this.brokerApi.callbackUrl, 'Register this redirect URI at each authorization server');
     out('tableName', this.data.table.tableName);

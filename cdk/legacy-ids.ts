@@ -60,7 +60,7 @@ export function legacyPath(components: readonly string[]): readonly string[] {
  * the human-readable ids followed by a hash of the path), obtained from CDK itself on a detached tree
  * rather than re-implemented.
  */
-export function uniqueIdOf(components: readonly string[]): string {
+function uniqueIdOf(components: readonly string[]): string {
   let scope = new Construct(undefined as unknown as Construct, '');
   for (const id of components) scope = new Construct(scope, id);
   return Names.nodeUniqueId(scope.node);

@@ -41,7 +41,7 @@ const loadEventBridge = (): Promise<EventBridgeModule> => (eventBridgeModule ??=
  * An EventBridge client made on first use: by `make`, else `new EventBridgeClient({})` from the lazily
  * loaded SDK. A failure to make it is retried on the next signal.
  */
-export function lazyEventBridgeClient(make?: () => EventBridgeClient | Promise<EventBridgeClient>): () => Promise<EventBridgeClient> {
+function lazyEventBridgeClient(make?: () => EventBridgeClient | Promise<EventBridgeClient>): () => Promise<EventBridgeClient> {
   let client: Promise<EventBridgeClient> | undefined;
   return () => {
     if (client) return client;

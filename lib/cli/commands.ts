@@ -54,7 +54,6 @@ export interface Context {
 
 export type Command = (ctx: Context) => Promise<number>;
 
-
 function statusEntry(view: ProfileView, now: number) {
   return {
     id: view.id,

@@ -11,7 +11,6 @@ import { hint, line as out, printJson } from './output.js';
 import type { Command, Context } from './commands.js';
 
 const SUBCOMMANDS = ['list', 'rotate', 'promote', 'withdraw', 'show'] as const;
-const ALGORITHMS: readonly string[] = SIGNING_ALGORITHMS;
 
 /** Options a subcommand takes beyond the global ones. */
 const OPTIONS_OF_SUBCOMMAND: Record<string, readonly string[]> = {
@@ -28,7 +27,7 @@ function checkOptions(ctx: Context, subcommand: string): void {
     if (ctx.args.options[name] !== undefined && !allowed.includes(name)) throw new UsageError(`option --${name} does not apply to "keys ${subcommand}"`, 'keys');
   }
   const alg = ctx.args.options.alg;
-  if (alg !== undefined && !ALGORITHMS.includes(alg)) throw new UsageError(`--alg must be one of ${ALGORITHMS.join(', ')}, not "${alg}"`, 'keys');
+  if (alg !== undefined && !(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) throw new UsageError(`--alg must be one of ${SIGNING_ALGORITHMS.join(', ')}, not "${alg}"`, 'keys');
 }
 
 /** `keys <sub>` takes no operand after the subcommand; `keys <id>` and `keys show <id>` exactly the id. */

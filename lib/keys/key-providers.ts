@@ -78,7 +78,6 @@ export class NoKeyProvider implements KeyProvider {
   async discard(): Promise<void> {}
 }
 
-/** A key already in the ring cannot be added again. */
 /**
  * A key that cannot sign, as the admin route answers it: refused by KMS or of the wrong kind is the
  * caller's to fix (400 `key_unusable`, nothing changed); KMS unreachable is temporary (503). Anything else
@@ -91,6 +90,7 @@ export function keyRefusal(error: unknown): unknown {
     : temporarilyUnavailable(error.message, 5, 'kms_unavailable');
 }
 
+/** A key already in the ring cannot be added again. */
 export function alreadyInRing(ring: KeyRing, keyArn: string): void {
   const existing = ring.keys.find((key) => key.source.kind === 'kms' && key.source.keyArn === keyArn);
   if (existing) {

@@ -17,10 +17,8 @@ import {
   type FieldName,
   type FormValues,
   type ProfileView,
+  POLL_INTERVAL_MS,
 } from './model.js';
-
-/** How often the list is re-read: a ✓ after consent in another tab shows within this (plus one request). */
-const POLL_INTERVAL_MS = 2000;
 
 type Selection = { kind: 'new' } | { kind: 'profile'; id: string };
 

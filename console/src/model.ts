@@ -8,6 +8,12 @@ import type { ProfileView } from '../../lib/profile.js';
 /** The profile view as the API answers it (docs/api.md "The profile view"): the broker's own type. */
 export type { ProfileView };
 
+/**
+ * How often the console re-reads the list: a ✓ after consent in another tab shows within this plus one
+ * request, inside docs/api.md's "within 5 seconds, without a reload".
+ */
+export const POLL_INTERVAL_MS = 2000;
+
 /** The form's fields, named like the contract's body fields (plus `id`). */
 export const FIELDS = [
   'id',

@@ -110,7 +110,7 @@ describe('oauth-broker console against a broker that requires signatures', () =>
     expect((await scenario.local.broker.getProfile(PROFILE_ID)).clientId).toBe(CLIENT_ID);
 
     await authorizeInPopup(page, scenario.server.issuer, scenario.local.callbackUrl);
-    await expect.poll(() => statusCell(page, PROFILE_ID).innerText(), { timeout: 5000, interval: 100 }).toBe('✓');
+    await expect.poll(() => statusCell(page, PROFILE_ID).innerText(), EVENTUALLY).toBe('✓');
 
     // Everything the console did reached the API signed with the operator's credentials, under the stage.
     const calls = forwardedSince(before);

@@ -41,7 +41,7 @@ describe('the demo in the console', () => {
     const popupOpened = context.waitForEvent('page');
     const callbackText = await authorizeInPopup(page, local.demo!.issuer, local.callbackUrl);
     expect(callbackText).toContain('Profile "demo" is authorized');
-    await expect.poll(() => statusCell(page, 'demo').innerText(), { timeout: 5000, interval: 100 }).toBe('✓');
+    await expect.poll(() => statusCell(page, 'demo').innerText(), EVENTUALLY).toBe('✓');
 
     const popup = await popupOpened;
     await popup.getByRole('link', { name: 'Back to the console' }).click();

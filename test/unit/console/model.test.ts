@@ -3,7 +3,7 @@
  * parameters as lines or JSON, and the contract's messages sorted to the fields they name.
  */
 import { describe, expect, it } from 'vitest';
-import { bodyFromValues, emptyValues, errorsByField, formatParams, parseParams, statusText, valuesFromView, type ProfileView } from '../../../console/src/model.js';
+import { POLL_INTERVAL_MS, bodyFromValues, emptyValues, errorsByField, formatParams, parseParams, statusText, valuesFromView, type ProfileView } from '../../../console/src/model.js';
 
 const VIEW: ProfileView = {
   id: 'erp',
@@ -113,5 +113,12 @@ describe('the status cell', () => {
   it('is ✓ for ready and ✗ with the state otherwise', () => {
     expect(statusText('ready')).toBe('✓');
     expect(statusText('refresh_failing')).toBe('✗ refresh_failing');
+  });
+});
+
+describe('polling', () => {
+  it('re-reads the list often enough that a status change shows within docs/api.md\'s 5 seconds, request included', () => {
+    expect(POLL_INTERVAL_MS).toBeGreaterThan(0);
+    expect(POLL_INTERVAL_MS + 1000).toBeLessThanOrEqual(5000);
   });
 });

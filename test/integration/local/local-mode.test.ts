@@ -9,7 +9,7 @@ import { startLocalBroker, type LocalBroker } from '../../../lib/local/local-bro
 import type { ProfileView } from '../../../lib/profile.js';
 import { completeConsentProgrammatically } from '../../support/consent.js';
 import { startOidcServer, type OidcServer } from '../../support/oidc-server.js';
-import { filesUnder, rawRequest, tempDataDir } from './support.js';
+import { callJson, filesUnder, rawRequest, tempDataDir } from './support.js';
 
 const CLIENT_ID = 'local-mode-client';
 const CLIENT_SECRET = `local-secret-${randomBytes(12).toString('base64url')}`;
@@ -50,14 +50,7 @@ afterAll(async () => {
   await data?.remove();
 });
 
-async function api<T = unknown>(method: string, route: string, body?: unknown): Promise<{ status: number; headers: Headers; json: T }> {
-  const response = await fetch(`${local.url}${route}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, json: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T = unknown>(method: string, route: string, body?: unknown) => callJson<T>(local.url, method, route, body);
 
 function profileBody(extra: Record<string, unknown> = {}) {
   return { issuer: server.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, scope: SCOPE, authorizationParams: { prompt: 'consent' }, ...extra };

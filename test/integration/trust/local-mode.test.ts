@@ -8,7 +8,7 @@ import { startLocalBroker, type LocalBroker } from '../../../lib/local/local-bro
 import type { ProfileView } from '../../../lib/profile.js';
 import { ENDLESS, issuingTokens, json, startHostileServer, type HostileServer } from '../../support/hostile-server.js';
 import { captureLogs, type LogCapture } from '../../support/log-capture.js';
-import { tempDataDir } from '../local/support.js';
+import { callJson, tempDataDir } from '../local/support.js';
 
 const CLIENT_SECRET = 'local-trust-client-secret-0123456789';
 
@@ -41,14 +41,7 @@ beforeEach(() => {
   return () => logs.stop();
 });
 
-async function api<T = Record<string, unknown>>(method: string, route: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const response = await fetch(`${local.url}${route}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, json: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T = Record<string, unknown>>(method: string, route: string, body?: unknown) => callJson<T>(local.url, method, route, body);
 
 function body(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { authorizationUrl: real.url('/authorize'), tokenUrl: real.url('/token'), revocationUrl: real.url('/revoke'), clientId: 'local-trust', clientSecret: CLIENT_SECRET, ...overrides };

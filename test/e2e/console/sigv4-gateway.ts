@@ -12,6 +12,7 @@ import { readBody } from '../../../lib/local/http-adapter.js';
 import { closeServer, listenOnLoopback } from '../../../lib/local/loopback.js';
 import { NodeSha256, type AwsCredentials } from '../../../lib/sdk/signing.js';
 import type { FetchLike } from '../../../lib/sdk/transport.js';
+import { aliasFetch } from '../../support/hostile-server.js';
 
 export type Verdict = 'forwarded' | 'unsigned' | 'unknown_key' | 'bad_signature' | 'denied';
 
@@ -130,10 +131,7 @@ export async function startSigV4Gateway(options: SigV4GatewayOptions): Promise<S
 
   const port = await listenOnLoopback(server, 0);
   const url = `http://127.0.0.1:${port}`;
-  const routed: FetchLike = (input, init) => {
-    const target = new URL(input instanceof Request ? input.url : String(input));
-    if (target.origin === publicUrl.origin) return globalThis.fetch(`${url}${target.pathname}${target.search}`, init);
-    return globalThis.fetch(input, init);
-  };
+  // The public URL (API Gateway's) is answered here; anything else goes where it names.
+  const routed: FetchLike = aliasFetch(new Map([[publicUrl.origin, url]]));
   return { records, fetch: routed, url, close: () => closeServer(server) };
 }

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NOW, makeView, readyStatus, startFakeAdminBroker, type FakeAdminBroker } from './fake-admin-broker.js';
 import { fakeTime, run } from './run.js';
+import { useTempDir } from '../../support/temp-dir.js';
 
 let broker: FakeAdminBroker;
 let dir: string;
@@ -16,12 +16,11 @@ beforeEach(async () => {
       lastError: { code: 'invalid_grant', message: 'The refresh token was revoked.', at: '2026-11-28T08:30:00.000Z' },
     }),
   ]);
-  dir = await mkdtemp(join(tmpdir(), 'oauth-broker-cli-'));
 });
+useTempDir('oauth-broker-cli-', (made) => (dir = made));
 
 afterEach(async () => {
   await broker.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack, type Environment } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll } from 'vitest';
 import { addBrokerStack } from '../../cdk/broker-app.js';
@@ -154,3 +154,11 @@ export function functionProps(template: Template, name: string): Record<string, 
 /** The resources of a statement, rendered as text (tokens as JSON), for pattern checks. */
 export const resourceText = (s: Statement): string[] =>
   (Array.isArray(s.Resource) ? s.Resource : [s.Resource]).map((r) => (typeof r === 'string' ? r : JSON.stringify(r)));
+
+/**
+ * A stack of its own for one construct's focused test, in an app with cdk.json's feature flags (plus
+ * `context`); `env` pins an account and region where the construct needs them.
+ */
+export function focusedStack(options: { env?: Environment; context?: Record<string, unknown> } = {}): Stack {
+  return new Stack(new App({ context: { ...cdkJson.context, ...options.context } }), 'Focused', options.env ? { env: options.env } : {});
+}

@@ -2,7 +2,6 @@
  * cdk/constructs/api.ts: the REST API built from lib/routes.ts, its validation, its own answers in the
  * contract's shape, its logs, the resource policy of `allowedPrincipals`, the custom domain and WAF.
  */
-import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
@@ -12,12 +11,12 @@ import { environments } from '../../../cdk/environments.js';
 import { functionKeys, type FunctionKey } from '../../../lib/functions.js';
 import { profileInputSchema } from '../../../lib/profile-input.js';
 import { ROUTES } from '../../../lib/routes.js';
-import { type Cfn, cdkJson, FUNCTION_IDS, functionProps, logicalId, resources, type Route, routes, synthesized, type Statement } from '../support.js';
+import { type Cfn, FUNCTION_IDS, functionProps, logicalId, resources, type Route, routes, synthesized, type Statement, focusedStack } from '../support.js';
 
 describe('BrokerApi on its own', () => {
   it('adds one method per route of lib/routes.ts, to the function the table names, public ones unsigned', () => {
     // Prepare
-    const stack = new Stack(new App({ context: cdkJson.context }), 'Focused');
+    const stack = focusedStack();
     const api = new BrokerApi(stack, 'Api', { settings: environments.dev });
     const fn = (key: FunctionKey) =>
       new lambda.Function(stack, key, { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('export const handler = 1;') });

@@ -2,19 +2,18 @@
  * cdk/constructs/data.ts: the table the DynamoDB adapter expects and the secrets key, whose policy keeps
  * administration with the account and lets only the registered roles and the named admin roles use it.
  */
-import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { BrokerData } from '../../../cdk/constructs/data.js';
 import { environments } from '../../../cdk/environments.js';
 import { TABLE_SCHEMA } from '../../../lib/adapters/dynamodb-profile-store.js';
-import { type Cfn, cdkJson, resources, synthesized } from '../support.js';
+import { type Cfn, resources, synthesized, focusedStack } from '../support.js';
 
 describe('BrokerData on its own', () => {
   it('names in its key policy exactly the roles registered as key users and the environment\'s admin roles', () => {
     // Prepare
-    const stack = new Stack(new App({ context: cdkJson.context }), 'Focused', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const stack = focusedStack({ env: { account: '111122223333', region: 'eu-west-1' } });
     const settings = { ...environments.prod, secretsAdminRoleArns: ['arn:aws:iam::111122223333:role/break-glass'] };
     const data = new BrokerData(stack, 'Data', { settings });
     const role = new iam.Role(stack, 'Worker', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App, type CfnElement, Stack } from 'aws-cdk-lib';
+import type { CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { BrokerData } from '../../../cdk/constructs/data.js';
@@ -14,7 +14,6 @@ import { environments } from '../../../cdk/environments.js';
 import { functionKeys } from '../../../lib/functions.js';
 import {
   actionsOf,
-  cdkJson,
   FUNCTION_IDS,
   functionProps,
   logicalId,
@@ -24,12 +23,13 @@ import {
   routes,
   synthesized,
   type Statement,
+  focusedStack,
 } from '../support.js';
 
 describe('BrokerFunctions on its own', () => {
   it('makes one function and one role per entry of lib/functions.ts, and registers those touching secrets with the key', () => {
     // Prepare
-    const stack = new Stack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'Focused');
+    const stack = focusedStack({ context: { 'aws:cdk:bundling-stacks': [] } });
     const data = new BrokerData(stack, 'Data', { settings: environments.dev });
 
     // Act

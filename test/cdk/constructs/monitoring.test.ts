@@ -2,7 +2,6 @@
  * cdk/constructs/monitoring.ts: alarms and status-change rules into an encrypted topic that CloudWatch of
  * this account may publish to (the policy engine evaluates that in test/cdk/policies.test.ts).
  */
-import { App, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -10,12 +9,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { BrokerMonitoring } from '../../../cdk/constructs/monitoring.js';
 import { environments } from '../../../cdk/environments.js';
-import { type Cfn, cdkJson, logicalId, resources, synthesized } from '../support.js';
+import { type Cfn, logicalId, resources, synthesized, focusedStack } from '../support.js';
 
 describe('BrokerMonitoring on its own', () => {
   it('sends every alarm, and every status rule, to its topic; CloudWatch of the stack\'s account may publish', () => {
     // Prepare
-    const stack = new Stack(new App({ context: cdkJson.context }), 'Focused', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const stack = focusedStack({ env: { account: '111122223333', region: 'eu-west-1' } });
     const refresh = new lambda.Function(stack, 'Job', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('export const handler = 1;') });
     const api = new apigw.RestApi(stack, 'Api');
     api.root.addMethod('GET');

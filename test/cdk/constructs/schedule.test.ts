@@ -1,17 +1,16 @@
 /**
  * cdk/constructs/schedule.ts: the refresh job on a schedule, one run at a time, failures kept in a queue.
  */
-import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { RefreshSchedule } from '../../../cdk/constructs/schedule.js';
 import { environments } from '../../../cdk/environments.js';
-import { cdkJson, functionProps, logicalId, resources, synthesized } from '../support.js';
+import { functionProps, logicalId, resources, synthesized, focusedStack } from '../support.js';
 
 describe('RefreshSchedule on its own', () => {
   it('runs the function at the environment\'s interval, with the queue behind the target and the function', () => {
-    const stack = new Stack(new App({ context: cdkJson.context }), 'Focused');
+    const stack = focusedStack();
     const refresh = new lambda.Function(stack, 'Job', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('export const handler = 1;') });
 
     const schedule = new RefreshSchedule(stack, 'Schedule', { settings: { ...environments.dev, refreshIntervalMinutes: 7 }, refresh });
